@@ -1,0 +1,138 @@
+# tenfour - one plain GNU Makefile.  `make help` lists the targets.
+#
+#   make            build the core library and the tests (native)
+#   make check      install what is missing, then every suite: native, SAN,
+#                   fuzz corpus replay, wasm vectors; last line N passed, N failed
+#   make SAN=1 ...  the same targets under ASan+UBSan (build/san)
+#   make wasm       build/wasm/tenfour.wasm (wasm32-wasi, Debian clang)
+#   make fuzz       libFuzzer targets (clang) in build/fuzz
+#   make bench      benchmarks (native, wasm, Automerge, Yjs)
+#   make lint       clang-tidy + cppcheck;  make format  clang-format -i
+
+CC      ?= cc
+SAN     ?= 0
+# Allow `make CC=clang`; default cc is gcc on Debian.
+ifeq ($(origin CC),default)
+CC = cc
+endif
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+           -Wmissing-prototypes -Wpointer-arith -Wvla -Wformat=2
+CSTD    := -std=c11 -D_POSIX_C_SOURCE=200809L
+INC     := -Iinclude -Isrc -Itests/support
+
+ifeq ($(SAN),1)
+BUILD   := build/san
+OPT     := -O1 -g -fno-omit-frame-pointer \
+           -fsanitize=address,undefined -fno-sanitize-recover=all
+LDSAN   := -fsanitize=address,undefined
+else
+BUILD   := build/native
+OPT     := -O2 -g
+LDSAN   :=
+endif
+
+CFLAGS  ?=
+CFLAGS  += $(CSTD) $(WARN) $(OPT) $(INC) -MMD -MP
+LDFLAGS += $(LDSAN)
+
+CORE_SRC := $(sort $(wildcard src/core/*.c))
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
+LIBCORE  := $(BUILD)/libtenfour-core.a
+
+SUPPORT_SRC := $(sort $(wildcard tests/support/*.c))
+SUPPORT_OBJ := $(SUPPORT_SRC:%.c=$(BUILD)/%.o)
+
+TEST_SRC := $(sort $(wildcard tests/core/test_*.c))
+TEST_BIN := $(TEST_SRC:tests/core/%.c=$(BUILD)/tests/%)
+
+BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all lib tests check deps test wasm fuzz fuzz-replay bench lint \
+        format clean help demo vectors-wasm
+all: lib tests
+
+lib: $(LIBCORE)
+tests: $(TEST_BIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIBCORE): $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/tests/%: tests/core/%.c $(SUPPORT_OBJ) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(SUPPORT_OBJ) $(LIBCORE) $(LDFLAGS) -o $@
+
+$(BUILD)/bench/%: bench/%.c $(SUPPORT_OBJ) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(SUPPORT_OBJ) $(LIBCORE) $(LDFLAGS) -o $@
+
+# ---------------------------------------------------------------- wasm
+WASM_CC     ?= clang
+WASM_CFLAGS := --target=wasm32-wasi $(CSTD) $(WARN) -O2 -Iinclude -Isrc \
+               -mexec-model=reactor
+WASM_SRC    := $(CORE_SRC) $(sort $(wildcard src/wasm/*.c))
+WASM        := build/wasm/tenfour.wasm
+
+wasm: $(WASM)
+$(WASM): $(WASM_SRC) $(wildcard include/tenfour/*.h src/core/*.h)
+	@mkdir -p $(dir $@)
+	$(WASM_CC) $(WASM_CFLAGS) $(WASM_SRC) -o $@
+
+# ---------------------------------------------------------------- fuzz
+FUZZ_CC     ?= clang
+FUZZ_SRC    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN    := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+FUZZ_CFLAGS := $(CSTD) $(WARN) -O1 -g -Iinclude -Isrc -Itests/support \
+               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+
+fuzz: $(FUZZ_BIN)
+build/fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(wildcard include/tenfour/*.h src/core/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $< $(CORE_SRC) -o $@
+
+# ---------------------------------------------------------------- check
+deps:
+	@scripts/install-deps.sh
+
+check: deps
+	$(MAKE) all
+	$(MAKE) SAN=1 all
+	$(MAKE) fuzz
+	$(MAKE) wasm
+	@scripts/run-checks.sh
+
+# Runs the suites without the installer (for quick iterations).
+test: all
+	@scripts/run-checks.sh native
+
+bench: deps
+	$(MAKE) SAN=0 all $(BENCH_BIN)
+	$(MAKE) wasm
+	@scripts/run-bench.sh
+
+demo: deps
+	@scripts/demo.sh
+
+lint:
+	clang-tidy --quiet $(CORE_SRC) -- $(CSTD) $(INC)
+	cppcheck --error-exitcode=1 --enable=warning,performance,portability \
+	  --inline-suppr --quiet $(INC) $(CORE_SRC)
+
+format:
+	clang-format -i include/tenfour/*.h src/*/*.c src/*/*.h tests/*/*.c \
+	  tests/*/*.h bench/*.c 2>/dev/null || true
+
+clean:
+	rm -rf build
+
+help:
+	@sed -n '1,12p' Makefile
+
+-include $(CORE_OBJ:.o=.d) $(SUPPORT_OBJ:.o=.d)

@@ -1,0 +1,127 @@
+/*
+ * replica.h - the client state machine: confirmed base (server states) plus
+ * a queue of pending commands replayed on top.  Sans-I/O: the host moves
+ * the bytes (push request out, push reply and pull pages in), passes the
+ * time and random bytes, and persists tf_replica_save() output encrypted.
+ *
+ * Lifecycle: tf_replica_new or tf_replica_load, then any number of
+ * mutate / push / apply calls, tf_replica_free.  After an internal failure
+ * (TF_ENOMEM half-way) the replica is failed: every call returns TF_ESTATE
+ * until it is freed and loaded again from its last saved bytes (sticky,
+ * like BearSSL).  Bad input (a malformed page) is refused with nothing
+ * applied and does not fail the replica.
+ *
+ * Borrowed pointers (tf_replica_get) stay valid until the next call that
+ * changes the replica.
+ */
+#ifndef TENFOUR_REPLICA_H
+#define TENFOUR_REPLICA_H
+
+#include "tenfour/protocol.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tf_replica tf_replica;
+
+typedef enum tf_sync_state {
+	TF_SYNC_NONE = 0, /* no such record */
+	TF_SYNC_SYNCED,
+	TF_SYNC_PENDING,    /* tentative: commands awaiting ack */
+	TF_SYNC_REJECTED,   /* a command was rejected; notice not yet acked */
+	TF_SYNC_CONFLICT,   /* an open text conflict */
+	TF_SYNC_SUPERSEDED  /* a queued value lost; notice not yet acked */
+} tf_sync_state;
+
+const char *tf_sync_state_name(tf_sync_state s);
+
+typedef struct tf_replica_summary {
+	size_t pending;            /* commands not yet acked */
+	int64_t oldest_pending_ms; /* age of the oldest, 0 when none */
+	int64_t last_sync_ms;      /* time of the last complete pull, 0 never */
+	size_t conflicts;          /* records with open text conflicts */
+	size_t superseded;         /* unacknowledged supersede notices */
+	size_t rejected;           /* unacknowledged rejections */
+	uint64_t ack;              /* highest seq the server acknowledged */
+	uint64_t next_seq;
+	size_t records;            /* records in the view */
+} tf_replica_summary;
+
+int tf_replica_new(const tf_schema *s, const char *device, const char *user,
+		   tf_hlc clock_last, tf_replica **out);
+void tf_replica_free(tf_replica *r);
+
+/*
+ * Records a local mutation: validates it (online 0 refuses online_only
+ * fields with TF_EOFFLINE), stamps it, gives it the next seq, queues it and
+ * applies it to the view.  record_id NULL creates a new record (op must be
+ * TF_OP_CREATE) with a UUIDv7 from now_ms and rnd; rnd also makes cmd_id
+ * (20 bytes: 10 for the cmd_id, 10 for a new record id).
+ * cmd_id_out (may be NULL) receives the command id, record_id_out (may be
+ * NULL) the record id.
+ */
+int tf_replica_mutate(tf_replica *r, int64_t now_ms, const uint8_t rnd[20],
+		      int online, const char *entity, const char *record_id,
+		      tf_op op, const tf_json *args,
+		      char cmd_id_out[TF_UUID_LEN + 1],
+		      char record_id_out[TF_UUID_LEN + 1], tf_err *err);
+
+/* Encodes a push request of up to max pending commands (oldest first). */
+int tf_replica_push_request(tf_replica *r, size_t max, tf_buf *out);
+
+/*
+ * Takes the server's push reply: drops acknowledged commands whose result
+ * is final, records rejections as notices, and on clock_skew rebases the
+ * clock to the server's time and re-stamps the refused command and every
+ * later one (in queue order).
+ */
+int tf_replica_apply_push_reply(tf_replica *r, int64_t now_ms, const char *buf,
+				size_t len, tf_err *err);
+
+/* The cursor to send with the next pull ("" at first). Borrowed. */
+const char *tf_replica_cursor(const tf_replica *r);
+
+/*
+ * Applies one pull page: record states replace the base, purged ids leave
+ * (base, view; their pending commands stay until the server answers them),
+ * on the final page (has_more false) pending commands with seq <= ack are
+ * dropped, supersede notices are raised for dropped lww values that lost
+ * to another node's write, and the view is rebuilt by replaying the rest.
+ * `reset` drops the base and the cursor (pending stays).
+ */
+int tf_replica_apply_pull(tf_replica *r, int64_t now_ms, const char *buf,
+			  size_t len, tf_err *err);
+
+/* The view of a record (base + pending), borrowed; NULL when unknown. */
+const tf_json *tf_replica_get(tf_replica *r, const char *record_id);
+tf_sync_state tf_replica_state(tf_replica *r, const char *record_id);
+
+/*
+ * {record, sync, pending, notices:[...]} for the UI, canonical JSON.
+ * TF_ENOTFOUND for an unknown record.
+ */
+int tf_replica_view_json(tf_replica *r, const char *record_id, tf_buf *out);
+/* Every record id in the view, sorted; written as a JSON array. */
+int tf_replica_list_json(tf_replica *r, const char *entity, tf_buf *out);
+/* The open notices (supersede, rejection) as a JSON array. */
+int tf_replica_notices_json(tf_replica *r, tf_buf *out);
+/* Acknowledges (removes) a notice by id; TF_ENOTFOUND when unknown. */
+int tf_replica_ack_notice(tf_replica *r, const char *notice_id);
+
+void tf_replica_summary_get(tf_replica *r, int64_t now_ms,
+			    tf_replica_summary *out);
+int tf_replica_summary_json(tf_replica *r, int64_t now_ms, tf_buf *out);
+
+/* The clock high-water mark to persist. */
+tf_hlc tf_replica_clock(const tf_replica *r);
+
+/* Whole replica as canonical bytes, and back. */
+int tf_replica_save(tf_replica *r, tf_buf *out);
+int tf_replica_load(const tf_schema *s, const char *buf, size_t len,
+		    tf_replica **out, tf_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

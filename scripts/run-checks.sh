@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# run-checks.sh - runs every suite and prints the totals as the last line:
+#   N passed, N failed
+# Suites: native unit/property/vector tests, the same under ASan+UBSan,
+# libFuzzer corpus replay, the test vectors in wasm under Node.
+# `run-checks.sh native` runs only the native suite.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+total_pass=0
+total_fail=0
+log_dir=build/check-logs
+mkdir -p "$log_dir"
+
+# Runs one program that ends with "name: N passed, N failed"; a program
+# that dies without that line counts as one failure.
+run_counted() {
+	local label=$1
+	shift
+	local log="$log_dir/${label//\//_}.log"
+	local line p f
+	timeout 900 "$@" >"$log" 2>&1
+	local rc=$?
+	line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+	if [[ -n $line ]]; then
+		p=$(sed -E 's/.* ([0-9]+) passed, ([0-9]+) failed.*/\1/' <<<"$line")
+		f=$(sed -E 's/.* ([0-9]+) passed, ([0-9]+) failed.*/\2/' <<<"$line")
+		if ((rc != 0 && f == 0)); then f=1; fi
+	else
+		p=0
+		f=1
+	fi
+	total_pass=$((total_pass + p))
+	total_fail=$((total_fail + f))
+	if ((f)); then
+		echo "FAIL $label ($p passed, $f failed, exit $rc); log follows:"
+		tail -n 40 "$log"
+	else
+		echo "ok   $label ($p passed)"
+	fi
+}
+
+suite_tests() {
+	local dir=$1 t
+	for t in "$dir"/tests/test_*; do
+		[[ -x $t ]] || continue
+		run_counted "$(basename "$dir")/$(basename "$t")" "$t"
+	done
+}
+
+suite_fuzz() {
+	local t name corpus
+	for t in build/fuzz/fuzz_*; do
+		[[ -x $t ]] || continue
+		name=$(basename "$t")
+		name=${name#fuzz_}
+		corpus=tests/fuzz/corpus/$name
+		local log="$log_dir/fuzz_$name.log"
+		local files=("$corpus"/*)
+		if [[ ! -e ${files[0]} ]]; then
+			echo "FAIL fuzz/$name: empty corpus $corpus"
+			total_fail=$((total_fail + 1))
+			continue
+		fi
+		if timeout 600 "$t" -runs=0 "${files[@]}" >"$log" 2>&1; then
+			echo "ok   fuzz/$name (${#files[@]} inputs replayed)"
+			total_pass=$((total_pass + 1))
+		else
+			echo "FAIL fuzz/$name; log follows:"
+			tail -n 40 "$log"
+			total_fail=$((total_fail + 1))
+		fi
+	done
+}
+
+suite_wasm() {
+	if [[ -f build/wasm/tenfour.wasm ]]; then
+		run_counted wasm/vectors node --no-warnings tests/wasm/run-vectors.mjs build/wasm/tenfour.wasm
+	else
+		echo "FAIL wasm: build/wasm/tenfour.wasm missing"
+		total_fail=$((total_fail + 1))
+	fi
+}
+
+case ${1:-all} in
+native)
+	suite_tests build/native
+	;;
+all)
+	suite_tests build/native
+	suite_tests build/san
+	suite_fuzz
+	suite_wasm
+	;;
+esac
+
+echo "$total_pass passed, $total_fail failed"
+((total_fail == 0))
