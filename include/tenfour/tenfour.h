@@ -54,7 +54,7 @@ extern "C" {
 
 enum tf_errno {
 	TF_OK = 0,
-#define TF_X_(name, val, str, code) TF_##name = val,
+#define TF_X_(name, val, str, code) TF_##name = (val),
 	TF_ERRNO_MAP(TF_X_)
 #undef TF_X_
 };
