@@ -64,7 +64,8 @@ TEST(now_is_monotonic_when_wall_clock_goes_back)
 
 	tf_clock_init(&c, 0, 0);
 	CHECK_INT(tf_hlc_now(&c, T0 + 1000, &prev), 0);
-	/* The wall clock steps back 1 s (NTP correction): stamps keep rising. */
+	/* The wall clock steps back 1 s (NTP correction): stamps keep rising.
+	 */
 	for (i = 0; i < 100; i++) {
 		CHECK_INT(tf_hlc_now(&c, T0 + i, &h), 0);
 		CHECK(h > prev);
@@ -285,9 +286,15 @@ TEST(format_and_parse)
 TEST(parse_rejects_bad_text)
 {
 	static const char *bad[] = {
-		"",                  "019ab697e800000",   "019ab697e80000011",
-		"019ab697e800000g",  "019ab697e800000 ",  " 19ab6e3c7000001",
-		"019ab697-8000001",  "0x9ab6e3c7000001",  "+19ab6e3c7000001",
+		"",
+		"019ab697e800000",
+		"019ab697e80000011",
+		"019ab697e800000g",
+		"019ab697e800000 ",
+		" 19ab6e3c7000001",
+		"019ab697-8000001",
+		"0x9ab6e3c7000001",
+		"+19ab6e3c7000001",
 	};
 	tf_hlc h = 99;
 	size_t i;
@@ -299,7 +306,10 @@ TEST(parse_rejects_bad_text)
 	}
 	CHECK(h == 99);
 	/* Length is the given length, not strlen: a NUL inside is refused. */
-	CHECK_INT(tf_hlc_parse("019ab697\0" "e800001", 16, &h), TF_EINVAL);
+	CHECK_INT(tf_hlc_parse("019ab697\0"
+			       "e800001",
+			       16, &h),
+		  TF_EINVAL);
 }
 
 TEST(text_order_is_numeric_order)
@@ -391,12 +401,14 @@ TEST(uuid_valid_table)
 		/* any version is accepted, as long as it is canonical text */
 		{"123e4567-e89b-12d3-a456-426614174000", 1},
 		{"019AB697-E800-7123-8567-89ABCDEF1032", 0}, /* upper case */
-		{"019ab697e80071238567-89abcdef1032", 0},    /* dashes missing */
-		{"019ab697-e800-7123-8567-89abcdef103", 0},  /* short */
+		{"019ab697e80071238567-89abcdef1032", 0},   /* dashes missing */
+		{"019ab697-e800-7123-8567-89abcdef103", 0}, /* short */
 		{"019ab697-e800-7123-8567-89abcdef10321", 0}, /* long */
-		{"019ab697-e800-7123-8567_89abcdef1032", 0}, /* wrong separator */
+		{"019ab697-e800-7123-8567_89abcdef1032",
+		 0}, /* wrong separator */
 		{"019ab697-e800-7123-8567-89abcdef103g", 0}, /* not hex */
-		{"019ab69-7e800-7123-8567-89abcdef1032", 0}, /* dash misplaced */
+		{"019ab69-7e800-7123-8567-89abcdef1032",
+		 0}, /* dash misplaced */
 		{"{19ab697-e800-7123-8567-89abcdef1032", 0},
 		{"", 0},
 	};
