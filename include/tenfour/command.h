@@ -25,6 +25,8 @@ typedef enum tf_op {
 } tf_op;
 
 #define TF_ID_MAX 64 /* device, user ids: [A-Za-z0-9._@-]{1,64} */
+/* Tags one set_remove may name, and tags one set element may carry. */
+#define TF_SET_MAX_TAGS 1024
 
 typedef struct tf_command {
 	char cmd_id[TF_UUID_LEN + 1];
