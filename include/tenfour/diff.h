@@ -52,6 +52,18 @@ int tf_diff_json(const char *a, size_t a_len, const char *b, size_t b_len,
 int tf_diff3_json(const char *base, size_t base_len, const char *a,
 		  size_t a_len, const char *b, size_t b_len, tf_buf *out);
 
+/*
+ * The tokenizer the diff uses, for callers that draw word-level marks.
+ * Stores the end offset of token i in ends[i] for i < cap, and sets *count
+ * to the number of tokens (call with cap 0 to size `ends`).  Token i is
+ * text[i ? ends[i - 1] : 0 .. ends[i]); the last end is len, so the tokens
+ * joined give back the text.  Returns 0, or TF_ELIMIT past
+ * TF_DIFF_MAX_TOKENS tokens (then *count is TF_DIFF_MAX_TOKENS + 1 and
+ * only the first cap ends are stored).
+ */
+int tf_diff_tokenize(const char *text, size_t len, size_t *ends, size_t cap,
+		     size_t *count);
+
 #ifdef __cplusplus
 }
 #endif
