@@ -11,6 +11,10 @@
  *                                   for the cases that have none (the
  *                                   output is reviewed by eye, then
  *                                   committed)
+ *   test_vectors --session          read lines "method<TAB>input" and
+ *                                   print each output on one line, on one
+ *                                   api handle (for scripts that build
+ *                                   cases from earlier outputs)
  *
  * Each file runs in order on one fresh api handle, so a file can load a
  * schema and play a replica session step by step.
@@ -322,6 +326,36 @@ out:
 	return bad;
 }
 
+/* The --session mode: one call per input line, one output per line. */
+static int session(void)
+{
+	static char line[(size_t)16 * 1024 * 1024];
+	tf_api *api = tf_api_new();
+	tf_buf out;
+	size_t n;
+
+	if (api == NULL)
+		return 1;
+	tf_buf_init(&out);
+	while (fgets(line, sizeof line, stdin) != NULL) {
+		char *tab = strchr(line, '\t');
+		n = strlen(line);
+		if (n && line[n - 1] == '\n')
+			line[--n] = '\0';
+		if (tab == NULL) {
+			printf("{\"error\":\"expected method<TAB>input\"}\n");
+			continue;
+		}
+		tf_api_call(api, line, (size_t)(tab - line), tab + 1,
+			    n - (size_t)(tab + 1 - line), &out);
+		printf("%s\n", tf_buf_cstr(&out));
+		fflush(stdout);
+	}
+	tf_buf_free(&out);
+	tf_api_free(api);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	char files[MAX_FILES][MAX_PATH];
@@ -329,6 +363,8 @@ int main(int argc, char **argv)
 
 	if (argc == 3 && strcmp(argv[1], "--generate") == 0)
 		return generate(argv[2]);
+	if (argc == 2 && strcmp(argv[1], "--session") == 0)
+		return session();
 	if (argc > 1) {
 		for (i = 1; i < (size_t)argc; i++)
 			run_file_counted(argv[i]);
