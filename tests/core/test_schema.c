@@ -674,6 +674,24 @@ static const struct {
 	{DOC("'st':{'class':'lww','type':'integer','max':3,'history':'h'}"
 	     "," HIST_LOG("{'type':'integer','max':4}")),
 	 TF_ESCHEMA, "e.st", "\"value\" of exactly this field's type"},
+	{DOC("'st':{'class':'lww'," ENUM3 ",'history':'h'}," HIST_LOG(
+		 "{'type':'enum','values':['a','b','d']}")),
+	 TF_ESCHEMA, "e.st", "\"value\" of exactly this field's type"},
+	{DOC("'st':{'class':'lww'," ENUM3 ",'history':'h'},'h':{'class':"
+	     "'log','type':'object','props':{'field':{'type':'integer'},"
+	     "'value':{" ENUM3 "}}}"),
+	 TF_ESCHEMA, "e.st", "prop \"field\" that accepts \"st\""},
+	{DOC("'o':{'class':'lww','type':'object','props':{'x':{'type':"
+	     "'boolean'}},'history':'h'},'h':{'class':'log','type':'object',"
+	     "'props':{'field':{'type':'enum','values':['o']},'value':{'type':"
+	     "'object','props':{'x':{'type':'boolean','required':true}}}}}"),
+	 TF_ESCHEMA, "e.o", "\"value\" of exactly this field's type"},
+	{DOC("'o':{'class':'lww','type':'object','props':{'x':{'type':"
+	     "'boolean'}},'history':'h'},'h':{'class':'log','type':'object',"
+	     "'props':{'field':{'type':'enum','values':['o']},'value':{'type':"
+	     "'object','props':{'y':{'type':'boolean'}}}}}"),
+	 TF_ESCHEMA, "e.o", "\"value\" of exactly this field's type"},
+	{DOC("'f':null"), TF_ESCHEMA, "e.f", "not null"},
 	/* Transitions and initial values. */
 	{DOC("'f':{'class':'lww','type':'string','max':3,'transitions':{'a':"
 	     "['b']}}"),
@@ -863,6 +881,14 @@ TEST(defaults_and_valid_variants)
 		"'h':{'class':'log','type':'object','props':{'field':{'type':"
 		"'string','max':2},'value':{" ENUM3 "},'extra':{'type':"
 		"'boolean'}}},"
+		"'q':{'class':'lww','type':'boolean','offline':'queue'},"
+		"'ini':{'class':'lww'," ENUM3 ",'initial':['b','c']},"
+		"'oh':{'class':'lww','type':'object','props':{'x':{'type':"
+		"'array','max':2,'items':{'type':'boolean'}}},'history':'ohl'},"
+		"'ohl':{'class':'log','type':'object','props':{'field':{'type':"
+		"'enum','values':['oh','other']},'value':{'type':'object',"
+		"'props':{'x':{'type':'array','max':2,'items':{'type':"
+		"'boolean'}}}}}},"
 		"'n':{'class':'lww','type':'number'},"
 		"'o':{'class':'lww','type':'object','props':{}},"
 		"'deep':{'class':'lww','type':'object','props':{'a':{'type':"
@@ -903,6 +929,13 @@ TEST(defaults_and_valid_variants)
 	CHECK(tf_field_role_may_write(e, f, "service"));
 	CHECK(!tf_field_role_may_write(e, f, "officer"));
 	CHECK(tf_enum_label(&f->type, "a") == NULL);
+	CHECK_INT(tf_entity_field(e, "q")->offline, TF_OFFLINE_QUEUE);
+	f = tf_entity_field(e, "ini");
+	CHECK_INT(f->ntransitions, 0);
+	CHECK(tf_field_transition_allowed(f, NULL, "b"));
+	CHECK(!tf_field_transition_allowed(f, NULL, "a"));
+	CHECK(tf_field_transition_allowed(f, "c", "a"));
+	CHECK_STR(tf_entity_field(e, "oh")->history, "ohl");
 	f = tf_entity_field(e, "n");
 	CHECK(!f->type.has_min && !f->type.has_max);
 	CHECK_INT(tf_entity_field(e, "o")->type.nprops, 0);
@@ -1194,6 +1227,77 @@ TEST(check_value_on_cad_fields)
 	tf_schema_free(s);
 }
 
+/* Number text that the parser would never make still fails cleanly. */
+TEST(check_value_malformed_number_text)
+{
+	static const char *const bad[] = {"",	 "-",	"01", "1.",   "1e",
+					  "1e+", "abc", ".5", "1.5x", "--1"};
+	tf_type_spec spec;
+	tf_json v;
+	tf_err err;
+	size_t i;
+
+	memset(&spec, 0, sizeof spec);
+	spec.type = TF_TYPE_NUMBER;
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		memset(&v, 0, sizeof v);
+		v.type = TF_JSON_NUMBER;
+		v.u.str = (char *)bad[i];
+		v.len = strlen(bad[i]);
+		CHECK_INT(tf_schema_check_value(&spec, &v, "n", &err),
+			  TF_ETYPE);
+		CHECK(strstr(err.msg, "malformed number") != NULL);
+	}
+}
+
+TEST(check_value_zero_bounds_and_long_enum_lists)
+{
+	static const char *doc =
+		DOC("'z':{'class':'lww','type':'number','min':0,'max':0},"
+		    "'en':{'class':'lww','type':'enum','values':["
+		    "'a_very_long_status_value_number_one',"
+		    "'a_very_long_status_value_number_two',"
+		    "'a_very_long_status_value_number_three',"
+		    "'a_very_long_status_value_number_four']}");
+	static const struct {
+		const char *json;
+		int code;
+	} rows[] = {
+		{"0", 0},   {"-0", 0},		 {"0.000", 0},
+		{"0e7", 0}, {"1e-9", TF_ERANGE}, {"-1e-9", TF_ERANGE},
+	};
+	tf_schema *s = NULL;
+	const tf_entity *e;
+	tf_json *v = NULL;
+	tf_err err;
+	size_t i;
+
+	if (load_q(doc, &s, &err) != 0) {
+		tf_test_fail(__FILE__, __LINE__, "%s", err.msg);
+		return;
+	}
+	e = tf_schema_entity(s, "e");
+	for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		v = tf_json_number_text(rows[i].json, strlen(rows[i].json));
+		CHECK(v != NULL);
+		if (v)
+			CHECK_INT(tf_schema_check_value(
+					  &tf_entity_field(e, "z")->type, v,
+					  "z", &err),
+				  rows[i].code);
+		tf_json_free(v);
+	}
+	v = tf_json_cstring("other");
+	CHECK_INT(tf_schema_check_value(&tf_entity_field(e, "en")->type, v,
+					"e.en", &err),
+		  TF_EVALIDATE);
+	CHECK(strstr(err.msg, "a_very_long_status_value_number_one") != NULL);
+	CHECK(strstr(err.msg, "...") != NULL);
+	CHECK(strlen(err.msg) < sizeof err.msg - 1);
+	tf_json_free(v);
+	tf_schema_free(s);
+}
+
 TEST(check_value_long_paths_and_bad_args)
 {
 	tf_type_spec spec;
@@ -1241,6 +1345,8 @@ int main(int argc, char **argv)
 	RUN(class_and_scope_names);
 	RUN(check_value_every_type);
 	RUN(check_value_on_cad_fields);
+	RUN(check_value_malformed_number_text);
+	RUN(check_value_zero_bounds_and_long_enum_lists);
 	RUN(check_value_long_paths_and_bad_args);
 	return tf_test_finish(argv[0]);
 }
