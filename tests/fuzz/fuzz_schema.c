@@ -110,7 +110,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	walk(s);
-	if (nul && tf_json_parse(nul + 1, size - slen - 1, NULL, &v, &err) == 0) {
+	if (nul &&
+	    tf_json_parse(nul + 1, size - slen - 1, NULL, &v, &err) == 0) {
 		check_all(s, v);
 		tf_json_free(v);
 	}
