@@ -1687,9 +1687,13 @@ int tf_json_canonicalize(const char *text, size_t len,
 	if (rc)
 		return rc;
 	rc = tf_json_write(v, out);
-	if (rc)
+	if (rc && err) {
 		tf_err_set(err, rc, NULL, "writing canonical JSON: %s",
 			   tf_strerror(rc));
+		err->offset = 0;
+		err->line = 0;
+		err->col = 0;
+	}
 	tf_json_free(v);
 	return rc;
 }

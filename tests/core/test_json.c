@@ -1080,6 +1080,21 @@ TEST(write_sticky_failure)
 	b.failed = TF_ELIMIT;
 	CHECK_INT(tf_json_write(v, &b), TF_ELIMIT);
 	CHECK_INT(b.len, 0);
+	{
+		tf_err e;
+
+		memset(&e, 0x5a, sizeof e);
+		CHECK_INT(tf_json_canonicalize("[1]", 3, NULL, &b, &e),
+			  TF_ELIMIT);
+		CHECK_INT(e.code, TF_ELIMIT);
+		CHECK_INT(e.offset, 0);
+		CHECK_INT(e.line, 0);
+		CHECK(strstr(e.msg, "writing canonical JSON") != NULL);
+		CHECK_INT(tf_json_canonicalize("[1]", 3, NULL, &b, NULL),
+			  TF_ELIMIT);
+		CHECK_INT(tf_json_canonicalize("[1", 2, NULL, &b, NULL),
+			  TF_EJSON);
+	}
 	tf_buf_free(&b);
 	tf_json_free(v);
 }
