@@ -27,6 +27,9 @@ typedef enum tf_status {
 const char *tf_status_name(tf_status s);
 int tf_status_parse(const char *name, tf_status *out);
 
+/* Open conflicts one text field may hold; past it edits are rejected. */
+#define TF_TEXT_MAX_CONFLICTS 16
+
 typedef struct tf_apply_ctx {
 	const tf_schema *schema;
 	int64_t now_ms;
@@ -57,7 +60,8 @@ int tf_record_new(const char *entity, const char *id, tf_json **out);
  * CONFLICT *rec is updated in place; on REJECTED it is unchanged.
  * The command must have passed tf_command_validate.
  * Returns 0 with res->status set, or a negative error (TF_ENOMEM) after
- * which *rec is unchanged.
+ * which *rec is unchanged.  res is overwritten (an old detail is not
+ * freed): clear it with tf_apply_result_clear after each use.
  */
 int tf_record_apply(tf_json **rec, const tf_command *c,
 		    const tf_apply_ctx *ctx, tf_apply_result *res);
@@ -79,6 +83,29 @@ const tf_json *tf_record_value(const tf_json *rec, const char *field);
 
 /* 1 when a ref field is past fetched_at + ttl at now_ms. */
 int tf_record_ref_stale(const tf_json *rec, const char *field, int64_t now_ms);
+
+/* The record's mhlc, 0 when absent or malformed. */
+tf_hlc tf_record_mhlc(const tf_json *rec);
+
+/*
+ * The stamp of an lww (or ref) field: *t, and borrowed *node / *by ("" for
+ * ref fields); any out pointer may be NULL.  TF_ENOTFOUND when the field
+ * has no state.
+ */
+int tf_record_lww_stamp(const tf_json *rec, const char *field, tf_hlc *t,
+			const char **node, const char **by);
+
+/*
+ * 1 when the value command c (set or create) gave lww field `field` has
+ * been superseded in rec: the field's value differs from it and was
+ * written by another node with a greater (t, node) stamp.  0 otherwise,
+ * also when c does not name the field.  For supersede notices.
+ */
+int tf_record_superseded(const tf_json *rec, const tf_command *c,
+			 const char *field);
+
+/* Open text conflicts in the record, over all its fields. */
+size_t tf_record_conflicts(const tf_json *rec);
 
 #ifdef __cplusplus
 }
