@@ -152,16 +152,20 @@ static int dtext_split(dtext *t)
 
 /* ------------------------------------------------------------ interning */
 
+/* 8 bytes a slot: the table is the largest structure, keep it small. */
 typedef struct islot {
-	const char *p; /* NULL: empty slot */
-	size_t len;
-	uint32_t hash, id;
+	uint32_t hash;
+	uint32_t id1; /* id + 1; 0 marks an empty slot */
 } islot;
 
 typedef struct interner {
+	const dtext *t; /* the texts being interned, in order */
+	size_t nt;
 	islot *slot;
-	size_t cap; /* power of two */
-	uint32_t used;
+	size_t cap;    /* slots, a power of two */
+	uint32_t *rep; /* rep[id]: first token with that id, numbered across
+			  the texts in order */
+	uint32_t used; /* ids given */
 } interner;
 
 /*
@@ -185,63 +189,95 @@ static uint32_t tok_hash(const char *p, size_t n)
 	return h;
 }
 
-static islot *intern_find(islot *slot, size_t cap, const char *p, size_t n,
-			  uint32_t h)
+/* Bytes of token number g, counted across the texts in order. */
+static const char *intern_bytes(const interner *in, size_t g, size_t *len)
 {
-	size_t i = h & (cap - 1);
+	size_t j = 0;
 
-	while (slot[i].p != NULL) {
-		if (slot[i].hash == h && slot[i].len == n &&
-		    memcmp(slot[i].p, p, n) == 0)
-			return &slot[i];
-		i = (i + 1) & (cap - 1);
+	while (g >= in->t[j].n) {
+		g -= in->t[j].n;
+		j++;
+		assert(j < in->nt);
 	}
-	return &slot[i];
+	*len = in->t[j].off[g + 1] - in->t[j].off[g];
+	return in->t[j].s + in->t[j].off[g];
 }
 
-/* Doubles the table (load stays <= 1/2, so probes stay short). */
-static int intern_grow(interner *t)
+/* The slot holding bytes p[0..n) with hash h, or the empty slot for it. */
+static islot *intern_find(const interner *in, const char *p, size_t n,
+			  uint32_t h)
 {
-	size_t cap = t->cap ? t->cap * 2 : 1024, i;
-	islot *s = calloc(cap, sizeof *s);
+	size_t i = h & (in->cap - 1);
 
+	while (in->slot[i].id1 != 0) {
+		if (in->slot[i].hash == h) {
+			size_t rlen;
+			const char *r = intern_bytes(
+				in, in->rep[in->slot[i].id1 - 1], &rlen);
+			if (rlen == n && memcmp(r, p, n) == 0)
+				return &in->slot[i];
+		}
+		i = (i + 1) & (in->cap - 1);
+	}
+	return &in->slot[i];
+}
+
+/* Moves the table to `cap` slots, a power of two larger than now. */
+static int intern_grow(interner *in, size_t cap)
+{
+	islot *s = calloc(cap, sizeof *s);
+	size_t i, j;
+
+	assert(cap > in->cap && (cap & (cap - 1)) == 0);
 	if (s == NULL)
 		return TF_ENOMEM;
-	for (i = 0; i < t->cap; i++) {
-		islot *o = &t->slot[i];
-		if (o->p != NULL)
-			*intern_find(s, cap, o->p, o->len, o->hash) = *o;
+	/* Entries are distinct: each goes to its first free slot. */
+	for (i = 0; i < in->cap; i++) {
+		if (in->slot[i].id1 == 0)
+			continue;
+		for (j = in->slot[i].hash & (cap - 1); s[j].id1 != 0;
+		     j = (j + 1) & (cap - 1))
+			;
+		s[j] = in->slot[i];
 	}
-	free(t->slot);
-	t->slot = s;
-	t->cap = cap;
+	free(in->slot);
+	in->slot = s;
+	in->cap = cap;
 	return 0;
 }
 
-/* Gives every token of t an id; equal bytes <=> equal ids. */
-static int intern_text(interner *t, dtext *d)
+/*
+ * Gives every token of the texts an id, so that equal bytes <=> equal
+ * ids.  `total` is the number of tokens over all texts.
+ */
+static int intern_all(interner *in, size_t total)
 {
-	size_t i;
+	size_t g = 0, i, j;
 
-	for (i = 0; i < d->n; i++) {
-		const char *p = d->s + d->off[i];
-		size_t n = d->off[i + 1] - d->off[i];
-		uint32_t h = tok_hash(p, n);
-		islot *s;
+	for (j = 0; j < in->nt; j++) {
+		const dtext *d = &in->t[j];
 
-		if (((size_t)t->used + 1) * 2 > t->cap) {
-			int rc = intern_grow(t);
-			if (rc)
-				return rc;
+		for (i = 0; i < d->n; i++, g++) {
+			const char *p = d->s + d->off[i];
+			size_t n = d->off[i + 1] - d->off[i];
+			uint32_t h = tok_hash(p, n);
+			islot *s;
+
+			/* Load stays <= 1/2, so probes stay short. */
+			if (((size_t)in->used + 1) * 2 > in->cap) {
+				int rc = intern_grow(in, in->cap * 2);
+				if (rc)
+					return rc;
+			}
+			s = intern_find(in, p, n, h);
+			if (s->id1 == 0) {
+				assert(in->used < total);
+				in->rep[in->used] = (uint32_t)g;
+				s->hash = h;
+				s->id1 = ++in->used;
+			}
+			d->id[i] = s->id1 - 1;
 		}
-		s = intern_find(t->slot, t->cap, p, n, h);
-		if (s->p == NULL) {
-			s->p = p;
-			s->len = n;
-			s->hash = h;
-			s->id = t->used++;
-		}
-		d->id[i] = s->id;
 	}
 	return 0;
 }
@@ -252,15 +288,33 @@ static int intern_text(interner *t, dtext *d)
  */
 static int texts_prepare(dtext *t, size_t nt)
 {
-	interner in = {NULL, 0, 0};
-	size_t i;
+	interner in;
+	size_t i, total = 0, cap = 16;
 	int rc = 0;
 
-	for (i = 0; i < nt && rc == 0; i++)
+	memset(&in, 0, sizeof in);
+	in.t = t;
+	in.nt = nt;
+	for (i = 0; i < nt && rc == 0; i++) {
 		rc = dtext_split(&t[i]);
-	for (i = 0; i < nt && rc == 0; i++)
-		rc = intern_text(&in, &t[i]);
+		total += t[i].n;
+	}
+	if (rc)
+		return rc;
+	/*
+	 * Distinct tokens are usually far fewer than tokens (a narrative
+	 * repeats its words and spaces), so start small and let it double.
+	 */
+	while (cap < 2 * total && cap < 4096)
+		cap *= 2;
+	in.rep = malloc((total ? total : 1) * sizeof *in.rep);
+	if (in.rep == NULL)
+		return TF_ENOMEM;
+	rc = intern_grow(&in, cap);
+	if (rc == 0)
+		rc = intern_all(&in, total);
 	free(in.slot);
+	free(in.rep);
 	return rc;
 }
 

@@ -344,6 +344,53 @@ TEST(diff3_merge_table)
 		    "señor García salió", 1, "señor Garcia salió");
 }
 
+/* "w0 w1 ... w<n-1>", with word at[i] replaced by sub[i] for i < nsub. */
+static void numbered_words(tf_buf *out, int n, const int *at,
+			   const char *const *sub, int nsub)
+{
+	int i, k;
+
+	for (i = 0; i < n; i++) {
+		if (i)
+			tf_buf_putc(out, ' ');
+		for (k = 0; k < nsub && at[k] != i; k++)
+			;
+		if (k < nsub)
+			tf_buf_puts(out, sub[k]);
+		else
+			tf_buf_printf(out, "w%d", i);
+	}
+}
+
+/* Thousands of distinct words: the intern table grows many times. */
+TEST(diff3_many_distinct_words)
+{
+	static const int at[] = {7, 5000, 19999};
+	static const char *const sub[] = {"seven", "FIVE THOUSAND", "last"};
+	tf_buf o, a, b, want, got;
+	int clean = -1;
+
+	tf_buf_init(&o);
+	tf_buf_init(&a);
+	tf_buf_init(&b);
+	tf_buf_init(&want);
+	tf_buf_init(&got);
+	numbered_words(&o, 20000, at, sub, 0);
+	numbered_words(&a, 20000, at + 1, sub + 1, 2);
+	numbered_words(&b, 20000, at, sub, 1);
+	numbered_words(&want, 20000, at, sub, 3);
+	CHECK_INT(tf_diff3_merge(o.data, o.len, a.data, a.len, b.data, b.len,
+				 &got, &clean),
+		  0);
+	CHECK_INT(clean, 1);
+	CHECK(got.len == want.len && memcmp(got.data, want.data, got.len) == 0);
+	tf_buf_free(&got);
+	tf_buf_free(&want);
+	tf_buf_free(&b);
+	tf_buf_free(&a);
+	tf_buf_free(&o);
+}
+
 TEST(diff3_merge_null_empty_and_sticky)
 {
 	tf_buf out;
@@ -849,6 +896,7 @@ int main(int argc, char **argv)
 	RUN(diff_table);
 	RUN(diff_appends_to_buffer);
 	RUN(diff3_merge_table);
+	RUN(diff3_many_distinct_words);
 	RUN(diff3_merge_null_empty_and_sticky);
 	RUN(diff3_json_table);
 	RUN(limit_tokens);
