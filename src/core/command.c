@@ -17,6 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * tf_err_set, evaluating to `code` itself so that static analysis sees
+ * every error path return non-zero (code is always a TF_E* constant).
+ */
+#define FAIL(err, code, ...) (tf_err_set((err), (code), __VA_ARGS__), (code))
+
 static const char *const op_names[] = {
 	NULL,      "create",    "set",     "append", "set_add",
 	"set_remove", "edit_text", "resolve", "ref_set",
@@ -112,11 +118,11 @@ static int env_str(const tf_json *j, const char *key, const char *ctx,
 	const tf_json *v = tf_json_object_get(j, key);
 
 	if (v == NULL)
-		return tf_err_set(err, TF_EMISSING, key,
+		return FAIL(err, TF_EMISSING, key,
 				  "%scommand member \"%s\" is missing", ctx,
 				  key);
 	if (v->type != TF_JSON_STRING)
-		return tf_err_set(err, TF_ETYPE, key,
+		return FAIL(err, TF_ETYPE, key,
 				  "%scommand member \"%s\" must be a string",
 				  ctx, key);
 	*s = v->u.str;
@@ -137,7 +143,7 @@ int tf_command_from_json(const tf_json *j, tf_command *out, tf_err *err)
 	memset(&c, 0, sizeof c);
 	memset(out, 0, sizeof *out);
 	if (j == NULL || j->type != TF_JSON_OBJECT)
-		return tf_err_set(err, TF_ETYPE, NULL,
+		return FAIL(err, TF_ETYPE, NULL,
 				  "a command must be a JSON object");
 
 	/* cmd_id first, so that every later message can name the command. */
@@ -145,7 +151,7 @@ int tf_command_from_json(const tf_json *j, tf_command *out, tf_err *err)
 	if (rc)
 		return rc;
 	if (!tf_uuid_valid(s, len))
-		return tf_err_set(err, TF_EVALIDATE, "cmd_id",
+		return FAIL(err, TF_EVALIDATE, "cmd_id",
 				  "command member \"cmd_id\" must be a "
 				  "lower-case UUID, got \"%.40s\"",
 				  s);
@@ -159,18 +165,18 @@ int tf_command_from_json(const tf_json *j, tf_command *out, tf_err *err)
 			if (strcmp(key, env_members[k]) == 0)
 				break;
 		if (k == ENV_COUNT)
-			return tf_err_set(err, TF_EUNKNOWN, key,
+			return FAIL(err, TF_EUNKNOWN, key,
 					  "%sunknown command member \"%.40s\"",
 					  ctx, key);
 	}
 
 	v = tf_json_object_get(j, "seq");
 	if (v == NULL)
-		return tf_err_set(err, TF_EMISSING, "seq",
+		return FAIL(err, TF_EMISSING, "seq",
 				  "%scommand member \"seq\" is missing", ctx);
 	if (v->type != TF_JSON_NUMBER || tf_json_uint64(v, &c.seq) ||
 	    c.seq < 1)
-		return tf_err_set(err, v->type == TF_JSON_NUMBER ? TF_ERANGE
+		return FAIL(err, v->type == TF_JSON_NUMBER ? TF_ERANGE
 								 : TF_ETYPE,
 				  "seq",
 				  "%scommand member \"seq\" must be an "
@@ -181,7 +187,7 @@ int tf_command_from_json(const tf_json *j, tf_command *out, tf_err *err)
 	if (rc)
 		return rc;
 	if (!hlc_text_valid(s, len) || tf_hlc_parse(s, len, &c.hlc))
-		return tf_err_set(err, TF_EVALIDATE, "hlc",
+		return FAIL(err, TF_EVALIDATE, "hlc",
 				  "%scommand member \"hlc\" must be 16 "
 				  "lower-case hex digits, got \"%.20s\"",
 				  ctx, s);
@@ -190,7 +196,7 @@ int tf_command_from_json(const tf_json *j, tf_command *out, tf_err *err)
 	if (rc)
 		return rc;
 	if (!tf_id_valid(s, len))
-		return tf_err_set(err, TF_EVALIDATE, "device",
+		return FAIL(err, TF_EVALIDATE, "device",
 				  "%scommand member \"device\" must match "
 				  "[A-Za-z0-9._@-]{1,64}",
 				  ctx);
@@ -200,7 +206,7 @@ int tf_command_from_json(const tf_json *j, tf_command *out, tf_err *err)
 	if (rc)
 		return rc;
 	if (!tf_id_valid(s, len))
-		return tf_err_set(err, TF_EVALIDATE, "user",
+		return FAIL(err, TF_EVALIDATE, "user",
 				  "%scommand member \"user\" must match "
 				  "[A-Za-z0-9._@-]{1,64}",
 				  ctx);
@@ -210,7 +216,7 @@ int tf_command_from_json(const tf_json *j, tf_command *out, tf_err *err)
 	if (rc)
 		return rc;
 	if (!name_valid(s, len))
-		return tf_err_set(err, TF_EVALIDATE, "entity",
+		return FAIL(err, TF_EVALIDATE, "entity",
 				  "%scommand member \"entity\" must match "
 				  "[a-z][a-z0-9_]* (at most %d bytes)",
 				  ctx, TF_NAME_MAX);
@@ -220,7 +226,7 @@ int tf_command_from_json(const tf_json *j, tf_command *out, tf_err *err)
 	if (rc)
 		return rc;
 	if (!tf_uuid_valid(s, len))
-		return tf_err_set(err, TF_EVALIDATE, "record_id",
+		return FAIL(err, TF_EVALIDATE, "record_id",
 				  "%scommand member \"record_id\" must be a "
 				  "lower-case UUID",
 				  ctx);
@@ -230,16 +236,16 @@ int tf_command_from_json(const tf_json *j, tf_command *out, tf_err *err)
 	if (rc)
 		return rc;
 	if (tf_op_parse(s, &c.op))
-		return tf_err_set(err, TF_EVALIDATE, "op",
+		return FAIL(err, TF_EVALIDATE, "op",
 				  "%sunknown op \"%.32s\"", ctx, s);
 
 	v = tf_json_object_get(j, "base");
 	if (v == NULL)
-		return tf_err_set(err, TF_EMISSING, "base",
+		return FAIL(err, TF_EMISSING, "base",
 				  "%scommand member \"base\" is missing", ctx);
 	if (v->type != TF_JSON_NUMBER || tf_json_int64(v, &c.base) ||
 	    c.base < 0)
-		return tf_err_set(err, v->type == TF_JSON_NUMBER ? TF_ERANGE
+		return FAIL(err, v->type == TF_JSON_NUMBER ? TF_ERANGE
 								 : TF_ETYPE,
 				  "base",
 				  "%scommand member \"base\" must be an "
@@ -248,15 +254,15 @@ int tf_command_from_json(const tf_json *j, tf_command *out, tf_err *err)
 
 	v = tf_json_object_get(j, "args");
 	if (v == NULL)
-		return tf_err_set(err, TF_EMISSING, "args",
+		return FAIL(err, TF_EMISSING, "args",
 				  "%scommand member \"args\" is missing", ctx);
 	if (v->type != TF_JSON_OBJECT)
-		return tf_err_set(err, TF_ETYPE, "args",
+		return FAIL(err, TF_ETYPE, "args",
 				  "%scommand member \"args\" must be an object",
 				  ctx);
 	c.args = tf_json_clone(v);
 	if (c.args == NULL)
-		return tf_err_set(err, TF_ENOMEM, "args",
+		return FAIL(err, TF_ENOMEM, "args",
 				  "%sout of memory copying args", ctx);
 	*out = c;
 	return 0;
@@ -395,7 +401,7 @@ static int args_only(const vctx *v, const tf_json *args,
 				break;
 		if (k == n) {
 			snprintf(where, sizeof where, "args.%.40s", key);
-			return tf_err_set(v->err, TF_EUNKNOWN, where,
+			return FAIL(v->err, TF_EUNKNOWN, where,
 					  "%s: unknown argument \"%.40s\" for "
 					  "op %s",
 					  v->c->cmd_id, key,
@@ -422,11 +428,11 @@ static int arg_get(const vctx *v, const tf_json *args, const char *name,
 
 	snprintf(where, sizeof where, "args.%s", name);
 	if (a == NULL)
-		return tf_err_set(v->err, TF_EMISSING, where,
+		return FAIL(v->err, TF_EMISSING, where,
 				  "%s: op %s needs argument \"%s\"",
 				  v->c->cmd_id, tf_op_name(v->c->op), name);
 	if (a->type != type)
-		return tf_err_set(v->err, TF_ETYPE, where,
+		return FAIL(v->err, TF_ETYPE, where,
 				  "%s: argument \"%s\" must be %s",
 				  v->c->cmd_id, name, type_names[type]);
 	*out = a;
@@ -445,7 +451,7 @@ static int arg_count(const vctx *v, const tf_json *args, const char *name,
 		return rc;
 	if (tf_json_int64(a, out) || *out < 0) {
 		snprintf(where, sizeof where, "args.%s", name);
-		return tf_err_set(v->err, TF_ERANGE, where,
+		return FAIL(v->err, TF_ERANGE, where,
 				  "%s: argument \"%s\" must be an integer "
 				  ">= 0",
 				  v->c->cmd_id, name);
@@ -485,7 +491,7 @@ static int field_for(const vctx *v, const char *name, int cls,
 
 	field_path(v, name, where, sizeof where);
 	if (f == NULL)
-		return tf_err_set(v->err, TF_EUNKNOWN, where,
+		return FAIL(v->err, TF_EUNKNOWN, where,
 				  "%s: %s has no field \"%.40s\"",
 				  v->c->cmd_id, v->ent->name, name);
 	if (cls == 0)
@@ -494,13 +500,13 @@ static int field_for(const vctx *v, const char *name, int cls,
 	else
 		ok = (int)f->cls == cls;
 	if (!ok)
-		return tf_err_set(v->err, TF_EVALIDATE, where,
+		return FAIL(v->err, TF_EVALIDATE, where,
 				  "%s: %s is a %s field (written by %s), "
 				  "op %s does not apply to it",
 				  v->c->cmd_id, where, tf_class_name(f->cls),
 				  class_ops(f->cls), tf_op_name(v->c->op));
 	if (!v->online && f->offline == TF_OFFLINE_ONLINE_ONLY)
-		return tf_err_set(v->err, TF_EOFFLINE, where,
+		return FAIL(v->err, TF_EOFFLINE, where,
 				  "%s may only be changed while online; "
 				  "try again when the connection is back",
 				  where);
@@ -536,11 +542,11 @@ static int check_text(const vctx *v, const tf_field *f, const tf_json *val,
 
 	field_path(v, f->name, where, sizeof where);
 	if (val->type != TF_JSON_STRING)
-		return tf_err_set(v->err, TF_ETYPE, where,
+		return FAIL(v->err, TF_ETYPE, where,
 				  "%s: %s of %s must be a string",
 				  v->c->cmd_id, what, where);
 	if (f->max_bytes && val->len > f->max_bytes)
-		return tf_err_set(v->err, TF_ELIMIT, where,
+		return FAIL(v->err, TF_ELIMIT, where,
 				  "%s: %s of %s is %zu bytes, more than the "
 				  "%zu allowed",
 				  v->c->cmd_id, what, where, val->len,
@@ -552,7 +558,7 @@ static int check_text(const vctx *v, const tf_field *f, const tf_json *val,
 static int check_uuid(const vctx *v, const tf_json *val, const char *where)
 {
 	if (val->type != TF_JSON_STRING || !tf_uuid_valid(val->u.str, val->len))
-		return tf_err_set(v->err, TF_EVALIDATE, where,
+		return FAIL(v->err, TF_EVALIDATE, where,
 				  "%s: %s must be a lower-case UUID",
 				  v->c->cmd_id, where);
 	return 0;
@@ -581,7 +587,7 @@ static int check_history_clash(const vctx *v, const tf_json *fields)
 			    strcmp(a->history, b->history) != 0)
 				continue;
 			field_path(v, b->name, where, sizeof where);
-			return tf_err_set(v->err, TF_EVALIDATE, where,
+			return FAIL(v->err, TF_EVALIDATE, where,
 					  "%s: %s and %s both record history "
 					  "in %s; set them in separate "
 					  "commands",
@@ -628,12 +634,12 @@ static int validate_create(const vctx *v, const tf_json *args)
 			break;
 		case TF_CLASS_SET:
 			if (val->type != TF_JSON_ARRAY)
-				return tf_err_set(v->err, TF_ETYPE, where,
+				return FAIL(v->err, TF_ETYPE, where,
 						  "%s: initial value of set "
 						  "%s must be an array",
 						  v->c->cmd_id, where);
 			if (f->max_entries && val->len > f->max_entries)
-				return tf_err_set(
+				return FAIL(
 					v->err, TF_ELIMIT, where,
 					"%s: %zu elements for set %s, at "
 					"most %zu allowed",
@@ -662,7 +668,7 @@ static int validate_set(const vctx *v, const tf_json *args)
 	if (rc)
 		return rc;
 	if (fields->len == 0)
-		return tf_err_set(v->err, TF_EVALIDATE, "args.fields",
+		return FAIL(v->err, TF_EVALIDATE, "args.fields",
 				  "%s: set names no field", v->c->cmd_id);
 	for (i = 0; i < fields->len; i++) {
 		const tf_field *f;
@@ -689,7 +695,7 @@ static int validate_append(const vctx *v, const tf_json *args)
 		return rc;
 	body = tf_json_object_get(args, "body");
 	if (body == NULL)
-		return tf_err_set(v->err, TF_EMISSING, "args.body",
+		return FAIL(v->err, TF_EMISSING, "args.body",
 				  "%s: op append needs argument \"body\"",
 				  v->c->cmd_id);
 	rc = check_value(v, f, body);
@@ -718,7 +724,7 @@ static int validate_set_elem(const vctx *v, const tf_json *args, int remove)
 		return rc;
 	val = tf_json_object_get(args, "value");
 	if (val == NULL)
-		return tf_err_set(v->err, TF_EMISSING, "args.value",
+		return FAIL(v->err, TF_EMISSING, "args.value",
 				  "%s: op %s needs argument \"value\"",
 				  v->c->cmd_id, tf_op_name(v->c->op));
 	rc = check_value(v, f, val);
@@ -728,11 +734,11 @@ static int validate_set_elem(const vctx *v, const tf_json *args, int remove)
 	if (rc)
 		return rc;
 	if (tags->len == 0)
-		return tf_err_set(v->err, TF_EVALIDATE, "args.tags",
+		return FAIL(v->err, TF_EVALIDATE, "args.tags",
 				  "%s: set_remove must name the tags it saw",
 				  v->c->cmd_id);
 	if (tags->len > TF_SET_MAX_TAGS)
-		return tf_err_set(v->err, TF_ELIMIT, "args.tags",
+		return FAIL(v->err, TF_ELIMIT, "args.tags",
 				  "%s: %zu tags, at most %d allowed",
 				  v->c->cmd_id, tags->len, TF_SET_MAX_TAGS);
 	for (i = 0; i < tags->len; i++) {
@@ -799,7 +805,7 @@ static int validate_resolve(const vctx *v, const tf_json *args)
 	for (i = 0; i < sizeof choices / sizeof choices[0]; i++)
 		if (strcmp(choice->u.str, choices[i]) == 0)
 			return 0;
-	return tf_err_set(v->err, TF_EVALIDATE, "args.choice",
+	return FAIL(v->err, TF_EVALIDATE, "args.choice",
 			  "%s: choice must be one of mine, theirs, merged, "
 			  "custom",
 			  v->c->cmd_id);
@@ -818,7 +824,7 @@ static int validate_ref_set(const vctx *v, const tf_json *args)
 	if (rc)
 		return rc;
 	if (fields->len == 0)
-		return tf_err_set(v->err, TF_EVALIDATE, "args.fields",
+		return FAIL(v->err, TF_EVALIDATE, "args.fields",
 				  "%s: ref_set names no field", v->c->cmd_id);
 	for (i = 0; i < fields->len; i++) {
 		rc = field_for(v, fields->u.members[i].key, TF_CLASS_REF, &f);
@@ -828,7 +834,7 @@ static int validate_ref_set(const vctx *v, const tf_json *args)
 		if (val->type != TF_JSON_OBJECT) {
 			char where[96];
 			field_path(v, f->name, where, sizeof where);
-			return tf_err_set(v->err, TF_ETYPE, where,
+			return FAIL(v->err, TF_ETYPE, where,
 					  "%s: ref_set of %s takes "
 					  "{v, fetched_at, ttl}",
 					  v->c->cmd_id, where);
@@ -842,7 +848,7 @@ static int validate_ref_set(const vctx *v, const tf_json *args)
 		if (rc)
 			return rc;
 		if (tf_json_object_get(val, "v") == NULL)
-			return tf_err_set(v->err, TF_EMISSING, "args.v",
+			return FAIL(v->err, TF_EMISSING, "args.v",
 					  "%s: ref_set of %s needs \"v\"",
 					  v->c->cmd_id, f->name);
 		rc = check_value(v, f, tf_json_object_get(val, "v"));
@@ -863,11 +869,11 @@ int tf_command_validate(const tf_schema *s, const tf_command *c, int online,
 	v.err = err;
 	v.ent = tf_schema_entity(s, c->entity);
 	if (v.ent == NULL)
-		return tf_err_set(err, TF_EUNKNOWN, "entity",
+		return FAIL(err, TF_EUNKNOWN, "entity",
 				  "%s: unknown entity \"%s\"", c->cmd_id,
 				  c->entity);
 	if (c->args == NULL || c->args->type != TF_JSON_OBJECT)
-		return tf_err_set(err, TF_ETYPE, "args",
+		return FAIL(err, TF_ETYPE, "args",
 				  "%s: args must be an object", c->cmd_id);
 	switch (c->op) {
 	case TF_OP_CREATE:
@@ -887,6 +893,6 @@ int tf_command_validate(const tf_schema *s, const tf_command *c, int online,
 	case TF_OP_REF_SET:
 		return validate_ref_set(&v, c->args);
 	}
-	return tf_err_set(err, TF_EVALIDATE, "op", "%s: unknown op %d",
+	return FAIL(err, TF_EVALIDATE, "op", "%s: unknown op %d",
 			  c->cmd_id, (int)c->op);
 }

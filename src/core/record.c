@@ -163,12 +163,12 @@ static tf_json *obj_build(const char *key, ...)
 	va_start(ap, key);
 	while (key) {
 		v = va_arg(ap, tf_json *);
-		if (v == NULL)
-			failed = 1;
-		else if (failed)
+		if (failed || v == NULL) {
 			tf_json_free(v);
-		else if (tf_json_object_set(o, key, v))
+			failed = 1;
+		} else if (tf_json_object_set(o, key, v)) {
 			failed = 1; /* set freed v */
+		}
 		key = va_arg(ap, const char *);
 	}
 	va_end(ap);
@@ -1626,7 +1626,7 @@ static int stamp_record(actx *a)
 	if (v == INT64_MAX)
 		return TF_ERANGE;
 	n = snprintf(a->ver_text, sizeof a->ver_text, "%lld",
-		     (long long)(v + 1));
+		     (long long)v + 1);
 	if ((size_t)n == ver->len) {
 		op = tx_push(&a->tx, TX_WRITE, ver);
 		op->src = a->ver_text;
@@ -1743,22 +1743,26 @@ typedef struct cctx {
 	tf_err *err;
 } cctx;
 
-static int bad(cctx *k, int code, const char *fmt, ...)
+static void bad_set(cctx *k, int code, const char *fmt, ...)
 #if defined(__GNUC__) || defined(__clang__)
 	__attribute__((format(printf, 3, 4)))
 #endif
 	;
 
-static int bad(cctx *k, int code, const char *fmt, ...)
+/* Sets the error and evaluates to code (visibly non-zero to analysis). */
+#define bad(k, code, ...) (bad_set((k), (code), __VA_ARGS__), (code))
+
+static void bad_set(cctx *k, int code, const char *fmt, ...)
 {
 	char msg[160];
 	va_list ap;
 
+	assert(code < 0);
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	return tf_err_set(k->err, code, k->where, "record %s: %s: %s",
-			  k->id ? k->id : "?", k->where, msg);
+	tf_err_set(k->err, code, k->where, "record %s: %s: %s",
+		   k->id ? k->id : "?", k->where, msg);
 }
 
 /* Refuses members of o not in `allowed` (sorted list of names). */
@@ -1976,7 +1980,7 @@ static int check_log(cctx *k, const tf_field *f, const tf_json *st)
 	/* Ids are unique and every correction names an entry. */
 	ids = malloc(e->len * sizeof *ids);
 	if (ids == NULL)
-		return tf_err_set(k->err, TF_ENOMEM, k->where, "out of memory");
+		return bad(k, TF_ENOMEM, "out of memory checking entry ids");
 	for (i = 0; i < e->len; i++)
 		ids[i] = sget(e->u.items[i], "id");
 	qsort(ids, e->len, sizeof *ids, cmp_cstr);
