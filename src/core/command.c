@@ -24,7 +24,7 @@
 #define FAIL(err, code, ...) (tf_err_set((err), (code), __VA_ARGS__), (code))
 
 static const char *const op_names[] = {
-	NULL,      "create",    "set",     "append", "set_add",
+	NULL,	      "create",	   "set",     "append",	 "set_add",
 	"set_remove", "edit_text", "resolve", "ref_set",
 };
 
@@ -103,8 +103,8 @@ static int hlc_text_valid(const char *s, size_t len)
 
 /* The envelope members in key order (also the canonical order). */
 static const char *const env_members[] = {
-	"args", "base", "cmd_id", "device", "entity", "hlc",
-	"op",   "record_id", "seq", "user",
+	"args", "base", "cmd_id",    "device", "entity",
+	"hlc",	"op",	"record_id", "seq",    "user",
 };
 #define ENV_COUNT (sizeof env_members / sizeof env_members[0])
 
@@ -119,12 +119,11 @@ static int env_str(const tf_json *j, const char *key, const char *ctx,
 
 	if (v == NULL)
 		return FAIL(err, TF_EMISSING, key,
-				  "%scommand member \"%s\" is missing", ctx,
-				  key);
+			    "%scommand member \"%s\" is missing", ctx, key);
 	if (v->type != TF_JSON_STRING)
 		return FAIL(err, TF_ETYPE, key,
-				  "%scommand member \"%s\" must be a string",
-				  ctx, key);
+			    "%scommand member \"%s\" must be a string", ctx,
+			    key);
 	*s = v->u.str;
 	*len = v->len;
 	return 0;
@@ -144,7 +143,7 @@ int tf_command_from_json(const tf_json *j, tf_command *out, tf_err *err)
 	memset(out, 0, sizeof *out);
 	if (j == NULL || j->type != TF_JSON_OBJECT)
 		return FAIL(err, TF_ETYPE, NULL,
-				  "a command must be a JSON object");
+			    "a command must be a JSON object");
 
 	/* cmd_id first, so that every later message can name the command. */
 	rc = env_str(j, "cmd_id", ctx, &s, &len, err);
@@ -152,9 +151,9 @@ int tf_command_from_json(const tf_json *j, tf_command *out, tf_err *err)
 		return rc;
 	if (!tf_uuid_valid(s, len))
 		return FAIL(err, TF_EVALIDATE, "cmd_id",
-				  "command member \"cmd_id\" must be a "
-				  "lower-case UUID, got \"%.40s\"",
-				  s);
+			    "command member \"cmd_id\" must be a "
+			    "lower-case UUID, got \"%.40s\"",
+			    s);
 	memcpy(c.cmd_id, s, len);
 	snprintf(ctx, sizeof ctx, "%s: ", c.cmd_id);
 
@@ -166,40 +165,39 @@ int tf_command_from_json(const tf_json *j, tf_command *out, tf_err *err)
 				break;
 		if (k == ENV_COUNT)
 			return FAIL(err, TF_EUNKNOWN, key,
-					  "%sunknown command member \"%.40s\"",
-					  ctx, key);
+				    "%sunknown command member \"%.40s\"", ctx,
+				    key);
 	}
 
 	v = tf_json_object_get(j, "seq");
 	if (v == NULL)
 		return FAIL(err, TF_EMISSING, "seq",
-				  "%scommand member \"seq\" is missing", ctx);
-	if (v->type != TF_JSON_NUMBER || tf_json_uint64(v, &c.seq) ||
-	    c.seq < 1)
-		return FAIL(err, v->type == TF_JSON_NUMBER ? TF_ERANGE
-								 : TF_ETYPE,
-				  "seq",
-				  "%scommand member \"seq\" must be an "
-				  "integer >= 1",
-				  ctx);
+			    "%scommand member \"seq\" is missing", ctx);
+	if (v->type != TF_JSON_NUMBER || tf_json_uint64(v, &c.seq) || c.seq < 1)
+		return FAIL(err,
+			    v->type == TF_JSON_NUMBER ? TF_ERANGE : TF_ETYPE,
+			    "seq",
+			    "%scommand member \"seq\" must be an "
+			    "integer >= 1",
+			    ctx);
 
 	rc = env_str(j, "hlc", ctx, &s, &len, err);
 	if (rc)
 		return rc;
 	if (!hlc_text_valid(s, len) || tf_hlc_parse(s, len, &c.hlc))
 		return FAIL(err, TF_EVALIDATE, "hlc",
-				  "%scommand member \"hlc\" must be 16 "
-				  "lower-case hex digits, got \"%.20s\"",
-				  ctx, s);
+			    "%scommand member \"hlc\" must be 16 "
+			    "lower-case hex digits, got \"%.20s\"",
+			    ctx, s);
 
 	rc = env_str(j, "device", ctx, &s, &len, err);
 	if (rc)
 		return rc;
 	if (!tf_id_valid(s, len))
 		return FAIL(err, TF_EVALIDATE, "device",
-				  "%scommand member \"device\" must match "
-				  "[A-Za-z0-9._@-]{1,64}",
-				  ctx);
+			    "%scommand member \"device\" must match "
+			    "[A-Za-z0-9._@-]{1,64}",
+			    ctx);
 	memcpy(c.device, s, len);
 
 	rc = env_str(j, "user", ctx, &s, &len, err);
@@ -207,9 +205,9 @@ int tf_command_from_json(const tf_json *j, tf_command *out, tf_err *err)
 		return rc;
 	if (!tf_id_valid(s, len))
 		return FAIL(err, TF_EVALIDATE, "user",
-				  "%scommand member \"user\" must match "
-				  "[A-Za-z0-9._@-]{1,64}",
-				  ctx);
+			    "%scommand member \"user\" must match "
+			    "[A-Za-z0-9._@-]{1,64}",
+			    ctx);
 	memcpy(c.user, s, len);
 
 	rc = env_str(j, "entity", ctx, &s, &len, err);
@@ -217,9 +215,9 @@ int tf_command_from_json(const tf_json *j, tf_command *out, tf_err *err)
 		return rc;
 	if (!name_valid(s, len))
 		return FAIL(err, TF_EVALIDATE, "entity",
-				  "%scommand member \"entity\" must match "
-				  "[a-z][a-z0-9_]* (at most %d bytes)",
-				  ctx, TF_NAME_MAX);
+			    "%scommand member \"entity\" must match "
+			    "[a-z][a-z0-9_]* (at most %d bytes)",
+			    ctx, TF_NAME_MAX);
 	memcpy(c.entity, s, len);
 
 	rc = env_str(j, "record_id", ctx, &s, &len, err);
@@ -227,43 +225,42 @@ int tf_command_from_json(const tf_json *j, tf_command *out, tf_err *err)
 		return rc;
 	if (!tf_uuid_valid(s, len))
 		return FAIL(err, TF_EVALIDATE, "record_id",
-				  "%scommand member \"record_id\" must be a "
-				  "lower-case UUID",
-				  ctx);
+			    "%scommand member \"record_id\" must be a "
+			    "lower-case UUID",
+			    ctx);
 	memcpy(c.record_id, s, len);
 
 	rc = env_str(j, "op", ctx, &s, &len, err);
 	if (rc)
 		return rc;
 	if (tf_op_parse(s, &c.op))
-		return FAIL(err, TF_EVALIDATE, "op",
-				  "%sunknown op \"%.32s\"", ctx, s);
+		return FAIL(err, TF_EVALIDATE, "op", "%sunknown op \"%.32s\"",
+			    ctx, s);
 
 	v = tf_json_object_get(j, "base");
 	if (v == NULL)
 		return FAIL(err, TF_EMISSING, "base",
-				  "%scommand member \"base\" is missing", ctx);
+			    "%scommand member \"base\" is missing", ctx);
 	if (v->type != TF_JSON_NUMBER || tf_json_int64(v, &c.base) ||
 	    c.base < 0)
-		return FAIL(err, v->type == TF_JSON_NUMBER ? TF_ERANGE
-								 : TF_ETYPE,
-				  "base",
-				  "%scommand member \"base\" must be an "
-				  "integer >= 0",
-				  ctx);
+		return FAIL(err,
+			    v->type == TF_JSON_NUMBER ? TF_ERANGE : TF_ETYPE,
+			    "base",
+			    "%scommand member \"base\" must be an "
+			    "integer >= 0",
+			    ctx);
 
 	v = tf_json_object_get(j, "args");
 	if (v == NULL)
 		return FAIL(err, TF_EMISSING, "args",
-				  "%scommand member \"args\" is missing", ctx);
+			    "%scommand member \"args\" is missing", ctx);
 	if (v->type != TF_JSON_OBJECT)
 		return FAIL(err, TF_ETYPE, "args",
-				  "%scommand member \"args\" must be an object",
-				  ctx);
+			    "%scommand member \"args\" must be an object", ctx);
 	c.args = tf_json_clone(v);
 	if (c.args == NULL)
 		return FAIL(err, TF_ENOMEM, "args",
-				  "%sout of memory copying args", ctx);
+			    "%sout of memory copying args", ctx);
 	*out = c;
 	return 0;
 }
@@ -290,15 +287,13 @@ int tf_command_to_json(const tf_command *c, tf_json **out)
 	args = c->args ? tf_json_clone(c->args) : tf_json_object();
 	tf_hlc_format(c->hlc, hlc);
 	/* Each set frees its value on failure, so one check per line. */
-	if (put(o, "args", args) ||
-	    put(o, "base", tf_json_int(c->base)) ||
+	if (put(o, "args", args) || put(o, "base", tf_json_int(c->base)) ||
 	    put(o, "cmd_id", tf_json_cstring(c->cmd_id)) ||
 	    put(o, "device", tf_json_cstring(c->device)) ||
 	    put(o, "entity", tf_json_cstring(c->entity)) ||
 	    put(o, "hlc", tf_json_cstring(hlc)) ||
 	    put(o, "op", tf_json_cstring(tf_op_name(c->op))) ||
-	    put(o, "record_id",
-			       tf_json_cstring(c->record_id)) ||
+	    put(o, "record_id", tf_json_cstring(c->record_id)) ||
 	    put(o, "seq", tf_json_uint(c->seq)) ||
 	    put(o, "user", tf_json_cstring(c->user)))
 		goto out;
@@ -336,7 +331,8 @@ int tf_command_canonical(const tf_command *c, tf_buf *out)
 	tf_buf_printf(out, ",\"hlc\":\"%s\",\"op\":\"%s\",\"record_id\":", hlc,
 		      tf_op_name(c->op));
 	tf_json_write_string(out, c->record_id, strlen(c->record_id));
-	tf_buf_printf(out, ",\"seq\":%llu,\"user\":", (unsigned long long)c->seq);
+	tf_buf_printf(out,
+		      ",\"seq\":%llu,\"user\":", (unsigned long long)c->seq);
 	tf_json_write_string(out, c->user, strlen(c->user));
 	tf_buf_putc(out, '}');
 	return out->failed;
@@ -378,8 +374,7 @@ typedef struct vctx {
 } vctx;
 
 /* "entity.field" for err->where; field names are bounded by the schema. */
-static void field_path(const vctx *v, const char *field, char *buf,
-		       size_t size)
+static void field_path(const vctx *v, const char *field, char *buf, size_t size)
 {
 	snprintf(buf, size, "%s.%.40s", v->ent->name, field);
 }
@@ -402,10 +397,9 @@ static int args_only(const vctx *v, const tf_json *args,
 		if (k == n) {
 			snprintf(where, sizeof where, "args.%.40s", key);
 			return FAIL(v->err, TF_EUNKNOWN, where,
-					  "%s: unknown argument \"%.40s\" for "
-					  "op %s",
-					  v->c->cmd_id, key,
-					  tf_op_name(v->c->op));
+				    "%s: unknown argument \"%.40s\" for "
+				    "op %s",
+				    v->c->cmd_id, key, tf_op_name(v->c->op));
 		}
 	}
 	return 0;
@@ -420,7 +414,7 @@ static int arg_get(const vctx *v, const tf_json *args, const char *name,
 		   tf_json_type type, const tf_json **out)
 {
 	static const char *const type_names[] = {
-		"null",   "false", "true",  "a number",
+		"null",	    "false",	"true",	     "a number",
 		"a string", "an array", "an object",
 	};
 	const tf_json *a = tf_json_object_get(args, name);
@@ -429,12 +423,12 @@ static int arg_get(const vctx *v, const tf_json *args, const char *name,
 	snprintf(where, sizeof where, "args.%s", name);
 	if (a == NULL)
 		return FAIL(v->err, TF_EMISSING, where,
-				  "%s: op %s needs argument \"%s\"",
-				  v->c->cmd_id, tf_op_name(v->c->op), name);
+			    "%s: op %s needs argument \"%s\"", v->c->cmd_id,
+			    tf_op_name(v->c->op), name);
 	if (a->type != type)
 		return FAIL(v->err, TF_ETYPE, where,
-				  "%s: argument \"%s\" must be %s",
-				  v->c->cmd_id, name, type_names[type]);
+			    "%s: argument \"%s\" must be %s", v->c->cmd_id,
+			    name, type_names[type]);
 	*out = a;
 	return 0;
 }
@@ -452,9 +446,9 @@ static int arg_count(const vctx *v, const tf_json *args, const char *name,
 	if (tf_json_int64(a, out) || *out < 0) {
 		snprintf(where, sizeof where, "args.%s", name);
 		return FAIL(v->err, TF_ERANGE, where,
-				  "%s: argument \"%s\" must be an integer "
-				  ">= 0",
-				  v->c->cmd_id, name);
+			    "%s: argument \"%s\" must be an integer "
+			    ">= 0",
+			    v->c->cmd_id, name);
 	}
 	return 0;
 }
@@ -492,8 +486,8 @@ static int field_for(const vctx *v, const char *name, int cls,
 	field_path(v, name, where, sizeof where);
 	if (f == NULL)
 		return FAIL(v->err, TF_EUNKNOWN, where,
-				  "%s: %s has no field \"%.40s\"",
-				  v->c->cmd_id, v->ent->name, name);
+			    "%s: %s has no field \"%.40s\"", v->c->cmd_id,
+			    v->ent->name, name);
 	if (cls == 0)
 		ok = f->cls == TF_CLASS_LWW || f->cls == TF_CLASS_TEXT ||
 		     f->cls == TF_CLASS_SET;
@@ -501,15 +495,15 @@ static int field_for(const vctx *v, const char *name, int cls,
 		ok = (int)f->cls == cls;
 	if (!ok)
 		return FAIL(v->err, TF_EVALIDATE, where,
-				  "%s: %s is a %s field (written by %s), "
-				  "op %s does not apply to it",
-				  v->c->cmd_id, where, tf_class_name(f->cls),
-				  class_ops(f->cls), tf_op_name(v->c->op));
+			    "%s: %s is a %s field (written by %s), "
+			    "op %s does not apply to it",
+			    v->c->cmd_id, where, tf_class_name(f->cls),
+			    class_ops(f->cls), tf_op_name(v->c->op));
 	if (!v->online && f->offline == TF_OFFLINE_ONLINE_ONLY)
 		return FAIL(v->err, TF_EOFFLINE, where,
-				  "%s may only be changed while online; "
-				  "try again when the connection is back",
-				  where);
+			    "%s may only be changed while online; "
+			    "try again when the connection is back",
+			    where);
 	*out = f;
 	return 0;
 }
@@ -543,14 +537,13 @@ static int check_text(const vctx *v, const tf_field *f, const tf_json *val,
 	field_path(v, f->name, where, sizeof where);
 	if (val->type != TF_JSON_STRING)
 		return FAIL(v->err, TF_ETYPE, where,
-				  "%s: %s of %s must be a string",
-				  v->c->cmd_id, what, where);
+			    "%s: %s of %s must be a string", v->c->cmd_id, what,
+			    where);
 	if (f->max_bytes && val->len > f->max_bytes)
 		return FAIL(v->err, TF_ELIMIT, where,
-				  "%s: %s of %s is %zu bytes, more than the "
-				  "%zu allowed",
-				  v->c->cmd_id, what, where, val->len,
-				  f->max_bytes);
+			    "%s: %s of %s is %zu bytes, more than the "
+			    "%zu allowed",
+			    v->c->cmd_id, what, where, val->len, f->max_bytes);
 	return 0;
 }
 
@@ -559,8 +552,8 @@ static int check_uuid(const vctx *v, const tf_json *val, const char *where)
 {
 	if (val->type != TF_JSON_STRING || !tf_uuid_valid(val->u.str, val->len))
 		return FAIL(v->err, TF_EVALIDATE, where,
-				  "%s: %s must be a lower-case UUID",
-				  v->c->cmd_id, where);
+			    "%s: %s must be a lower-case UUID", v->c->cmd_id,
+			    where);
 	return 0;
 }
 
@@ -575,8 +568,8 @@ static int check_history_clash(const vctx *v, const tf_json *fields)
 	char where[96];
 
 	for (i = 0; i < fields->len; i++) {
-		const tf_field *a = tf_entity_field(v->ent,
-						    fields->u.members[i].key);
+		const tf_field *a =
+			tf_entity_field(v->ent, fields->u.members[i].key);
 		if (a == NULL || a->cls != TF_CLASS_LWW || a->history == NULL)
 			continue;
 		for (k = i + 1; k < fields->len; k++) {
@@ -588,11 +581,10 @@ static int check_history_clash(const vctx *v, const tf_json *fields)
 				continue;
 			field_path(v, b->name, where, sizeof where);
 			return FAIL(v->err, TF_EVALIDATE, where,
-					  "%s: %s and %s both record history "
-					  "in %s; set them in separate "
-					  "commands",
-					  v->c->cmd_id, a->name, b->name,
-					  a->history);
+				    "%s: %s and %s both record history "
+				    "in %s; set them in separate "
+				    "commands",
+				    v->c->cmd_id, a->name, b->name, a->history);
 		}
 	}
 	return 0;
@@ -635,16 +627,15 @@ static int validate_create(const vctx *v, const tf_json *args)
 		case TF_CLASS_SET:
 			if (val->type != TF_JSON_ARRAY)
 				return FAIL(v->err, TF_ETYPE, where,
-						  "%s: initial value of set "
-						  "%s must be an array",
-						  v->c->cmd_id, where);
+					    "%s: initial value of set "
+					    "%s must be an array",
+					    v->c->cmd_id, where);
 			if (f->max_entries && val->len > f->max_entries)
-				return FAIL(
-					v->err, TF_ELIMIT, where,
-					"%s: %zu elements for set %s, at "
-					"most %zu allowed",
-					v->c->cmd_id, val->len, where,
-					f->max_entries);
+				return FAIL(v->err, TF_ELIMIT, where,
+					    "%s: %zu elements for set %s, at "
+					    "most %zu allowed",
+					    v->c->cmd_id, val->len, where,
+					    f->max_entries);
 			for (k = 0; k < val->len && rc == 0; k++)
 				rc = check_value(v, f, val->u.items[k]);
 			break;
@@ -669,7 +660,7 @@ static int validate_set(const vctx *v, const tf_json *args)
 		return rc;
 	if (fields->len == 0)
 		return FAIL(v->err, TF_EVALIDATE, "args.fields",
-				  "%s: set names no field", v->c->cmd_id);
+			    "%s: set names no field", v->c->cmd_id);
 	for (i = 0; i < fields->len; i++) {
 		const tf_field *f;
 		rc = field_for(v, fields->u.members[i].key, TF_CLASS_LWW, &f);
@@ -696,8 +687,8 @@ static int validate_append(const vctx *v, const tf_json *args)
 	body = tf_json_object_get(args, "body");
 	if (body == NULL)
 		return FAIL(v->err, TF_EMISSING, "args.body",
-				  "%s: op append needs argument \"body\"",
-				  v->c->cmd_id);
+			    "%s: op append needs argument \"body\"",
+			    v->c->cmd_id);
 	rc = check_value(v, f, body);
 	if (rc)
 		return rc;
@@ -725,8 +716,8 @@ static int validate_set_elem(const vctx *v, const tf_json *args, int remove)
 	val = tf_json_object_get(args, "value");
 	if (val == NULL)
 		return FAIL(v->err, TF_EMISSING, "args.value",
-				  "%s: op %s needs argument \"value\"",
-				  v->c->cmd_id, tf_op_name(v->c->op));
+			    "%s: op %s needs argument \"value\"", v->c->cmd_id,
+			    tf_op_name(v->c->op));
 	rc = check_value(v, f, val);
 	if (rc || !remove)
 		return rc;
@@ -735,12 +726,12 @@ static int validate_set_elem(const vctx *v, const tf_json *args, int remove)
 		return rc;
 	if (tags->len == 0)
 		return FAIL(v->err, TF_EVALIDATE, "args.tags",
-				  "%s: set_remove must name the tags it saw",
-				  v->c->cmd_id);
+			    "%s: set_remove must name the tags it saw",
+			    v->c->cmd_id);
 	if (tags->len > TF_SET_MAX_TAGS)
 		return FAIL(v->err, TF_ELIMIT, "args.tags",
-				  "%s: %zu tags, at most %d allowed",
-				  v->c->cmd_id, tags->len, TF_SET_MAX_TAGS);
+			    "%s: %zu tags, at most %d allowed", v->c->cmd_id,
+			    tags->len, TF_SET_MAX_TAGS);
 	for (i = 0; i < tags->len; i++) {
 		snprintf(where, sizeof where, "args.tags[%zu]", i);
 		rc = check_uuid(v, tags->u.items[i], where);
@@ -806,9 +797,9 @@ static int validate_resolve(const vctx *v, const tf_json *args)
 		if (strcmp(choice->u.str, choices[i]) == 0)
 			return 0;
 	return FAIL(v->err, TF_EVALIDATE, "args.choice",
-			  "%s: choice must be one of mine, theirs, merged, "
-			  "custom",
-			  v->c->cmd_id);
+		    "%s: choice must be one of mine, theirs, merged, "
+		    "custom",
+		    v->c->cmd_id);
 }
 
 static int validate_ref_set(const vctx *v, const tf_json *args)
@@ -825,7 +816,7 @@ static int validate_ref_set(const vctx *v, const tf_json *args)
 		return rc;
 	if (fields->len == 0)
 		return FAIL(v->err, TF_EVALIDATE, "args.fields",
-				  "%s: ref_set names no field", v->c->cmd_id);
+			    "%s: ref_set names no field", v->c->cmd_id);
 	for (i = 0; i < fields->len; i++) {
 		rc = field_for(v, fields->u.members[i].key, TF_CLASS_REF, &f);
 		if (rc)
@@ -835,9 +826,9 @@ static int validate_ref_set(const vctx *v, const tf_json *args)
 			char where[96];
 			field_path(v, f->name, where, sizeof where);
 			return FAIL(v->err, TF_ETYPE, where,
-					  "%s: ref_set of %s takes "
-					  "{v, fetched_at, ttl}",
-					  v->c->cmd_id, where);
+				    "%s: ref_set of %s takes "
+				    "{v, fetched_at, ttl}",
+				    v->c->cmd_id, where);
 		}
 		inner = *v;
 		rc = args_only(&inner, val, allowed, 3);
@@ -849,8 +840,8 @@ static int validate_ref_set(const vctx *v, const tf_json *args)
 			return rc;
 		if (tf_json_object_get(val, "v") == NULL)
 			return FAIL(v->err, TF_EMISSING, "args.v",
-					  "%s: ref_set of %s needs \"v\"",
-					  v->c->cmd_id, f->name);
+				    "%s: ref_set of %s needs \"v\"",
+				    v->c->cmd_id, f->name);
 		rc = check_value(v, f, tf_json_object_get(val, "v"));
 		if (rc)
 			return rc;
@@ -870,11 +861,10 @@ int tf_command_validate(const tf_schema *s, const tf_command *c, int online,
 	v.ent = tf_schema_entity(s, c->entity);
 	if (v.ent == NULL)
 		return FAIL(err, TF_EUNKNOWN, "entity",
-				  "%s: unknown entity \"%s\"", c->cmd_id,
-				  c->entity);
+			    "%s: unknown entity \"%s\"", c->cmd_id, c->entity);
 	if (c->args == NULL || c->args->type != TF_JSON_OBJECT)
-		return FAIL(err, TF_ETYPE, "args",
-				  "%s: args must be an object", c->cmd_id);
+		return FAIL(err, TF_ETYPE, "args", "%s: args must be an object",
+			    c->cmd_id);
 	switch (c->op) {
 	case TF_OP_CREATE:
 		return validate_create(&v, c->args);
@@ -893,6 +883,6 @@ int tf_command_validate(const tf_schema *s, const tf_command *c, int online,
 	case TF_OP_REF_SET:
 		return validate_ref_set(&v, c->args);
 	}
-	return FAIL(err, TF_EVALIDATE, "op", "%s: unknown op %d",
-			  c->cmd_id, (int)c->op);
+	return FAIL(err, TF_EVALIDATE, "op", "%s: unknown op %d", c->cmd_id,
+		    (int)c->op);
 }

@@ -121,7 +121,8 @@ static int hlc_text_valid(const char *s, size_t len)
 	if (len != TF_HLC_TEXT_LEN)
 		return 0;
 	for (i = 0; i < len; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		      (s[i] >= 'a' && s[i] <= 'f')))
 			return 0;
 	return 1;
 }
@@ -672,8 +673,7 @@ static tf_json *log_entry(actx *a, tf_json *body, const char *corrects)
 		return NULL;
 	if (corrects && obj_put(e, "corrects", str_dup(corrects)))
 		goto fail;
-	if (a->ctx->authority &&
-	    obj_put(e, "srv", tf_json_int(a->ctx->now_ms)))
+	if (a->ctx->authority && obj_put(e, "srv", tf_json_int(a->ctx->now_ms)))
 		goto fail;
 	return e;
 fail:
@@ -773,7 +773,7 @@ typedef struct lww_plan {
 	const tf_field *def;
 	const tf_json *value;
 	tf_json *state; /* current state or NULL */
-	int cmp;        /* command vs state: >0 wins, 0 same write, <0 loses */
+	int cmp;	/* command vs state: >0 wins, 0 same write, <0 loses */
 	const tf_field *hist; /* history log, or NULL */
 	int hist_dup;
 } lww_plan;
@@ -795,11 +795,12 @@ static int lww_plan_field(actx *a, lww_plan *p, int *rejected)
 		p->cmp = tf_hlc_order(a->c->hlc, a->c->device, t,
 				      sget(p->state, "n"));
 	}
-	if (p->cmp > 0 && is_str(p->value) && p->def->type.type == TF_TYPE_ENUM) {
+	if (p->cmp > 0 && is_str(p->value) &&
+	    p->def->type.type == TF_TYPE_ENUM) {
 		cur = p->state ? get(p->state, "v") : NULL;
-		if (!tf_field_transition_allowed(p->def,
-						 is_str(cur) ? cur->u.str : NULL,
-						 p->value->u.str)) {
+		if (!tf_field_transition_allowed(
+			    p->def, is_str(cur) ? cur->u.str : NULL,
+			    p->value->u.str)) {
 			*rejected = 1;
 			if (is_str(cur))
 				return reject(a, TF_ETRANSITION, p->name,
@@ -884,9 +885,10 @@ static int apply_set(actx *a)
 		if (p->cmp > 0)
 			rc = lww_write(a, p);
 		if (rc == 0 && p->hist && !p->hist_dup)
-			rc = log_insert(a, p->hist->name,
-					log_entry(a, history_body(p->def, p->value),
-						  NULL));
+			rc = log_insert(
+				a, p->hist->name,
+				log_entry(a, history_body(p->def, p->value),
+					  NULL));
 		if (rc == 0 && p->cmp < 0) {
 			if (lost == NULL && (lost = tf_json_array()) == NULL)
 				rc = TF_ENOMEM;
@@ -941,9 +943,9 @@ static int apply_append(actx *a)
 				      "entry %.40s to correct is not in %s",
 				      corr->u.str, name);
 	}
-	rc = log_insert(a, def->name,
-			log_entry(a, tf_json_clone(body),
-				  corr ? corr->u.str : NULL));
+	rc = log_insert(
+		a, def->name,
+		log_entry(a, tf_json_clone(body), corr ? corr->u.str : NULL));
 	if (rc == 0)
 		a->res->status = TF_ST_APPLIED;
 	return rc;
@@ -1202,8 +1204,8 @@ static int conflict_build(actx *a, const tf_json *base, int64_t base_rev,
 		      tf_json_clone(head), "head_by", str_dup(head_by),
 		      "head_rev", tf_json_int(head_rev), "id",
 		      str_dup(a->c->cmd_id), "n", str_dup(a->c->device),
-		      "proposed", tf_json_clone(proposed), "t",
-		      str_dup(a->hlc), (const char *)NULL);
+		      "proposed", tf_json_clone(proposed), "t", str_dup(a->hlc),
+		      (const char *)NULL);
 	if (c == NULL)
 		goto out;
 	if (clean) {
@@ -1390,8 +1392,8 @@ static int apply_resolve(actx *a)
 		conflict_pos(cs, a->c->cmd_id, &found);
 		if (found)
 			return TF_EINVAL; /* cmd ids are unique */
-		rc = conflict_build(a, ohead, ohead_rev, cur.v, cur.by,
-				    cur.rev, text, &conflict);
+		rc = conflict_build(a, ohead, ohead_rev, cur.v, cur.by, cur.rev,
+				    text, &conflict);
 		if (rc == 0)
 			rc = conflict_insert(a, cur.st, conflict, old);
 		if (rc)
@@ -1475,12 +1477,11 @@ static int apply_ref_set(actx *a)
 				rc = arr_push(lost, tf_json_cstring(name));
 			continue;
 		}
-		ns = obj_build("fetched_at",
-			       tf_json_clone(get(arg, "fetched_at")), "t",
-			       str_dup(a->hlc), "ttl",
-			       tf_json_clone(get(arg, "ttl")), "v",
-			       tf_json_clone(get(arg, "v")),
-			       (const char *)NULL);
+		ns = obj_build(
+			"fetched_at", tf_json_clone(get(arg, "fetched_at")),
+			"t", str_dup(a->hlc), "ttl",
+			tf_json_clone(get(arg, "ttl")), "v",
+			tf_json_clone(get(arg, "v")), (const char *)NULL);
 		rc = st ? tx_swap(&a->tx, a->f, name, ns)
 			: tx_obj_add(&a->tx, a->f, name, ns);
 	}
@@ -1514,9 +1515,9 @@ static int create_field(actx *a, const tf_field *def, const tf_json *val)
 			return rc;
 		rc = lww_write(a, &p);
 		if (rc == 0 && p.hist && !p.hist_dup)
-			rc = log_insert(a, p.hist->name,
-					log_entry(a, history_body(def, val),
-						  NULL));
+			rc = log_insert(
+				a, p.hist->name,
+				log_entry(a, history_body(def, val), NULL));
 		return rc;
 	case TF_CLASS_TEXT:
 		if (!is_str(val))
@@ -1534,8 +1535,9 @@ static int create_field(actx *a, const tf_field *def, const tf_json *val)
 		for (i = 0; i < val->len && rc == 0; i++) {
 			pos = set_pos(s, val->u.items[i], &found);
 			if (!found)
-				rc = arr_insert(s, pos,
-						set_element(a, val->u.items[i]));
+				rc = arr_insert(
+					s, pos,
+					set_element(a, val->u.items[i]));
 		}
 		if (rc) {
 			tf_json_free(s);
@@ -1625,8 +1627,7 @@ static int stamp_record(actx *a)
 		return 0;
 	if (v == INT64_MAX)
 		return TF_ERANGE;
-	n = snprintf(a->ver_text, sizeof a->ver_text, "%lld",
-		     (long long)v + 1);
+	n = snprintf(a->ver_text, sizeof a->ver_text, "%lld", (long long)v + 1);
 	if ((size_t)n == ver->len) {
 		op = tx_push(&a->tx, TX_WRITE, ver);
 		op->src = a->ver_text;
@@ -1636,8 +1637,8 @@ static int stamp_record(actx *a)
 	return tx_swap(&a->tx, a->rec, "ver", tf_json_int(v + 1));
 }
 
-int tf_record_apply(tf_json **rec, const tf_command *c,
-		    const tf_apply_ctx *ctx, tf_apply_result *res)
+int tf_record_apply(tf_json **rec, const tf_command *c, const tf_apply_ctx *ctx,
+		    tf_apply_result *res)
 {
 	actx a;
 	int rc;
@@ -1669,9 +1670,8 @@ int tf_record_apply(tf_json **rec, const tf_command *c,
 			      c->record_id);
 	if (strcmp(tf_record_entity(*rec) ? tf_record_entity(*rec) : "",
 		   c->entity) != 0)
-		return reject(&a, TF_EVALIDATE, NULL,
-			      "record %s is not a %s", c->record_id,
-			      c->entity);
+		return reject(&a, TF_EVALIDATE, NULL, "record %s is not a %s",
+			      c->record_id, c->entity);
 	if (strcmp(tf_record_id(*rec) ? tf_record_id(*rec) : "",
 		   c->record_id) != 0)
 		return TF_EINVAL;
@@ -1706,8 +1706,8 @@ int tf_record_apply(tf_json **rec, const tf_command *c,
 		rc = TF_EINVAL;
 		break;
 	}
-	if (rc == 0 && (res->status == TF_ST_APPLIED ||
-			res->status == TF_ST_CONFLICT))
+	if (rc == 0 &&
+	    (res->status == TF_ST_APPLIED || res->status == TF_ST_CONFLICT))
 		rc = stamp_record(&a);
 	if (rc == 0 && res->status != TF_ST_REJECTED)
 		tx_commit(&a.tx);
@@ -1776,7 +1776,8 @@ static int only_members(cctx *k, const tf_json *o, const char *const *allowed,
 			if (strcmp(o->u.members[i].key, allowed[j]) == 0)
 				break;
 		if (j == n)
-			return bad(k, TF_EUNKNOWN, "unknown member \"%.40s\" in %s",
+			return bad(k, TF_EUNKNOWN,
+				   "unknown member \"%.40s\" in %s",
 				   o->u.members[i].key, what);
 	}
 	return 0;
@@ -1796,8 +1797,7 @@ static int need(cctx *k, const tf_json *o, const char *key, tf_json_type type,
 	return 0;
 }
 
-static int need_id(cctx *k, const tf_json *o, const char *key,
-		   const char *what)
+static int need_id(cctx *k, const tf_json *o, const char *key, const char *what)
 {
 	const tf_json *v = NULL;
 	int rc = need(k, o, key, TF_JSON_STRING, what, &v);
@@ -1883,8 +1883,9 @@ static int need_text(cctx *k, const tf_field *f, const tf_json *o,
 		return 0;
 	rc = need(k, o, key, TF_JSON_STRING, what, &v);
 	if (rc == 0 && f->max_bytes && v->len > f->max_bytes)
-		return bad(k, TF_ELIMIT, "\"%s\" of %s is longer than %zu bytes",
-			   key, what, f->max_bytes);
+		return bad(k, TF_ELIMIT,
+			   "\"%s\" of %s is longer than %zu bytes", key, what,
+			   f->max_bytes);
 	return rc;
 }
 
@@ -1928,8 +1929,8 @@ static int cmp_cstr(const void *a, const void *b)
 static int check_log(cctx *k, const tf_field *f, const tf_json *st)
 {
 	static const char *const m[] = {"e"};
-	static const char *const em[] = {"by", "corrects", "id", "n",
-					 "srv", "t", "v"};
+	static const char *const em[] = {"by",	"corrects", "id", "n",
+					 "srv", "t",	    "v"};
 	const tf_json *e, *prev = NULL, *en, *corr;
 	const char **ids = NULL;
 	char what[48];
@@ -2035,9 +2036,8 @@ static int check_set(cctx *k, const tf_field *f, const tf_json *st)
 		if (rc)
 			return rc;
 		if (tags->len == 0 || tags->len > TF_SET_MAX_TAGS)
-			return bad(k, TF_ELIMIT,
-				   "%s must have 1 to %d tags", what,
-				   TF_SET_MAX_TAGS);
+			return bad(k, TF_ELIMIT, "%s must have 1 to %d tags",
+				   what, TF_SET_MAX_TAGS);
 		for (j = 0; j < tags->len; j++) {
 			const tf_json *t = tags->u.items[j];
 			if (!is_str(t) || !tf_uuid_valid(t->u.str, t->len))
@@ -2062,10 +2062,9 @@ static int check_set(cctx *k, const tf_field *f, const tf_json *st)
 static int check_conflict(cctx *k, const tf_field *f, const tf_json *c,
 			  int64_t rev, const char *what)
 {
-	static const char *const m[] = {"base", "base_rev", "by",
-					"head", "head_by", "head_rev",
-					"id", "merged", "n",
-					"proposed", "t"};
+	static const char *const m[] = {"base",	   "base_rev", "by", "head",
+					"head_by", "head_rev", "id", "merged",
+					"n",	   "proposed", "t"};
 	int64_t head_rev;
 	int rc;
 
@@ -2101,8 +2100,8 @@ static int check_conflict(cctx *k, const tf_field *f, const tf_json *c,
 
 static int check_text(cctx *k, const tf_field *f, const tf_json *st)
 {
-	static const char *const m[] = {"by", "conflicts", "n",
-					"rev", "t", "v"};
+	static const char *const m[] = {"by",  "conflicts", "n",
+					"rev", "t",	    "v"};
 	const tf_json *cs;
 	char what[48];
 	int64_t rev = 0;

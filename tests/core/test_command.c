@@ -79,10 +79,9 @@ static void mk(tf_command *c, const char *entity, tf_op op, const char *args)
 
 TEST(op_names_round_trip)
 {
-	static const char *const names[] = {"create",     "set",
-					    "append",     "set_add",
-					    "set_remove", "edit_text",
-					    "resolve",    "ref_set"};
+	static const char *const names[] = {
+		"create",     "set",	   "append",  "set_add",
+		"set_remove", "edit_text", "resolve", "ref_set"};
 	size_t i;
 	tf_op op;
 
@@ -170,7 +169,8 @@ TEST(canonical_bytes_exact)
 	tf_buf b;
 
 	mk(&c, "incident", TF_OP_APPEND,
-	   "{'field':'notes','body':{'text':'caller says \\u00e9 \\n \\\"x\\\"'}}");
+	   "{'field':'notes','body':{'text':'caller says \\u00e9 \\n "
+	   "\\\"x\\\"'}}");
 	c.seq = 18446744073709551615ULL;
 	c.base = 0;
 	c.hlc = 0xffffffffffffffffULL;
@@ -263,8 +263,7 @@ TEST(envelope_failure_table)
 				     "case %zu (%s=%s): rc %d where \"%s\" "
 				     "(%s), want %d \"%s\"",
 				     i, k->key, k->value ? k->value : "absent",
-				     rc, err.where, err.msg, k->code,
-				     k->where);
+				     rc, err.where, err.msg, k->code, k->where);
 		CHECK_INT(err.code, k->code);
 		CHECK(err.msg[0] != '\0');
 		/* the output is left empty, owning nothing */
@@ -464,13 +463,13 @@ TEST(validate_failure_table)
 		/* create */
 		{"incident", TF_OP_CREATE, "{'fields':{'notes':[]}}", 1,
 		 TF_EVALIDATE, "incident.notes"},
-		{"incident", TF_OP_CREATE,
-		 "{'fields':{'incident_number':'x'}}", 1, TF_EVALIDATE,
-		 "incident.incident_number"},
+		{"incident", TF_OP_CREATE, "{'fields':{'incident_number':'x'}}",
+		 1, TF_EVALIDATE, "incident.incident_number"},
 		{"incident", TF_OP_CREATE, "{'fields':{'remarks':5}}", 1,
 		 TF_ETYPE, "incident.remarks"},
-		{"incident", TF_OP_CREATE, "{'fields':{'assigned_units':'2A12'}}",
-		 1, TF_ETYPE, "incident.assigned_units"},
+		{"incident", TF_OP_CREATE,
+		 "{'fields':{'assigned_units':'2A12'}}", 1, TF_ETYPE,
+		 "incident.assigned_units"},
 		{"incident", TF_OP_CREATE, "{'fields':{'assigned_units':['']}}",
 		 1, TF_EVALIDATE, "incident.assigned_units"},
 		{"incident", TF_OP_CREATE, "{'fields':{'priority':0}}", 1,
@@ -518,8 +517,7 @@ TEST(validate_failure_table)
 		 "{'field':'assigned_units','value':'2A14','tags':['x']}", 1,
 		 TF_EVALIDATE, "args.tags[0]"},
 		{"incident", TF_OP_SET_REMOVE,
-		 "{'field':'assigned_units','value':'2A14','tags':'" TAG_A
-		 "'}",
+		 "{'field':'assigned_units','value':'2A14','tags':'" TAG_A "'}",
 		 1, TF_ETYPE, "args.tags"},
 		/* edit_text */
 		{"incident", TF_OP_EDIT_TEXT,
@@ -663,8 +661,8 @@ TEST(validate_online_only_refused_offline)
 	CHECK_STR(err.where, "report.status");
 	CHECK(strstr(err.msg, "report.status") != NULL);
 	CHECK(strstr(err.msg, "online") != NULL);
-	CHECK_INT(val("bolo", TF_OP_SET, "{'fields':{'status':'cancelled'}}",
-		      0, &err),
+	CHECK_INT(val("bolo", TF_OP_SET, "{'fields':{'status':'cancelled'}}", 0,
+		      &err),
 		  TF_EOFFLINE);
 	CHECK_STR(err.where, "bolo.status");
 	/* in a create too */
@@ -672,8 +670,8 @@ TEST(validate_online_only_refused_offline)
 		      0, &err),
 		  TF_EOFFLINE);
 	/* the same commands online pass */
-	CHECK_INT(val("bolo", TF_OP_SET, "{'fields':{'status':'cancelled'}}",
-		      1, &err),
+	CHECK_INT(val("bolo", TF_OP_SET, "{'fields':{'status':'cancelled'}}", 1,
+		      &err),
 		  0);
 	CHECK_INT(val("report", TF_OP_CREATE, "{'fields':{'status':'draft'}}",
 		      1, &err),

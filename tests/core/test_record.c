@@ -19,8 +19,8 @@
 #include "tf_test.h"
 
 static long tj_fail_at = -1; /* index of the allocation to fail; -1 never */
-static long tj_count;        /* allocations attempted */
-static long tj_live;         /* blocks alive */
+static long tj_count;	     /* allocations attempted */
+static long tj_live;	     /* blocks alive */
 
 static void *tj_malloc(size_t n)
 {
@@ -84,10 +84,10 @@ static void tj_free(void *p)
 #define NOW 1764000000000LL
 
 static tf_schema *schema;
-static int g_authority;  /* ctx.authority of t_run */
-static int g_allow_ref;  /* ctx.allow_ref of t_run */
+static int g_authority;	    /* ctx.authority of t_run */
+static int g_allow_ref;	    /* ctx.allow_ref of t_run */
 static char g_detail[4096]; /* canonical detail of the last t_run, "" none */
-static tf_err g_err;        /* err of the last t_run */
+static tf_err g_err;	    /* err of the last t_run */
 
 /* Test JSON is written with single quotes; t_q() makes it JSON. */
 static char *t_q(const char *s)
@@ -221,7 +221,7 @@ static tf_status t_run(tf_json **rec, const char *entity, tf_op op,
 	tf_command_clear(&c);
 	return st;
 }
-#define RUN_CMD(rec, ent, op, id, hlc, dev, user, args)                          \
+#define RUN_CMD(rec, ent, op, id, hlc, dev, user, args)                        \
 	t_run(rec, ent, op, id, hlc, dev, user, args, __LINE__)
 
 /* Applies and checks that the command was REJECTED with `code` and the
@@ -249,7 +249,7 @@ static void t_rejected(tf_json **rec, const char *entity, tf_op op,
 	free(before);
 	free(after);
 }
-#define REJECTED(rec, ent, op, id, hlc, args, code, where)                       \
+#define REJECTED(rec, ent, op, id, hlc, args, code, where)                     \
 	t_rejected(rec, ent, op, id, hlc, args, code, where, __LINE__)
 
 static tf_json *t_incident(void)
@@ -323,17 +323,26 @@ TEST(create_exact_bytes)
 
 	BYTES(rec,
 	      "{'entity':'incident','f':{"
-	      "'assigned_units':{'s':[{'tags':['" CID(01) "'],'v':'2A12'},"
-	      "{'tags':['" CID(01) "'],'v':'2A14'}]},"
-	      "'priority':{'by':'dana','n':'console-3','t':'0000000000000100',"
-	      "'v':2},"
-	      "'remarks':{'by':'dana','n':'console-3','rev':1,"
-	      "'t':'0000000000000100','v':'Two males arguing in the lot.'},"
-	      "'status':{'by':'dana','n':'console-3','t':'0000000000000100',"
-	      "'v':'pending'},"
-	      "'type_code':{'by':'dana','n':'console-3',"
-	      "'t':'0000000000000100','v':'disturbance'}},"
-	      "'id':'" REC "','mhlc':'0000000000000100','ver':0}");
+	      "'assigned_units':{'s':[{'tags':['" CID(
+		      01) "'],'v':'2A12'},"
+			  "{'tags':['" CID(
+				  01) "'],'v':'2A14'}]},"
+				      "'priority':{'by':'dana','n':'console-3',"
+				      "'t':'0000000000000100',"
+				      "'v':2},"
+				      "'remarks':{'by':'dana','n':'console-3','"
+				      "rev':1,"
+				      "'t':'0000000000000100','v':'Two males "
+				      "arguing in the lot.'},"
+				      "'status':{'by':'dana','n':'console-3','"
+				      "t':'0000000000000100',"
+				      "'v':'pending'},"
+				      "'type_code':{'by':'dana','n':'console-3'"
+				      ","
+				      "'t':'0000000000000100','v':'disturbance'"
+				      "}},"
+				      "'id':'" REC
+				      "','mhlc':'0000000000000100','ver':0}");
 	CHECK_STR(g_detail, "");
 	tf_json_free(rec);
 }
@@ -343,24 +352,31 @@ TEST(create_dedupes_set_and_records_history)
 	tf_json *rec = NULL;
 
 	g_authority = 1;
-	CHECK_INT(RUN_CMD(&rec, "unit", TF_OP_CREATE, CID(01), 0x100,
-			  "console-3", "dana",
-			  "{'fields':{'status':'available','crew':['b','a','b'],"
-			  "'status_note':null}}"),
-		  TF_ST_APPLIED);
+	CHECK_INT(
+		RUN_CMD(&rec, "unit", TF_OP_CREATE, CID(01), 0x100, "console-3",
+			"dana",
+			"{'fields':{'status':'available','crew':['b','a','b'],"
+			"'status_note':null}}"),
+		TF_ST_APPLIED);
 	g_authority = 0;
 	BYTES(rec,
 	      "{'entity':'unit','f':{"
 	      "'crew':{'s':[{'tags':['" CID(01) "'],'v':'a'},{'tags':['" CID(
 		      01) "'],'v':'b'}]},"
-	      "'status':{'by':'dana','n':'console-3','t':'0000000000000100',"
-	      "'v':'available'},"
-	      "'status_history':{'e':[{'by':'dana','id':'" CID(01) "',"
-	      "'n':'console-3','srv':1764000000000,'t':'0000000000000100',"
-	      "'v':{'field':'status','value':'available'}}]},"
-	      "'status_note':{'by':'dana','n':'console-3',"
-	      "'t':'0000000000000100','v':null}},"
-	      "'id':'" REC "','mhlc':'0000000000000100','ver':1}");
+			  "'status':{'by':'dana','n':'console-3','t':'"
+			  "0000000000000100',"
+			  "'v':'available'},"
+			  "'status_history':{'e':[{'by':'dana','id':'" CID(
+				  01) "',"
+				      "'n':'console-3','srv':1764000000000,'t':"
+				      "'0000000000000100',"
+				      "'v':{'field':'status','value':'"
+				      "available'}}]},"
+				      "'status_note':{'by':'dana','n':'console-"
+				      "3',"
+				      "'t':'0000000000000100','v':null}},"
+				      "'id':'" REC
+				      "','mhlc':'0000000000000100','ver':1}");
 	tf_json_free(rec);
 }
 
@@ -395,10 +411,11 @@ TEST(create_initial_transition)
 	tf_json *rec = NULL;
 
 	/* report.status must start as draft ("initial") */
-	CHECK_INT(RUN_CMD(&rec, "report", TF_OP_CREATE, CID(01), 0x100,
-			  "mdt-2a12", "alvarez",
-			  "{'fields':{'status':'approved','author':'alvarez'}}"),
-		  TF_ST_REJECTED);
+	CHECK_INT(
+		RUN_CMD(&rec, "report", TF_OP_CREATE, CID(01), 0x100,
+			"mdt-2a12", "alvarez",
+			"{'fields':{'status':'approved','author':'alvarez'}}"),
+		TF_ST_REJECTED);
 	CHECK_INT(g_err.code, TF_ETRANSITION);
 	CHECK_STR(g_err.where, "report.status");
 	CHECK(rec == NULL);
@@ -475,14 +492,15 @@ TEST(lww_in_place_lengths)
 	/* node and user ids of other lengths replace the strings */
 	tf_json *rec = t_incident();
 
-	CHECK_INT(RUN_CMD(&rec, "incident", TF_OP_SET, CID(02), 0x300,
-			  "a", "b", "{'fields':{'priority':1}}"),
+	CHECK_INT(RUN_CMD(&rec, "incident", TF_OP_SET, CID(02), 0x300, "a", "b",
+			  "{'fields':{'priority':1}}"),
 		  TF_ST_APPLIED);
 	BYTES(tf_record_field(rec, "priority"),
 	      "{'by':'b','n':'a','t':'0000000000000300','v':1}");
 	CHECK_INT(RUN_CMD(&rec, "incident", TF_OP_SET, CID(03), 0x400,
 			  "a-very-long-device-name", "c",
-			  "{'fields':{'priority':2,'location':{'addr':'1 Main'}}}"),
+			  "{'fields':{'priority':2,'location':{'addr':'1 "
+			  "Main'}}}"),
 		  TF_ST_APPLIED);
 	BYTES(tf_record_field(rec, "priority"),
 	      "{'by':'c','n':'a-very-long-device-name',"
@@ -509,24 +527,25 @@ TEST(lww_transitions)
 		 "{'fields':{'incident_ref':'I-1','status':'approved'}}",
 		 TF_ETRANSITION, "report.status");
 	CHECK(tf_record_field(rec, "incident_ref") == NULL);
-	CHECK_INT(RUN_CMD(&rec, "report", TF_OP_SET, CID(04), 0x300,
-			  "mdt-2a12", "alvarez",
-			  "{'fields':{'status':'submitted'}}"),
+	CHECK_INT(RUN_CMD(&rec, "report", TF_OP_SET, CID(04), 0x300, "mdt-2a12",
+			  "alvarez", "{'fields':{'status':'submitted'}}"),
 		  TF_ST_APPLIED);
 	CHECK_INT(RUN_CMD(&rec, "report", TF_OP_SET, CID(05), 0x400,
-			  "console-1", "sgt", "{'fields':{'status':'approved'}}"),
+			  "console-1", "sgt",
+			  "{'fields':{'status':'approved'}}"),
 		  TF_ST_APPLIED);
 	/* same value again: not a transition */
 	CHECK_INT(RUN_CMD(&rec, "report", TF_OP_SET, CID(06), 0x500,
-			  "console-1", "sgt", "{'fields':{'status':'approved'}}"),
+			  "console-1", "sgt",
+			  "{'fields':{'status':'approved'}}"),
 		  TF_ST_APPLIED);
 	/* approved -> draft is refused for a winner ... */
 	REJECTED(&rec, "report", TF_OP_SET, CID(07), 0x600,
 		 "{'fields':{'status':'draft'}}", TF_ETRANSITION,
 		 "report.status");
 	/* ... but a stale command that loses changes nothing: no rejection */
-	CHECK_INT(RUN_CMD(&rec, "report", TF_OP_SET, CID(08), 0x350,
-			  "mdt-2a12", "alvarez", "{'fields':{'status':'draft'}}"),
+	CHECK_INT(RUN_CMD(&rec, "report", TF_OP_SET, CID(08), 0x350, "mdt-2a12",
+			  "alvarez", "{'fields':{'status':'draft'}}"),
 		  TF_ST_APPLIED);
 	CHECK_STR(g_detail, "{\"lost\":[\"status\"]}");
 	CHECK_STR(tf_record_value(rec, "status")->u.str, "approved");
@@ -538,25 +557,31 @@ TEST(lww_history_won_and_lost)
 	tf_json *rec = t_unit("enroute");
 
 	/* dispatcher at 0x300, the officer's stale command at 0x200 */
-	CHECK_INT(RUN_CMD(&rec, "unit", TF_OP_SET, CID(02), 0x300,
-			  "console-3", "dana", "{'fields':{'status':'onscene'}}"),
+	CHECK_INT(RUN_CMD(&rec, "unit", TF_OP_SET, CID(02), 0x300, "console-3",
+			  "dana", "{'fields':{'status':'onscene'}}"),
 		  TF_ST_APPLIED);
-	CHECK_INT(RUN_CMD(&rec, "unit", TF_OP_SET, CID(03), 0x200,
-			  "mdt-2a12", "alvarez",
-			  "{'fields':{'status':'available'}}"),
+	CHECK_INT(RUN_CMD(&rec, "unit", TF_OP_SET, CID(03), 0x200, "mdt-2a12",
+			  "alvarez", "{'fields':{'status':'available'}}"),
 		  TF_ST_APPLIED);
 	CHECK_STR(g_detail, "{\"lost\":[\"status\"]}");
 	CHECK_STR(tf_record_value(rec, "status")->u.str, "onscene");
 	BYTES(tf_record_field(rec, "status_history"),
 	      "{'e':["
-	      "{'by':'dana','id':'" CID(01) "','n':'console-3',"
-	      "'t':'0000000000000100','v':{'field':'status','value':'enroute'}},"
-	      "{'by':'alvarez','id':'" CID(03) "','n':'mdt-2a12',"
-	      "'t':'0000000000000200','v':{'field':'status',"
-	      "'value':'available'}},"
-	      "{'by':'dana','id':'" CID(02) "','n':'console-3',"
-	      "'t':'0000000000000300','v':{'field':'status','value':'onscene'}}"
-	      "]}");
+	      "{'by':'dana','id':'" CID(
+		      01) "','n':'console-3',"
+			  "'t':'0000000000000100','v':{'field':'status','value'"
+			  ":'enroute'}},"
+			  "{'by':'alvarez','id':'" CID(
+				  03) "','n':'mdt-2a12',"
+				      "'t':'0000000000000200','v':{'field':'"
+				      "status',"
+				      "'value':'available'}},"
+				      "{'by':'dana','id':'" CID(
+					      02) "','n':'console-3',"
+						  "'t':'0000000000000300','v':{"
+						  "'field':'status','value':'"
+						  "onscene'}}"
+						  "]}");
 	/* the superseded helper sees the loser */
 	{
 		tf_command c;
@@ -637,12 +662,18 @@ TEST(log_order_idempotency_and_bytes)
 		  TF_ST_APPLIED);
 	BYTES(tf_record_field(rec, "notes"),
 	      "{'e':["
-	      "{'by':'alvarez','id':'" CID(02) "','n':'mdt-2a12',"
-	      "'t':'0000000000000200','v':{'kind':'hazard','text':'second'}},"
-	      "{'by':'brooks','id':'" CID(01) "','n':'mdt-2a14',"
-	      "'t':'0000000000000300','v':{'text':'first at 300'}},"
-	      "{'by':'dana','id':'" CID(03) "','n':'console-3',"
-	      "'t':'0000000000000300','v':{'text':'third'}}]}");
+	      "{'by':'alvarez','id':'" CID(
+		      02) "','n':'mdt-2a12',"
+			  "'t':'0000000000000200','v':{'kind':'hazard','text':'"
+			  "second'}},"
+			  "{'by':'brooks','id':'" CID(
+				  01) "','n':'mdt-2a14',"
+				      "'t':'0000000000000300','v':{'text':'"
+				      "first at 300'}},"
+				      "{'by':'dana','id':'" CID(
+					      03) "','n':'console-3',"
+						  "'t':'0000000000000300','v':{"
+						  "'text':'third'}}]}");
 	once = t_canon(rec);
 	/* the same append again changes nothing */
 	CHECK_INT(RUN_CMD(&rec, "incident", TF_OP_APPEND, CID(02), 0x200,
@@ -677,9 +708,10 @@ TEST(log_corrections)
 			  "'corrects':'" CID(02) "'}"),
 		  TF_ST_APPLIED);
 	BYTES(get(tf_record_field(rec, "notes"), "e")->u.items[1],
-	      "{'by':'alvarez','corrects':'" CID(02) "','id':'" CID(03) "',"
-	      "'n':'mdt-2a12','t':'0000000000000300',"
-	      "'v':{'text':'plate ABC128'}}");
+	      "{'by':'alvarez','corrects':'" CID(02) "','id':'" CID(
+		      03) "',"
+			  "'n':'mdt-2a12','t':'0000000000000300',"
+			  "'v':{'text':'plate ABC128'}}");
 	/* the corrected entry stays */
 	CHECK_INT(get(tf_record_field(rec, "notes"), "e")->len, 2);
 	/* correcting a missing log is not_found too */
@@ -715,8 +747,8 @@ TEST(log_limit)
 		 TF_ELIMIT, "assignment.milestones");
 	/* a replay of an entry that is in is still a no-change success */
 	snprintf(id, sizeof id, "0191a2b3-0000-7000-9000-%012x", 5);
-	t_cmd(&c, "assignment", TF_OP_APPEND, id, 0x1005, "mdt-2a12",
-	      "alvarez", "{'field':'milestones','body':{'milestone':'enroute'}}");
+	t_cmd(&c, "assignment", TF_OP_APPEND, id, 0x1005, "mdt-2a12", "alvarez",
+	      "{'field':'milestones','body':{'milestone':'enroute'}}");
 	CHECK_INT(t_run_c(&rec, &c, __LINE__), TF_ST_APPLIED);
 	tf_command_clear(&c);
 	tf_json_free(rec);
@@ -783,55 +815,59 @@ TEST(set_add_remove_observed)
 			  "{'field':'assigned_units','value':'2A10'}"),
 		  TF_ST_APPLIED);
 	BYTES(tf_record_field(rec, "assigned_units"),
-	      "{'s':[{'tags':['" CID(03) "'],'v':'2A10'},"
-	      "{'tags':['" CID(01) "'],'v':'2A12'},"
-	      "{'tags':['" CID(01) "','" CID(02) "'],'v':'2A14'}]}");
+	      "{'s':[{'tags':['" CID(
+		      03) "'],'v':'2A10'},"
+			  "{'tags':['" CID(01) "'],'v':'2A12'},"
+					       "{'tags':['" CID(01) "','" CID(
+						       02) "'],'v':'2A14'}]}");
 	/* a remove that saw only the create's tag keeps the later add */
 	CHECK_INT(RUN_CMD(&rec, "incident", TF_OP_SET_REMOVE, CID(04), 0x300,
 			  "console-3", "dana",
-			  "{'field':'assigned_units','value':'2A14','tags':['" CID(
-				  01) "']}"),
+			  "{'field':'assigned_units','value':'2A14','tags':["
+			  "'" CID(01) "']}"),
 		  TF_ST_APPLIED);
 	BYTES(tf_record_field(rec, "assigned_units"),
-	      "{'s':[{'tags':['" CID(03) "'],'v':'2A10'},"
-	      "{'tags':['" CID(01) "'],'v':'2A12'},"
-	      "{'tags':['" CID(02) "'],'v':'2A14'}]}");
+	      "{'s':[{'tags':['" CID(
+		      03) "'],'v':'2A10'},"
+			  "{'tags':['" CID(01) "'],'v':'2A12'},"
+					       "{'tags':['" CID(
+						       02) "'],'v':'2A14'}]}");
 	/* removing unseen or missing things changes nothing */
 	CHECK_INT(RUN_CMD(&rec, "incident", TF_OP_SET_REMOVE, CID(05), 0x300,
 			  "console-3", "dana",
-			  "{'field':'assigned_units','value':'2A14','tags':['" CID(
-				  99) "']}"),
+			  "{'field':'assigned_units','value':'2A14','tags':["
+			  "'" CID(99) "']}"),
 		  TF_ST_APPLIED);
 	CHECK_INT(RUN_CMD(&rec, "incident", TF_OP_SET_REMOVE, CID(06), 0x300,
 			  "console-3", "dana",
-			  "{'field':'assigned_units','value':'9Z99','tags':['" CID(
-				  01) "']}"),
+			  "{'field':'assigned_units','value':'9Z99','tags':["
+			  "'" CID(01) "']}"),
 		  TF_ST_APPLIED);
 	CHECK_INT(get(tf_record_field(rec, "assigned_units"), "s")->len, 3);
 	/* the last tag goes: the element goes */
 	CHECK_INT(RUN_CMD(&rec, "incident", TF_OP_SET_REMOVE, CID(07), 0x400,
 			  "console-3", "dana",
-			  "{'field':'assigned_units','value':'2A14','tags':['" CID(
-				  02) "','" CID(02) "']}"),
+			  "{'field':'assigned_units','value':'2A14','tags':["
+			  "'" CID(02) "','" CID(02) "']}"),
 		  TF_ST_APPLIED);
 	CHECK_INT(get(tf_record_field(rec, "assigned_units"), "s")->len, 2);
 	/* the whole set empties: no state left */
 	CHECK_INT(RUN_CMD(&rec, "incident", TF_OP_SET_REMOVE, CID(08), 0x400,
 			  "console-3", "dana",
-			  "{'field':'assigned_units','value':'2A10','tags':['" CID(
-				  03) "']}"),
+			  "{'field':'assigned_units','value':'2A10','tags':["
+			  "'" CID(03) "']}"),
 		  TF_ST_APPLIED);
 	CHECK_INT(RUN_CMD(&rec, "incident", TF_OP_SET_REMOVE, CID(09), 0x400,
 			  "console-3", "dana",
-			  "{'field':'assigned_units','value':'2A12','tags':['" CID(
-				  01) "']}"),
+			  "{'field':'assigned_units','value':'2A12','tags':["
+			  "'" CID(01) "']}"),
 		  TF_ST_APPLIED);
 	CHECK(tf_record_field(rec, "assigned_units") == NULL);
 	/* removing from an absent set is a no-op */
 	CHECK_INT(RUN_CMD(&rec, "incident", TF_OP_SET_REMOVE, CID(10), 0x400,
 			  "console-3", "dana",
-			  "{'field':'assigned_units','value':'2A12','tags':['" CID(
-				  01) "']}"),
+			  "{'field':'assigned_units','value':'2A12','tags':["
+			  "'" CID(01) "']}"),
 		  TF_ST_APPLIED);
 	/* add to the absent set creates it */
 	CHECK_INT(RUN_CMD(&rec, "incident", TF_OP_SET_ADD, CID(11), 0x500,
@@ -861,8 +897,10 @@ TEST(set_object_elements_sorted_by_canonical_bytes)
 			  "{'counts':2,'code':'b'}]}}"),
 		  TF_ST_APPLIED);
 	BYTES(tf_record_field(rec, "offenses"),
-	      "{'s':[{'tags':['" CID(01) "'],'v':{'code':'a'}},"
-	      "{'tags':['" CID(01) "'],'v':{'code':'b','counts':2}}]}");
+	      "{'s':[{'tags':['" CID(
+		      01) "'],'v':{'code':'a'}},"
+			  "{'tags':['" CID(
+				  01) "'],'v':{'code':'b','counts':2}}]}");
 	tf_json_free(rec);
 }
 
@@ -1003,7 +1041,8 @@ TEST(commutative_add_wins_over_concurrent_remove)
 		t_run_c(&rec, &c[i], __LINE__);
 	BYTES(tf_record_field(rec, "assigned_units"),
 	      "{'s':[{'tags':['" CID(01) "'],'v':'2A12'},"
-	      "{'tags':['" CID(03) "'],'v':'2A14'}]}");
+					 "{'tags':['" CID(
+						 03) "'],'v':'2A14'}]}");
 	tf_json_free(rec);
 	for (i = 0; i < 3; i++)
 		tf_command_clear(&c[i]);
@@ -1023,10 +1062,12 @@ TEST(deterministic_replay)
 			"alvarez", "{'fields':{'priority':1}}");
 		RUN_CMD(&rec, "incident", TF_OP_EDIT_TEXT, CID(03), 0x310,
 			"mdt-2a12", "alvarez",
-			"{'field':'remarks','base_rev':1,'base':'','text':'a b'}");
+			"{'field':'remarks','base_rev':1,'base':'','text':'a "
+			"b'}");
 		RUN_CMD(&rec, "incident", TF_OP_EDIT_TEXT, CID(04), 0x320,
 			"console-3", "dana",
-			"{'field':'remarks','base_rev':1,'base':'a','text':'c'}");
+			"{'field':'remarks','base_rev':1,'base':'a','text':'c'"
+			"}");
 		if (round == 0)
 			a = t_canon(rec);
 		else
@@ -1057,13 +1098,14 @@ TEST(text_edit_applies_on_current_rev)
 	/* the same text again: no change, no new rev */
 	CHECK_INT(RUN_CMD(&rec, "incident", TF_OP_EDIT_TEXT, CID(03), 0x300,
 			  "console-3", "dana",
-			  "{'field':'remarks','base_rev':2,'base':'','text':'" BASE_TXT
-			  " One has a knife.'}"),
+			  "{'field':'remarks','base_rev':2,'base':'','text':"
+			  "'" BASE_TXT " One has a knife.'}"),
 		  TF_ST_APPLIED);
 	CHECK_INT(sget(tf_record_field(rec, "remarks"), "v")[0], 'T');
 	{
 		int64_t rev;
-		tf_json_int64(get(tf_record_field(rec, "remarks"), "rev"), &rev);
+		tf_json_int64(get(tf_record_field(rec, "remarks"), "rev"),
+			      &rev);
 		CHECK_INT(rev, 2);
 	}
 	tf_json_free(rec);
@@ -1076,14 +1118,16 @@ TEST(text_first_edit_of_absent_field)
 	CHECK_INT(RUN_CMD(&rec, "incident", TF_OP_CREATE, CID(01), 0x100,
 			  "console-3", "dana", "{'fields':{'priority':2}}"),
 		  TF_ST_APPLIED);
-	CHECK_INT(RUN_CMD(&rec, "incident", TF_OP_EDIT_TEXT, CID(02), 0x200,
-			  "mdt-2a12", "alvarez",
-			  "{'field':'remarks','base_rev':0,'base':'','text':''}"),
-		  TF_ST_APPLIED);
+	CHECK_INT(
+		RUN_CMD(&rec, "incident", TF_OP_EDIT_TEXT, CID(02), 0x200,
+			"mdt-2a12", "alvarez",
+			"{'field':'remarks','base_rev':0,'base':'','text':''}"),
+		TF_ST_APPLIED);
 	CHECK(tf_record_field(rec, "remarks") == NULL);
 	CHECK_INT(RUN_CMD(&rec, "incident", TF_OP_EDIT_TEXT, CID(03), 0x300,
 			  "mdt-2a12", "alvarez",
-			  "{'field':'remarks','base_rev':4,'base':'?','text':'hi'}"),
+			  "{'field':'remarks','base_rev':4,'base':'?','text':'"
+			  "hi'}"),
 		  TF_ST_APPLIED);
 	BYTES(tf_record_field(rec, "remarks"),
 	      "{'by':'alvarez','n':'mdt-2a12','rev':1,'t':'0000000000000300',"
@@ -1109,13 +1153,15 @@ TEST(text_stale_edit_conflict_with_merged)
 	BYTES(tf_record_field(rec, "remarks"),
 	      "{'by':'dana','conflicts':[{'base':'" BASE_TXT "','base_rev':1,"
 	      "'by':'alvarez','head':'" BASE_TXT " One has a knife.',"
-	      "'head_by':'dana','head_rev':2,'id':'" CID(03) "',"
-	      "'merged':'Two adult males arguing in the lot. One has a "
-	      "knife.','n':'mdt-2a12',"
-	      "'proposed':'Two adult males arguing in the lot.',"
-	      "'t':'0000000000000150'}],"
-	      "'n':'console-3','rev':2,'t':'0000000000000200',"
-	      "'v':'" BASE_TXT " One has a knife.'}");
+	      "'head_by':'dana','head_rev':2,'id':'" CID(
+		      03) "',"
+			  "'merged':'Two adult males arguing in the lot. One "
+			  "has a "
+			  "knife.','n':'mdt-2a12',"
+			  "'proposed':'Two adult males arguing in the lot.',"
+			  "'t':'0000000000000150'}],"
+			  "'n':'console-3','rev':2,'t':'0000000000000200',"
+			  "'v':'" BASE_TXT " One has a knife.'}");
 	CHECK_INT(tf_record_conflicts(rec), 1);
 	/* the same command again: still the one conflict */
 	CHECK_INT(RUN_CMD(&rec, "incident", TF_OP_EDIT_TEXT, CID(03), 0x150,
@@ -1141,8 +1187,7 @@ TEST(text_conflict_without_merged_and_noops)
 			  "{'field':'remarks','base_rev':1,'base':'" BASE_TXT
 			  "','text':'Two males yelling in the lot.'}"),
 		  TF_ST_CONFLICT);
-	CHECK(get(get(tf_record_field(rec, "remarks"), "conflicts")
-			  ->u.items[0],
+	CHECK(get(get(tf_record_field(rec, "remarks"), "conflicts")->u.items[0],
 		  "merged") == NULL);
 	/* proposed == head: they agree, nothing to do */
 	CHECK_INT(RUN_CMD(&rec, "incident", TF_OP_EDIT_TEXT, CID(04), 0x300,
@@ -1180,9 +1225,10 @@ TEST(text_conflict_limit)
 				  args),
 			  TF_ST_CONFLICT);
 	}
-	REJECTED(&rec, "incident", TF_OP_EDIT_TEXT, CID(03), 0x400,
-		 "{'field':'remarks','base_rev':1,'base':'b','text':'one more'}",
-		 TF_ELIMIT, "incident.remarks");
+	REJECTED(
+		&rec, "incident", TF_OP_EDIT_TEXT, CID(03), 0x400,
+		"{'field':'remarks','base_rev':1,'base':'b','text':'one more'}",
+		TF_ELIMIT, "incident.remarks");
 	/* an edit on the current rev still applies */
 	CHECK_INT(RUN_CMD(&rec, "incident", TF_OP_EDIT_TEXT, CID(04), 0x400,
 			  "console-3", "dana",
@@ -1214,23 +1260,30 @@ TEST(text_resolve_merged)
 	tf_json *rec = t_conflicted();
 
 	REJECTED(&rec, "incident", TF_OP_RESOLVE, CID(04), 0x400,
-		 "{'field':'remarks','conflict':'" CID(99) "','head_rev':2,"
-		 "'text':'x','choice':'custom'}",
+		 "{'field':'remarks','conflict':'" CID(
+			 99) "','head_rev':2,"
+			     "'text':'x','choice':'custom'}",
 		 TF_ENOTFOUND, "incident.remarks");
 	CHECK_INT(RUN_CMD(&rec, "incident", TF_OP_RESOLVE, CID(05), 0x400,
 			  "console-1", "sgt",
-			  "{'field':'remarks','conflict':'" CID(03) "',"
-			  "'head_rev':2,'text':'Two adult males arguing in the "
-			  "lot. One has a knife.','choice':'merged'}"),
+			  "{'field':'remarks','conflict':'" CID(
+				  03) "',"
+				      "'head_rev':2,'text':'Two adult males "
+				      "arguing in the "
+				      "lot. One has a "
+				      "knife.','choice':'merged'}"),
 		  TF_ST_APPLIED);
 	{
-		char *want = t_q(
-			"{'choice':'merged','conflict':'" CID(03) "',"
-			"'discarded':[{'by':'dana','from':'head','text':'" BASE_TXT
-			" One has a knife.'},{'by':'alvarez','from':'proposed',"
-			"'text':'Two adult males arguing in the lot.'}],"
-			"'field':'remarks','kept':'Two adult males arguing in "
-			"the lot. One has a knife.'}");
+		char *want = t_q("{'choice':'merged','conflict':'" CID(
+			03) "',"
+			    "'discarded':[{'by':'dana','from':'head','text':"
+			    "'" BASE_TXT
+			    " One has a "
+			    "knife.'},{'by':'alvarez','from':'proposed',"
+			    "'text':'Two adult males arguing in the lot.'}],"
+			    "'field':'remarks','kept':'Two adult males arguing "
+			    "in "
+			    "the lot. One has a knife.'}");
 		CHECK_STR(g_detail, want);
 		free(want);
 	}
@@ -1240,8 +1293,9 @@ TEST(text_resolve_merged)
 	CHECK_INT(tf_record_conflicts(rec), 0);
 	/* resolved already */
 	REJECTED(&rec, "incident", TF_OP_RESOLVE, CID(06), 0x500,
-		 "{'field':'remarks','conflict':'" CID(03) "','head_rev':3,"
-		 "'text':'x','choice':'custom'}",
+		 "{'field':'remarks','conflict':'" CID(
+			 03) "','head_rev':3,"
+			     "'text':'x','choice':'custom'}",
 		 TF_ENOTFOUND, "incident.remarks");
 	tf_json_free(rec);
 }
@@ -1253,17 +1307,18 @@ TEST(text_resolve_keep_head_and_mine)
 	/* keep the head: only the proposal is discarded, text unchanged */
 	CHECK_INT(RUN_CMD(&rec, "incident", TF_OP_RESOLVE, CID(05), 0x400,
 			  "console-1", "sgt",
-			  "{'field':'remarks','conflict':'" CID(03) "',"
-			  "'head_rev':2,'text':'" BASE_TXT
-			  " One has a knife.','choice':'theirs'}"),
+			  "{'field':'remarks','conflict':'" CID(
+				  03) "',"
+				      "'head_rev':2,'text':'" BASE_TXT
+				      " One has a knife.','choice':'theirs'}"),
 		  TF_ST_APPLIED);
 	{
-		char *want = t_q(
-			"{'choice':'theirs','conflict':'" CID(03) "',"
-			"'discarded':[{'by':'alvarez','from':'proposed',"
-			"'text':'Two adult males arguing in the lot.'}],"
-			"'field':'remarks','kept':'" BASE_TXT
-			" One has a knife.'}");
+		char *want = t_q("{'choice':'theirs','conflict':'" CID(
+			03) "',"
+			    "'discarded':[{'by':'alvarez','from':'proposed',"
+			    "'text':'Two adult males arguing in the lot.'}],"
+			    "'field':'remarks','kept':'" BASE_TXT
+			    " One has a knife.'}");
 		CHECK_STR(g_detail, want);
 		free(want);
 	}
@@ -1275,16 +1330,19 @@ TEST(text_resolve_keep_head_and_mine)
 	rec = t_conflicted();
 	CHECK_INT(RUN_CMD(&rec, "incident", TF_OP_RESOLVE, CID(05), 0x400,
 			  "mdt-2a12", "alvarez",
-			  "{'field':'remarks','conflict':'" CID(03) "',"
-			  "'head_rev':2,'text':'Two adult males arguing in the "
-			  "lot.','choice':'mine'}"),
+			  "{'field':'remarks','conflict':'" CID(
+				  03) "',"
+				      "'head_rev':2,'text':'Two adult males "
+				      "arguing in the "
+				      "lot.','choice':'mine'}"),
 		  TF_ST_APPLIED);
 	{
-		char *want = t_q(
-			"{'choice':'mine','conflict':'" CID(03) "',"
-			"'discarded':[{'by':'dana','from':'head','text':'" BASE_TXT
-			" One has a knife.'}],'field':'remarks',"
-			"'kept':'Two adult males arguing in the lot.'}");
+		char *want = t_q("{'choice':'mine','conflict':'" CID(
+			03) "',"
+			    "'discarded':[{'by':'dana','from':'head','text':"
+			    "'" BASE_TXT
+			    " One has a knife.'}],'field':'remarks',"
+			    "'kept':'Two adult males arguing in the lot.'}");
 		CHECK_STR(g_detail, want);
 		free(want);
 	}
@@ -1302,9 +1360,12 @@ TEST(text_stale_resolve_becomes_new_conflict)
 		" One has a knife. Units on scene.'}");
 	CHECK_INT(RUN_CMD(&rec, "incident", TF_OP_RESOLVE, CID(05), 0x400,
 			  "console-1", "sgt",
-			  "{'field':'remarks','conflict':'" CID(03) "',"
-			  "'head_rev':2,'text':'Two adult males arguing in the "
-			  "lot. One has a knife.','choice':'merged'}"),
+			  "{'field':'remarks','conflict':'" CID(
+				  03) "',"
+				      "'head_rev':2,'text':'Two adult males "
+				      "arguing in the "
+				      "lot. One has a "
+				      "knife.','choice':'merged'}"),
 		  TF_ST_CONFLICT);
 	CHECK_STR(g_detail, "{\"conflict\":\"" CID(05) "\"}");
 	/* nothing lost: the old conflict's head is the base, the current
@@ -1313,20 +1374,26 @@ TEST(text_stale_resolve_becomes_new_conflict)
 	      "{'by':'dana','conflicts':[{'base':'" BASE_TXT
 	      " One has a knife.','base_rev':2,'by':'sgt',"
 	      "'head':'" BASE_TXT " One has a knife. Units on scene.',"
-	      "'head_by':'dana','head_rev':3,'id':'" CID(05) "',"
-	      "'merged':'Two adult males arguing in the lot. One has a knife. "
-	      "Units on scene.','n':'console-1',"
-	      "'proposed':'Two adult males arguing in the lot. One has a "
-	      "knife.','t':'0000000000000400'}],"
-	      "'n':'console-3','rev':3,'t':'0000000000000300',"
-	      "'v':'" BASE_TXT " One has a knife. Units on scene.'}");
+	      "'head_by':'dana','head_rev':3,'id':'" CID(
+		      05) "',"
+			  "'merged':'Two adult males arguing in the lot. One "
+			  "has a knife. "
+			  "Units on scene.','n':'console-1',"
+			  "'proposed':'Two adult males arguing in the lot. One "
+			  "has a "
+			  "knife.','t':'0000000000000400'}],"
+			  "'n':'console-3','rev':3,'t':'0000000000000300',"
+			  "'v':'" BASE_TXT
+			  " One has a knife. Units on scene.'}");
 	/* resolving the new one on the current rev closes it */
 	CHECK_INT(RUN_CMD(&rec, "incident", TF_OP_RESOLVE, CID(06), 0x500,
 			  "console-1", "sgt",
-			  "{'field':'remarks','conflict':'" CID(05) "',"
-			  "'head_rev':3,'text':'Two adult males arguing in the "
-			  "lot. One has a knife. Units on scene.',"
-			  "'choice':'merged'}"),
+			  "{'field':'remarks','conflict':'" CID(
+				  05) "',"
+				      "'head_rev':3,'text':'Two adult males "
+				      "arguing in the "
+				      "lot. One has a knife. Units on scene.',"
+				      "'choice':'merged'}"),
 		  TF_ST_APPLIED);
 	CHECK_INT(tf_record_conflicts(rec), 0);
 	tf_json_free(rec);
@@ -1342,16 +1409,18 @@ TEST(text_stale_resolve_agreeing_with_current)
 	/* the resolver (stale rev) keeps exactly the current text */
 	CHECK_INT(RUN_CMD(&rec, "incident", TF_OP_RESOLVE, CID(05), 0x400,
 			  "console-1", "sgt",
-			  "{'field':'remarks','conflict':'" CID(03) "',"
-			  "'head_rev':2,'text':'settled','choice':'custom'}"),
+			  "{'field':'remarks','conflict':'" CID(
+				  03) "',"
+				      "'head_rev':2,'text':'settled','choice':'"
+				      "custom'}"),
 		  TF_ST_APPLIED);
 	CHECK_INT(tf_record_conflicts(rec), 0);
 	{
-		char *want = t_q(
-			"{'choice':'custom','conflict':'" CID(03) "',"
-			"'discarded':[{'by':'alvarez','from':'proposed',"
-			"'text':'Two adult males arguing in the lot.'}],"
-			"'field':'remarks','kept':'settled'}");
+		char *want = t_q("{'choice':'custom','conflict':'" CID(
+			03) "',"
+			    "'discarded':[{'by':'alvarez','from':'proposed',"
+			    "'text':'Two adult males arguing in the lot.'}],"
+			    "'field':'remarks','kept':'settled'}");
 		CHECK_STR(g_detail, want);
 		free(want);
 	}
@@ -1369,9 +1438,11 @@ TEST(text_resolve_one_of_two)
 	CHECK_INT(tf_record_conflicts(rec), 2);
 	CHECK_INT(RUN_CMD(&rec, "incident", TF_OP_RESOLVE, CID(05), 0x400,
 			  "console-1", "sgt",
-			  "{'field':'remarks','conflict':'" CID(04) "',"
-			  "'head_rev':2,'text':'Three males. One has a knife.',"
-			  "'choice':'custom'}"),
+			  "{'field':'remarks','conflict':'" CID(
+				  04) "',"
+				      "'head_rev':2,'text':'Three males. One "
+				      "has a knife.',"
+				      "'choice':'custom'}"),
 		  TF_ST_APPLIED);
 	CHECK_INT(tf_record_conflicts(rec), 1);
 	CHECK_STR(sget(get(tf_record_field(rec, "remarks"), "conflicts")
@@ -1462,7 +1533,8 @@ TEST(authority_ver_and_srv)
 	      "1764000000000");
 	/* a conflict counts too; a rejection does not */
 	RUN_CMD(&rec, "incident", TF_OP_EDIT_TEXT, CID(03), 0x210, "console-3",
-		"dana", "{'field':'remarks','base_rev':1,'base':'','text':'y'}");
+		"dana",
+		"{'field':'remarks','base_rev':1,'base':'','text':'y'}");
 	CHECK_INT(RUN_CMD(&rec, "incident", TF_OP_EDIT_TEXT, CID(04), 0x220,
 			  "mdt-2a12", "alvarez",
 			  "{'field':'remarks','base_rev':1,'base':'" BASE_TXT
@@ -1477,8 +1549,8 @@ TEST(authority_ver_and_srv)
 	RUN_CMD(&rec, "incident", TF_OP_APPEND, CID(06), 0x400, "mdt-2a12",
 		"alvarez", "{'field':'notes','body':{'text':'w'}}");
 	CHECK_INT(tf_record_ver(rec), 16);
-	CHECK(get(get(tf_record_field(rec, "notes"), "e")->u.items[1],
-		  "srv") == NULL);
+	CHECK(get(get(tf_record_field(rec, "notes"), "e")->u.items[1], "srv") ==
+	      NULL);
 	BYTES(get(rec, "mhlc"), "'0000000000000400'");
 	tf_json_free(rec);
 }
@@ -1511,16 +1583,19 @@ TEST(scenario_incident_1234)
 			  "{'fields':{'status':'dispatched'}}"),
 		  TF_ST_APPLIED);
 	CHECK_INT(RUN_CMD(&unit, "unit", TF_OP_SET, CID(03), t_at(1, 0),
-			  "mdt-2a12", "alvarez", "{'fields':{'status':'enroute'}}"),
+			  "mdt-2a12", "alvarez",
+			  "{'fields':{'status':'enroute'}}"),
 		  TF_ST_APPLIED);
 	CHECK_INT(RUN_CMD(&unit, "unit", TF_OP_SET, CID(04), t_at(3, 0),
-			  "mdt-2a12", "alvarez", "{'fields':{'status':'onscene'}}"),
+			  "mdt-2a12", "alvarez",
+			  "{'fields':{'status':'onscene'}}"),
 		  TF_ST_APPLIED);
 
 	/* minutes 7-9, online: Dana's changes reach the server first */
 	CHECK_INT(RUN_CMD(&inc, "incident", TF_OP_SET, CID(10), t_at(7, 0),
 			  "console-3", "dana",
-			  "{'fields':{'priority':1,'type_code':'assault-weapon'}}"),
+			  "{'fields':{'priority':1,'type_code':'assault-weapon'"
+			  "}}"),
 		  TF_ST_APPLIED);
 	CHECK_STR(g_detail, "");
 	CHECK_INT(RUN_CMD(&inc, "incident", TF_OP_APPEND, CID(11), t_at(7, 30),
@@ -1530,8 +1605,8 @@ TEST(scenario_incident_1234)
 		  TF_ST_APPLIED);
 	CHECK_INT(RUN_CMD(&inc, "incident", TF_OP_SET_REMOVE, CID(12),
 			  t_at(8, 0), "console-3", "dana",
-			  "{'field':'assigned_units','value':'2A14','tags':['" CID(
-				  01) "']}"),
+			  "{'field':'assigned_units','value':'2A14','tags':["
+			  "'" CID(01) "']}"),
 		  TF_ST_APPLIED);
 	CHECK_INT(RUN_CMD(&inc, "incident", TF_OP_EDIT_TEXT, CID(13),
 			  t_at(8, 30), "console-3", "dana",
@@ -1591,17 +1666,19 @@ TEST(scenario_incident_1234)
 	      "{'s':[{'tags':['" CID(01) "'],'v':'2A12'}]}");
 	/* remarks: a conflict with both sides and a merged proposal */
 	CHECK_INT(tf_record_conflicts(inc), 1);
-	BYTES(get(get(tf_record_field(inc, "remarks"), "conflicts")
-			  ->u.items[0],
+	BYTES(get(get(tf_record_field(inc, "remarks"), "conflicts")->u.items[0],
 		  "merged"),
 	      "'Two adult males arguing in the lot. One has a knife.'");
 	/* the supervisor reconciles side by side; the result names what was
 	 * discarded and by whom (for the audit entry) */
-	CHECK_INT(RUN_CMD(&inc, "incident", TF_OP_RESOLVE, CID(30),
-			  t_at(13, 0), "console-1", "sgt-ortiz",
-			  "{'field':'remarks','conflict':'" CID(23) "',"
-			  "'head_rev':2,'text':'Two adult males arguing in the "
-			  "lot. One has a knife.','choice':'merged'}"),
+	CHECK_INT(RUN_CMD(&inc, "incident", TF_OP_RESOLVE, CID(30), t_at(13, 0),
+			  "console-1", "sgt-ortiz",
+			  "{'field':'remarks','conflict':'" CID(
+				  23) "',"
+				      "'head_rev':2,'text':'Two adult males "
+				      "arguing in the "
+				      "lot. One has a "
+				      "knife.','choice':'merged'}"),
 		  TF_ST_APPLIED);
 	CHECK(strstr(g_detail, "\"by\":\"dana\",\"from\":\"head\"") != NULL);
 	CHECK(strstr(g_detail, "\"by\":\"alvarez\",\"from\":\"proposed\"") !=
@@ -1677,8 +1754,9 @@ TEST(check_failure_table)
 		{"{\"tags\":[\"" CID(01) "\"],\"v\":\"2A12\"},",
 		 "{\"tags\":[\"" CID(01) "\"],\"v\":12},", TF_ETYPE,
 		 "incident.assigned_units"},
-		{"\"assigned_units\":{\"s\":", "\"assigned_units\":{\"x\":0,\"s\":",
-		 TF_EUNKNOWN, "incident.assigned_units"},
+		{"\"assigned_units\":{\"s\":",
+		 "\"assigned_units\":{\"x\":0,\"s\":", TF_EUNKNOWN,
+		 "incident.assigned_units"},
 		{"\"rev\":2", "\"rev\":0", TF_ERANGE, "incident.remarks"},
 		{"\"rev\":2", "\"rev\":1", TF_EVALIDATE, "incident.remarks"},
 		{"\"head_rev\":2", "\"head_rev\":\"2\"", TF_ETYPE,
@@ -1735,9 +1813,10 @@ TEST(check_failure_table)
 				     k->where);
 		if (rc && strstr(err.msg, REC) == NULL &&
 		    strcmp(k->where, "id") != 0)
-			tf_test_fail(__FILE__, __LINE__,
-				     "case %zu: message lacks the record id: %s",
-				     i, err.msg);
+			tf_test_fail(
+				__FILE__, __LINE__,
+				"case %zu: message lacks the record id: %s", i,
+				err.msg);
 		tf_json_free(bad);
 		free(text);
 	}
@@ -1754,7 +1833,8 @@ TEST(check_log_rules)
 		"alvarez", "{'field':'notes','body':{'text':'a'}}");
 	RUN_CMD(&rec, "incident", TF_OP_APPEND, CID(03), 0x100, "mdt-2a12",
 		"alvarez",
-		"{'field':'notes','body':{'text':'b'},'corrects':'" CID(02) "'}");
+		"{'field':'notes','body':{'text':'b'},'corrects':'" CID(
+			02) "'}");
 	e = get(tf_record_field(rec, "notes"), "e");
 	CHECK_INT(tf_record_check(schema, rec, NULL), 0);
 
@@ -1823,7 +1903,8 @@ TEST(check_ref_state)
 	g_allow_ref = 1;
 	RUN_CMD(&rec, "incident", TF_OP_REF_SET, CID(02), 0x200, "tenfourd",
 		"service",
-		"{'fields':{'incident_number':{'v':'1','fetched_at':5,'ttl':6}}}");
+		"{'fields':{'incident_number':{'v':'1','fetched_at':5,'ttl':6}}"
+		"}");
 	g_allow_ref = 0;
 	bad = tf_json_clone(rec);
 	tf_json_object_set(get(get(bad, "f"), "incident_number"), "ttl",
@@ -1891,7 +1972,7 @@ static void t_oom(tf_json *(*setup)(void), const char *entity, tf_op op,
 	}
 	tf_command_clear(&c);
 }
-#define OOM(setup, ent, op, id, hlc, args, auth)                                 \
+#define OOM(setup, ent, op, id, hlc, args, auth)                               \
 	t_oom(setup, ent, op, id, hlc, args, auth, __LINE__)
 
 static tf_json *t_unit_enroute(void)
@@ -1941,12 +2022,14 @@ TEST(out_of_memory_leaves_record_unchanged)
 	    "','text':'Two males arguing in the big lot.'}",
 	    1);
 	OOM(t_conflicted, "incident", TF_OP_RESOLVE, CID(05), 0x500,
-	    "{'field':'remarks','conflict':'" CID(03) "','head_rev':2,"
-	    "'text':'done','choice':'custom'}",
+	    "{'field':'remarks','conflict':'" CID(
+		    03) "','head_rev':2,"
+			"'text':'done','choice':'custom'}",
 	    1);
 	OOM(t_conflicted, "incident", TF_OP_RESOLVE, CID(05), 0x500,
-	    "{'field':'remarks','conflict':'" CID(03) "','head_rev':1,"
-	    "'text':'done','choice':'custom'}",
+	    "{'field':'remarks','conflict':'" CID(
+		    03) "','head_rev':1,"
+			"'text':'done','choice':'custom'}",
 	    1);
 	OOM(t_incident, "incident", TF_OP_REF_SET, CID(05), 0x500,
 	    "{'fields':{'incident_number':{'v':'1','fetched_at':5,'ttl':6}}}",
@@ -1968,7 +2051,8 @@ TEST(set_with_many_fields_grows_the_tx)
 			  "console-3", "dana-the-dispatcher",
 			  "{'fields':{'unit_id':'2A14','incident_name':'aa',"
 			  "'op_period_from':2,'unit_name':'bb','leader':'cc',"
-			  "'position':'dd','home_agency':'ee','signed_by':null}}"),
+			  "'position':'dd','home_agency':'ee','signed_by':null}"
+			  "}"),
 		  TF_ST_APPLIED);
 	BYTES(tf_record_field(rec, "leader"),
 	      "{'by':'dana-the-dispatcher','n':'console-3',"
