@@ -18,18 +18,20 @@
  * only stand for byte-equal tokens, so natively and in wasm a merge gives
  * the same bytes.
  *
- * Bounds, for T tokens over all inputs of one call (T <= 3 *
- * TF_DIFF_MAX_TOKENS):
- *   - per text: n + 1 size_t offsets and n uint32 ids;
- *   - the intern table: at most 2 * (distinct tokens) slots of 24 bytes
- *     (on 64-bit hosts), grown by doubling;
- *   - per pairwise diff: n int32 partners for the first text and two
- *     diagonal vectors of (N' + M' + 3) int32, where N', M' are the token
- *     counts left after trimming the common prefix and suffix;
- *   - recursion depth of the divide and conquer: at most log2(D) + 3 frames,
- *     because each half of a split costs at most ceil(D / 2) edits.
- * That is O(T) memory, under 40 bytes per token plus the table: about 30 MiB
- * at the very limits, a few hundred KiB for a 64 KiB narrative.
+ * Memory, for T tokens over the inputs of one call (T <= 3 *
+ * TF_DIFF_MAX_TOKENS), in bytes on a 64-bit host:
+ *   - per token: 8 (offset) + 4 (id) + 4 (representative table);
+ *   - the intern table: 8 per slot, at most 4 slots per distinct token
+ *     (load <= 1/2, doubling; it starts at <= 4096 slots), the old table
+ *     alive during a doubling;
+ *   - per pairwise diff: 4 per token of the first text (partners) and
+ *     8 * (N' + M' + 3) for the two diagonal vectors, N' and M' being what
+ *     is left after trimming the common prefix and suffix;
+ *   - stack: the divide and conquer recurses only into the lower half of a
+ *     split, whose cost is at most ceil(D / 2), so at most log2(D) + 3
+ *     frames (about 17 at TF_DIFF_MAX_D).
+ * At the very limits (600,000 tokens, all distinct) that is under 40 MiB;
+ * a 64 KiB narrative merged with two edited copies takes about 1.5 MiB.
  * Time is O((N' + M') D) in the worst case and close to O(N + M + D^2) on
  * real edits; past TF_DIFF_MAX_D the search stops (TF_ELIMIT) after at most
  * TF_DIFF_MAX_D / 2 + 1 rounds in each direction.
