@@ -28,24 +28,25 @@ extern "C" {
  * When no changed regions of a and b overlap (changes at the same place
  * that are identical count as not overlapping), *clean = 1 and `merged`
  * receives the merged text; otherwise *clean = 0 and `merged` is left
- * untouched.  Returns 0, TF_ELIMIT or TF_ENOMEM.
+ * untouched (appends only on a clean result; *clean is 0 on any error).
+ * Returns 0, TF_ELIMIT, TF_ENOMEM or the buffer's earlier sticky error.
  */
 int tf_diff3_merge(const char *base, size_t base_len, const char *a,
 		   size_t a_len, const char *b, size_t b_len, tf_buf *merged,
 		   int *clean);
 
 /*
- * Two-way hunks of a -> b as canonical JSON:
- * [{"op":"eq"|"del"|"ins"|"rep","a":"text","b":"text"}, ...]
+ * Two-way hunks of a -> b as canonical JSON (keys sorted):
+ * [{"a":"text","b":"text","op":"eq"|"del"|"ins"|"rep"}, ...]
  * ("eq" carries the text in both, "del" only a, "ins" only b).
  */
 int tf_diff_json(const char *a, size_t a_len, const char *b, size_t b_len,
 		 tf_buf *out);
 
 /*
- * Three-way hunks for a reconciliation screen, canonical JSON:
- * [{"kind":"same"|"head"|"proposed"|"both"|"conflict",
- *   "base":"...","head":"...","proposed":"..."}, ...]
+ * Three-way hunks for a reconciliation screen, canonical JSON (keys sorted):
+ * [{"base":"...","head":"...","kind":"same"|"head"|"proposed"|"both"|
+ *   "conflict","proposed":"..."}, ...]
  * "head"/"proposed": only that side changed the region; "both": both made
  * the same change; "conflict": overlapping different changes.
  */
