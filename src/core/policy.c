@@ -441,7 +441,7 @@ int tf_grant_parse(const char *json, size_t len, tf_grant *out, tf_err *err)
 {
 	tf_json *doc = NULL;
 	tf_grant *g = NULL;
-	int64_t wipe;
+	int64_t wipe = 0;
 	int rc;
 
 	assert(out != NULL);
