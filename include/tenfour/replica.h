@@ -113,6 +113,25 @@ void tf_replica_summary_get(tf_replica *r, int64_t now_ms,
 			    tf_replica_summary *out);
 int tf_replica_summary_json(tf_replica *r, int64_t now_ms, tf_buf *out);
 
+/*
+ * Marks the replica as a service account's (default: not): it may then
+ * queue ref_set commands.  The server checks the account's role again.
+ */
+void tf_replica_set_allow_ref(tf_replica *r, int allow);
+
+/*
+ * Pending commands the server has not yet said it holds: what the next
+ * push request carries (0: nothing to push).
+ */
+size_t tf_replica_unsent(const tf_replica *r);
+
+/*
+ * Test hook (fault simulation, like SQLite's): the countdown-th
+ * allocation point the replica reaches while committing an update fails
+ * as if out of memory, which fails the replica.  0 turns it off.
+ */
+void tf_replica_fault_inject(tf_replica *r, long countdown);
+
 /* The clock high-water mark to persist. */
 tf_hlc tf_replica_clock(const tf_replica *r);
 
