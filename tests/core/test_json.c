@@ -1137,6 +1137,23 @@ TEST(out_of_memory)
 			 CHECK(v == NULL);
 		 });
 	CHECK(k > 20);
+	/* the late duplicate check on a failing parse needs memory too; if
+	 * it has none, the error found first (in parse order) stands */
+	{
+		static const char late[] =
+			"{\"b\":1,\"a\":1,\"b\":2,\"x\":[1 2]}";
+		tf_json *w = NULL;
+
+		OOM_LOOP(k, (void)0,
+			 rc = tf_json_parse(late, sizeof late - 1, NULL, &w,
+					    &e),
+			 rc == TF_EDUPKEY, {
+				 CHECK(rc == TF_ENOMEM || rc == TF_EJSON);
+				 CHECK_INT(e.code, rc);
+			 });
+		CHECK(w == NULL);
+		CHECK_INT(e.offset, 13);
+	}
 	OOM_LOOP(k, (void)0, c = tf_json_clone(v), c != NULL, (void)0);
 	CHECK(k > 20);
 	CHECK(tf_json_equal(v, c));
@@ -1185,6 +1202,113 @@ TEST(out_of_memory)
 	}
 	tf_json_free(deep);
 	CHECK_INT(tj_live, live_start);
+}
+
+/*
+ * Keys out of order are checked for duplicates when their object closes
+ * (or when the parse fails first); the error is still the first one in
+ * document order, at the second occurrence of the key.
+ */
+TEST(duplicates_out_of_order)
+{
+	/* second occurrence of a key from before the disorder began */
+	PERR("{\"b\":1,\"c\":2,\"a\":3,\"b\":4}", TF_EDUPKEY, 19, 1, 20,
+	     "duplicate key \"b\"");
+	/* three occurrences: the second one is named */
+	PERR("{\"z\":0,\"q\":1,\"q\":2,\"q\":3}", TF_EDUPKEY, 13, 1, 14,
+	     "duplicate key \"q\"");
+	/* two duplicated keys: the earlier second occurrence wins */
+	PERR("{\"z\":0,\"y\":1,\"x\":2,\"x\":3,\"y\":4}", TF_EDUPKEY, 19,
+	     1, 20, "duplicate key \"x\"");
+	PERR("{\"z\":0,\"y\":1,\"x\":2,\"y\":3,\"x\":4}", TF_EDUPKEY, 19,
+	     1, 20, "duplicate key \"y\"");
+	/* a later syntax error inside the object does not hide the dup */
+	PERR("{\"b\":1,\"a\":1,\"b\":2,\"x\":[1 2]}", TF_EDUPKEY, 13, 1, 14,
+	     "duplicate key \"b\"");
+	PERR("{\"b\":1,\"a\":1,\"b\":2,\"x\":[1,2,3]",
+	     TF_EDUPKEY, 13, 1, 14, "duplicate key \"b\"");
+	/* ... but an error before the dup is reported as such */
+	PERR("{\"b\":1,\"a\":[1 2],\"b\":2}", TF_EJSON, 14, 1, 15,
+	     "expected ',' or ']'");
+	/* nested: the outer dup comes first */
+	PERR("{\"b\":1,\"a\":1,\"b\":2,\"x\":{\"d\":1,\"c\":1,\"d\":2}}",
+	     TF_EDUPKEY, 13, 1, 14, "duplicate key \"b\"");
+	/* nested: the inner dup comes first */
+	PERR("{\"b\":1,\"a\":{\"d\":1,\"c\":1,\"d\":2},\"b\":2}",
+	     TF_EDUPKEY, 24, 1, 25, "duplicate key \"d\"");
+	/* an inner error while the outer object holds an earlier dup */
+	PERR("{\"b\":1,\"a\":1,\"b\":2,\"x\":{\"d\":tru}}", TF_EDUPKEY,
+	     13, 1, 14, "duplicate key \"b\"");
+	/* a limit hit after the dup */
+	{
+		tf_json_limits lim = tf_json_default_limits;
+
+		lim.max_members = 3;
+		PERR_LIM("{\"b\":1,\"a\":1,\"b\":2,\"c\":3}", &lim, TF_EDUPKEY,
+			 13, "duplicate key \"b\"");
+		PERR_LIM("{\"b\":1,\"a\":1,\"c\":2,\"d\":3}", &lim, TF_ELIMIT,
+			 19, "max_members 3");
+	}
+}
+
+/* Large shuffled objects: sorted on close, one duplicate found anywhere. */
+TEST(shuffled_objects)
+{
+	const unsigned n = 3000;
+	uint64_t rs = 99;
+	unsigned *perm = malloc(n * sizeof *perm), i, d;
+	tf_buf in;
+
+	if (perm == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		perm[i] = i;
+	for (i = n - 1; i > 0; i--) {
+		unsigned j = (unsigned)(tf_test_rand(&rs) % (i + 1)), t = perm[i];
+
+		perm[i] = perm[j];
+		perm[j] = t;
+	}
+	tf_buf_init(&in);
+	/* d == n: no duplicate; else key perm[d] repeats at the end */
+	for (d = 0; d <= n; d += n / 6) {
+		tf_json_limits lim = tf_json_default_limits;
+		tf_json *v = NULL;
+		size_t dup_off = 0;
+		tf_err e;
+		int rc;
+
+		tf_buf_reset(&in);
+		tf_buf_putc(&in, '{');
+		for (i = 0; i < n; i++)
+			tf_buf_printf(&in, "%s\"key%u\":%u", i ? "," : "",
+				      perm[i], i);
+		if (d < n) {
+			tf_buf_putc(&in, ',');
+			dup_off = in.len;
+			tf_buf_printf(&in, "\"key%u\":0", perm[d]);
+		}
+		tf_buf_putc(&in, '}');
+		lim.max_members = n + 1;
+		rc = tf_json_parse(in.data, in.len, &lim, &v, &e);
+		if (d == n) {
+			CHECK_INT(rc, 0);
+			CHECK(v && v->len == n);
+			for (i = 1; v && i < v->len; i++)
+				CHECK(strcmp(v->u.members[i - 1].key,
+					     v->u.members[i].key) < 0);
+			CHECK(v && v->cap == v->len); /* sorted copy is exact */
+			tf_json_free(v);
+			break;
+		}
+		CHECK_INT(rc, TF_EDUPKEY);
+		CHECK_INT(e.offset, dup_off);
+		CHECK(v == NULL);
+		if (d + n / 6 > n)
+			d = n - n / 6;
+	}
+	tf_buf_free(&in);
+	free(perm);
 }
 
 TEST(worst_case_member_order)
@@ -1237,6 +1361,8 @@ int main(int argc, char **argv)
 	RUN(deep_trees);
 	RUN(write_sticky_failure);
 	RUN(out_of_memory);
+	RUN(duplicates_out_of_order);
+	RUN(shuffled_objects);
 	RUN(worst_case_member_order);
 	return tf_test_finish(argv[0]);
 }
