@@ -20,8 +20,9 @@
  * ("random", hex) are always members of the input: the core never reads a
  * clock or a random source.
  *
- * State kept in the handle: the loaded schema (schema.load) and open
- * replicas, named by small integers ("replica": 1).  A handle is not
+ * State kept in the handle: the loaded schema (schema.load), open
+ * replicas, named by small integers ("replica": 1), and a store of record
+ * states (store.*) for hosts that merge many commands in one place.  A handle is not
  * thread-safe; use one per thread.
  */
 #ifndef TENFOUR_API_H
@@ -35,6 +36,8 @@ extern "C" {
 
 /* Open replicas per handle (replica.new / replica.load). */
 #define TF_API_MAX_REPLICAS 64
+/* Record states the handle's store keeps (store.put / store.apply). */
+#define TF_API_MAX_STORE 1000000
 
 typedef struct tf_api tf_api;
 

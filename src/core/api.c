@@ -24,6 +24,9 @@
 struct tf_api {
 	tf_schema *schema; /* NULL until schema.load */
 	tf_replica *rep[TF_API_MAX_REPLICAS];
+	/* store.*: record states by id, open addressing, linear probing */
+	tf_json **store;
+	size_t store_cap, store_n;
 };
 
 /* One call in progress. */
@@ -528,6 +531,11 @@ static int m_schema_load(call *c)
 					  "schema: free the replicas first",
 					  i + 1);
 	}
+	if (c->a->store_n)
+		return tf_err_set(c->err, TF_EINVAL, "schema",
+				  "the store holds %zu records checked against "
+				  "the current schema: store.clear first",
+				  c->a->store_n);
 	rc = tf_schema_load(c->raw, c->rawlen, &s, c->err);
 	if (rc)
 		return rc;
@@ -646,73 +654,250 @@ static int take_record(call *c, tf_json **rec)
 }
 
 /*
- * {"record", "command", "now", "authority"?, "allow_ref"?, "online"?} ->
- * {"detail"?, "error"?, "record", "status"}.  A command that fails
- * validation is a business rejection, as on the server: status
- * "rejected" with the reason, record unchanged.
+ * Validates and applies cmd to *rec with the context members of the input
+ * (now, authority?, allow_ref?, online?).  A command that fails validation
+ * is a business rejection, as on the server: res->status REJECTED with the
+ * reason, *rec unchanged.  Returns 0 with res filled, or a hard error.
  */
-static int m_record_apply(call *c)
+static int apply_cmd(call *c, tf_json **rec, const tf_command *cmd,
+		     tf_apply_result *res)
 {
 	tf_apply_ctx ctx;
-	tf_apply_result res;
-	tf_command cmd;
-	tf_json *rec = NULL, *o = NULL;
 	tf_err verr;
 	int rc, online;
 
-	memset(&cmd, 0, sizeof cmd);
-	memset(&res, 0, sizeof res);
 	memset(&ctx, 0, sizeof ctx);
 	tf_err_clear(&verr);
-	if ((rc = need_schema(c)) || (rc = in_time(c, "now", &ctx.now_ms)) ||
+	if ((rc = in_time(c, "now", &ctx.now_ms)) ||
 	    (rc = in_bool(c, "authority", 0, &ctx.authority)) ||
 	    (rc = in_bool(c, "allow_ref", 0, &ctx.allow_ref)) ||
-	    (rc = in_bool(c, "online", 1, &online)) ||
-	    (rc = in_command(c, &cmd)) || (rc = take_record(c, &rec)))
-		goto out;
+	    (rc = in_bool(c, "online", 1, &online)))
+		return rc;
 	ctx.schema = c->a->schema;
-	rc = tf_command_validate(c->a->schema, &cmd, online, &verr);
+	rc = tf_command_validate(c->a->schema, cmd, online, &verr);
 	if (rc == TF_ENOMEM)
-		goto out;
+		return rc;
 	if (rc) {
-		res.status = TF_ST_REJECTED;
-		res.err = verr;
-		res.err.code = rc;
-	} else {
-		rc = tf_record_apply(&rec, &cmd, &ctx, &res);
-		if (rc)
-			goto out;
+		res->status = TF_ST_REJECTED;
+		res->err = verr;
+		res->err.code = rc;
+		return 0;
 	}
+	return tf_record_apply(rec, cmd, &ctx, res);
+}
+
+/* Adds status, detail? and error? of res to o (res->detail moves to o). */
+static int result_members(tf_json *o, tf_apply_result *res)
+{
+	tf_json *d = res->detail;
+	int rc = set(o, "status", tf_json_cstring(tf_status_name(res->status)));
+
+	if (rc == 0 && d) {
+		res->detail = NULL;
+		rc = set(o, "detail", d);
+	}
+	if (rc == 0 && (res->status == TF_ST_REJECTED ||
+			res->status == TF_ST_CLOCK_SKEW)) {
+		int code = res->err.code ? res->err.code : TF_EVALIDATE;
+		rc = set(o, "error", err_json(code, &res->err));
+	}
+	return rc;
+}
+
+/*
+ * {"record", "command", "now", "authority"?, "allow_ref"?, "online"?} ->
+ * {"detail"?, "error"?, "record", "status"}: the stateless merge; the
+ * host keeps the record state between calls.
+ */
+static int m_record_apply(call *c)
+{
+	tf_apply_result res;
+	tf_command cmd;
+	tf_json *rec = NULL, *o = NULL;
+	int rc;
+
+	memset(&cmd, 0, sizeof cmd);
+	memset(&res, 0, sizeof res);
+	if ((rc = need_schema(c)) || (rc = in_command(c, &cmd)) ||
+	    (rc = take_record(c, &rec)) ||
+	    (rc = apply_cmd(c, &rec, &cmd, &res)))
+		goto out;
 	rc = TF_ENOMEM;
 	o = tf_json_object();
-	if (o == NULL ||
-	    set(o, "status", tf_json_cstring(tf_status_name(res.status))))
+	if (o == NULL || result_members(o, &res))
 		goto out;
-	if (set(o, "record", rec ? rec : tf_json_null()))
-		goto out_rec_given;
-	rec = NULL;
-	if (res.detail) {
-		tf_json *d = res.detail;
-		res.detail = NULL;
-		if (set(o, "detail", d))
-			goto out;
-	}
-	if (res.status == TF_ST_REJECTED || res.status == TF_ST_CLOCK_SKEW) {
-		int code = res.err.code ? res.err.code : TF_EVALIDATE;
-		if (set(o, "error", err_json(code, &res.err)))
-			goto out;
-	}
+	rc = set(o, "record", rec ? rec : tf_json_null());
+	rec = NULL; /* owned by o now, or freed by set */
+	if (rc)
+		goto out;
 	rc = put_tree(c, o);
 	o = NULL;
-	goto out;
-out_rec_given:
-	rec = NULL; /* tf_json_object_set freed it */
 out:
 	tf_json_free(o);
 	tf_json_free(rec);
 	tf_apply_result_clear(&res);
 	tf_command_clear(&cmd);
 	return rc;
+}
+
+/* ------------------------------------------------------------ store */
+
+/*
+ * store.*: record states kept in the handle, so that a host merging many
+ * commands (a server in Node, a benchmark, a local tool) does not move
+ * the whole state through JSON on every call.  Keys are the records' own
+ * "id" members (borrowed from the stored trees).
+ */
+
+static size_t store_hash(const char *id)
+{
+	uint32_t h = 2166136261u;
+
+	while (*id)
+		h = (h ^ (unsigned char)*id++) * 16777619u;
+	return h;
+}
+
+/* The slot holding id, or the empty slot where it would go. */
+static size_t store_slot(const tf_api *a, const char *id)
+{
+	size_t mask = a->store_cap - 1, i = store_hash(id) & mask;
+
+	assert(a->store_cap > 0 && a->store_n < a->store_cap);
+	while (a->store[i] && strcmp(tf_record_id(a->store[i]), id) != 0)
+		i = (i + 1) & mask;
+	return i;
+}
+
+/* Makes room for one more record (load factor under 3/4). */
+static int store_reserve(call *c)
+{
+	tf_api *a = c->a;
+	tf_json **old = a->store, **nw;
+	size_t oldcap = a->store_cap, cap, i;
+
+	if (a->store_n >= TF_API_MAX_STORE)
+		return tf_err_set(c->err, TF_ELIMIT, "store",
+				  "the store holds at most %zu records",
+				  (size_t)TF_API_MAX_STORE);
+	if (oldcap && (a->store_n + 1) * 4 < oldcap * 3)
+		return 0;
+	cap = oldcap ? oldcap * 2 : 64;
+	nw = calloc(cap, sizeof *nw);
+	if (nw == NULL)
+		return TF_ENOMEM;
+	a->store = nw;
+	a->store_cap = cap;
+	for (i = 0; i < oldcap; i++) {
+		if (old[i])
+			nw[store_slot(a, tf_record_id(old[i]))] = old[i];
+	}
+	free(old);
+	return 0;
+}
+
+static void store_clear(tf_api *a)
+{
+	size_t i;
+
+	for (i = 0; i < a->store_cap; i++)
+		tf_json_free(a->store[i]);
+	free(a->store);
+	a->store = NULL;
+	a->store_cap = a->store_n = 0;
+}
+
+/* {record} -> true: stores (or replaces) a checked record state. */
+static int m_store_put(call *c)
+{
+	tf_json *rec = NULL;
+	size_t i;
+	int rc;
+
+	if ((rc = need_schema(c)) || (rc = take_record(c, &rec)))
+		goto out;
+	if (rec == NULL) {
+		rc = missing(c, "record", "a record state");
+		goto out;
+	}
+	if ((rc = store_reserve(c)))
+		goto out;
+	i = store_slot(c->a, tf_record_id(rec));
+	if (c->a->store[i])
+		tf_json_free(c->a->store[i]);
+	else
+		c->a->store_n++;
+	c->a->store[i] = rec;
+	rec = NULL;
+	rc = put_true(c);
+out:
+	tf_json_free(rec);
+	return rc;
+}
+
+static int m_store_get(call *c)
+{
+	const char *id;
+	size_t i;
+	int rc = in_str(c, "id", 1, &id, NULL);
+
+	if (rc)
+		return rc;
+	if (c->a->store_n == 0 || c->a->store[i = store_slot(c->a, id)] == NULL)
+		return tf_err_set(c->err, TF_ENOTFOUND, "input.id",
+				  "input.id: no record %.40s in the store", id);
+	return tf_json_write(c->a->store[i], c->out);
+}
+
+/*
+ * {command, now, authority?, allow_ref?, online?} ->
+ * {detail?, error?, status, ver?}: record.apply on the stored state of the
+ * command's record (none: only a create applies, and stores it).
+ */
+static int m_store_apply(call *c)
+{
+	tf_apply_result res;
+	tf_command cmd;
+	tf_json *o = NULL, *rec;
+	size_t i;
+	int rc;
+
+	memset(&cmd, 0, sizeof cmd);
+	memset(&res, 0, sizeof res);
+	if ((rc = need_schema(c)) || (rc = in_command(c, &cmd)) ||
+	    (rc = store_reserve(c)))
+		goto out;
+	i = store_slot(c->a, cmd.record_id);
+	rec = c->a->store[i];
+	rc = apply_cmd(c, &rec, &cmd, &res);
+	if (rc)
+		goto out;
+	if (c->a->store[i] == NULL && rec != NULL)
+		c->a->store_n++;
+	c->a->store[i] = rec;
+	rc = TF_ENOMEM;
+	o = tf_json_object();
+	if (o == NULL || result_members(o, &res) ||
+	    (rec && set(o, "ver", tf_json_int(tf_record_ver(rec)))))
+		goto out;
+	rc = put_tree(c, o);
+	o = NULL;
+out:
+	tf_json_free(o);
+	tf_apply_result_clear(&res);
+	tf_command_clear(&cmd);
+	return rc;
+}
+
+static int m_store_count(call *c)
+{
+	return tf_buf_printf(c->out, "%zu", c->a->store_n);
+}
+
+static int m_store_clear(call *c)
+{
+	store_clear(c->a);
+	return put_true(c);
 }
 
 static int m_record_check(call *c)
@@ -1143,6 +1328,11 @@ static const char *const k_rep_view[] = {"record_id", "replica", NULL};
 static const char *const k_rep_list[] = {"entity", "replica", NULL};
 static const char *const k_rep_ack[] = {"notice", "replica", NULL};
 static const char *const k_rep_load[] = {"saved", NULL};
+static const char *const k_none[] = {NULL};
+static const char *const k_store_put[] = {"record", NULL};
+static const char *const k_store_get[] = {"id", NULL};
+static const char *const k_store_apply[] = {"allow_ref", "authority", "command",
+					    "now",	 "online",    NULL};
 
 /* X(name, function, keys): keys NULL = the input is the document itself. */
 #define TF_API_METHODS(X)                                                      \
@@ -1179,6 +1369,11 @@ static const char *const k_rep_load[] = {"saved", NULL};
 	X("replica.summary", m_replica_summary, k_rep_now)                     \
 	X("replica.view", m_replica_view, k_rep_view)                          \
 	X("schema.load", m_schema_load, NULL)                                  \
+	X("store.apply", m_store_apply, k_store_apply)                         \
+	X("store.clear", m_store_clear, k_none)                                \
+	X("store.count", m_store_count, k_none)                                \
+	X("store.get", m_store_get, k_store_get)                               \
+	X("store.put", m_store_put, k_store_put)                               \
 	X("uuid.v7", m_uuid_v7, k_uuid_v7)                                     \
 	X("uuid.valid", m_uuid_valid, k_uuid_valid)
 
@@ -1244,6 +1439,7 @@ void tf_api_free(tf_api *a)
 		return;
 	for (i = 0; i < TF_API_MAX_REPLICAS; i++)
 		tf_replica_free(a->rep[i]);
+	store_clear(a);
 	tf_schema_free(a->schema);
 	free(a);
 }

@@ -1,0 +1,355 @@
+// bench.mjs - the tenfour core natively, in WebAssembly and beside
+// Automerge and Yjs on the same workloads, printed side by side.
+// Run by scripts/run-bench.sh (which builds everything first):
+//
+//   node bench/js/bench.mjs --native build/native/bench/bench_core \
+//        --wasm-direct build/bench/bench_core.wasm \
+//        --core build/wasm/tenfour.wasm --fixtures build/bench/fixtures \
+//        [--out build/bench/results.json]
+//
+// Rows:
+//  - "direct": bench/bench_core.c calling the C functions, built natively
+//    and for wasm32-wasi (run here under node:wasi): the core's own speed.
+//  - "api": the same workloads through the JSON API (tf_api_call natively,
+//    web/sdk/core.mjs in WebAssembly): what a host, or a browser app, gets.
+//  - comparison: lww field merges and list appends merged from another
+//    replica, in tenfour (wasm API), Automerge and Yjs, in this process.
+//
+// `node bench.mjs --wasi FILE` runs bench_core's --json workloads in the
+// WebAssembly build of bench_core.c (a WASI reactor), for the direct wasm
+// row, in a child process so its output can be read.
+
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WASI } from 'node:wasi';
+import { loadCore } from '../../web/sdk/core.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '../..');
+
+if (process.argv[2] === '--wasi') {
+	// A reactor exporting bench_json(): the bench's --json run.
+	const wasi = new WASI({ version: 'preview1', args: ['bench_core'], preopens: { '/': root } });
+	const mod = await WebAssembly.compile(readFileSync(process.argv[3]));
+	const inst = await WebAssembly.instantiate(mod, wasi.getImportObject());
+	wasi.initialize(inst);
+	process.exitCode = /** @type {any} */ (inst.exports).bench_json();
+} else {
+	await main();
+}
+
+async function main() {
+
+/** @param {string} name */
+const arg = (name) => {
+	const i = process.argv.indexOf(name);
+	return i > 0 ? process.argv[i + 1] : undefined;
+};
+const nativeBin = arg('--native');
+const wasmDirect = arg('--wasm-direct');
+const corePath = arg('--core') ?? resolve(root, 'build/wasm/tenfour.wasm');
+const fixtures = arg('--fixtures') ?? resolve(root, 'build/bench/fixtures');
+const outPath = arg('--out');
+
+// Workload sizes: the same as bench/bench_core.c's API_* constants.
+const T0 = 1764000000000;
+const API_LWW_OPS = 50000;
+const API_LWW_RECORDS = 100;
+const API_LOG_RECORDS = 200;
+const API_LOG_PER_RECORD = 50;
+const CMP_OPS = 20000; // Automerge / Yjs / tenfour comparison
+const STATUSES = ['available', 'dispatched', 'enroute', 'onscene', 'clear'];
+const DEVICES = ['mdt-2a12', 'mdt-2a14', 'console-3', 'mdt-2a20'];
+const NOTE = '2A12 on scene, two males arguing, no weapon seen';
+// Comparison op k sets a status that differs from the record's previous one.
+const cmpStatus = (k) => STATUSES[(Math.floor(k / 100) + 1) % 5];
+
+const now = () => performance.now() / 1000;
+
+/** UUIDv7 text from ms and a counter (bench_core.c's make_id). */
+function makeId(ms, k) {
+	const b = new Uint8Array(16);
+	let m = BigInt(ms);
+	for (let i = 5; i >= 0; i--) {
+		b[i] = Number(m & 0xffn);
+		m >>= 8n;
+	}
+	const kb = BigInt(k);
+	for (let i = 0; i < 10; i++) b[6 + i] = Number((kb >> BigInt(8 * (i % 8))) & 0xffn);
+	b[6] = Number(kb >> 56n) & 0xff;
+	b[6] = 0x70 | (b[6] & 0x0f);
+	b[8] = 0x80 | (b[8] & 0x3f);
+	const h = Buffer.from(b).toString('hex');
+	return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** 16 hex digits of (ms << 16 | counter). */
+const hlc = (ms, c) => ms.toString(16).padStart(12, '0') + c.toString(16).padStart(4, '0');
+
+function cmdText(op, rid, seq, ms, counter, device, args, idk) {
+	return `{"args":${args},"base":0,"cmd_id":"${makeId(ms, idk)}","device":"${device}",` +
+		`"entity":"unit","hlc":"${hlc(ms, counter)}","op":"${op}","record_id":"${rid}",` +
+		`"seq":${seq},"user":"bench"}`;
+}
+
+// ------------------------------------------------------------ tenfour api
+
+// Merges go through store.apply: the record states stay in the core's
+// handle and only the command crosses the ABI (as bench_core.c does).
+/**
+ * @param {import('../../web/sdk/core.mjs').TenfourCore} core
+ * @param {string} cmd the command's JSON text
+ */
+function apiApply(core, cmd) {
+	const out = core.call('store.apply', `{"authority":true,"command":${cmd},"now":${T0 + 10000}}`);
+	if (out.status !== 'applied') throw new Error(`store.apply: ${JSON.stringify(out)}`);
+}
+
+function apiRecords(core, n) {
+	core.call('store.clear', {});
+	for (let i = 0; i < n; i++) {
+		apiApply(core, cmdText('create', makeId(T0, i + 1), i + 1, T0, 0, 'console-3',
+			'{"fields":{"priority":3,"status":"available"}}', 2 ** 40 + i));
+	}
+}
+
+function apiLww(core) {
+	apiRecords(core, API_LWW_RECORDS);
+	const t = now();
+	for (let k = 0; k < API_LWW_OPS; k++) {
+		const i = k % API_LWW_RECORDS;
+		const stale = k % 4 === 3;
+		const cmd = cmdText('set', makeId(T0, i + 1), k + 1, stale ? T0 + 500 : T0 + 1000 + k,
+			stale ? k & 0xffff : 0, DEVICES[k % 4],
+			`{"fields":{"status":"${STATUSES[k % 5]}"}}`, k);
+		apiApply(core, cmd);
+	}
+	return API_LWW_OPS / (now() - t);
+}
+
+function apiLog(core) {
+	apiRecords(core, API_LOG_RECORDS);
+	let n = 0;
+	const t = now();
+	for (let r = 0; r < API_LOG_PER_RECORD; r++) {
+		for (let i = 0; i < API_LOG_RECORDS; i++) {
+			let ms = T0 + 1000 + r * API_LOG_RECORDS + i;
+			if (n % 5 === 4 && r > 0) ms -= 3 * API_LOG_RECORDS;
+			const cmd = cmdText('append', makeId(T0, i + 1), n + 1, ms, n & 0xffff, DEVICES[n % 4],
+				`{"body":{"text":"${NOTE}"},"field":"entries"}`, n);
+			apiApply(core, cmd);
+			n++;
+		}
+	}
+	return n / (now() - t);
+}
+
+function apiRebase(core, fx) {
+	core.call('replica.new', { device: 'mdt-bench', user: 'bench' });
+	core.call('replica.apply_pull', `{"now":${T0 + 50000},"replica":1,"page":${fx.page1}}`);
+	core.call('replica.apply_pull', `{"now":${T0 + 50000},"replica":1,"page":${fx.page2}}`);
+	for (const m of JSON.parse(fx.mutates)) core.call('replica.mutate', { ...m, replica: 1 });
+	const t = now();
+	core.call('replica.apply_pull', `{"now":${T0 + 900000},"replica":1,"page":${fx.page3}}`);
+	const ms = (now() - t) * 1000;
+	const sum = core.call('replica.summary', { replica: 1, now: T0 + 900000 });
+	if (sum.pending !== 2000 || sum.records !== 10000) throw new Error('rebase: unexpected state');
+	core.call('replica.free', { replica: 1 });
+	return ms;
+}
+
+function apiJson(core, fx) {
+	const bytes = Buffer.from(fx.page1);
+	const t = now();
+	for (let i = 0; i < 20; i++) {
+		const { rc } = core.callBytes('json.canonicalize', bytes);
+		if (rc !== 0) throw new Error('json.canonicalize failed');
+	}
+	return (20 * bytes.length) / (now() - t) / 1e6;
+}
+
+// ---------------------------------------------------- comparison workloads
+// The same shape in each library: 100 unit records exist on both sides; a
+// second replica makes CMP_OPS one-field status updates (or list appends),
+// each its own change; the first replica merges them one by one.
+
+async function automerge() {
+	const A = await import('@automerge/automerge');
+	const ids = Array.from({ length: 100 }, (_, i) => `u${i}`);
+	const init = () => {
+		let d = A.init();
+		d = A.change(d, (x) => {
+			x.units = {};
+			for (const id of ids) x.units[id] = { status: 'available', priority: 3, entries: [] };
+		});
+		return d;
+	};
+	const res = {};
+	for (const kind of ['lww', 'append']) {
+		const base = init();
+		// Two replicas with their own actors, sharing the base history.
+		let a = A.load(A.save(base));
+		let b = A.load(A.save(base));
+		const changes = [];
+		for (let k = 0; k < CMP_OPS; k++) {
+			b = A.change(b, (x) => {
+				const u = x.units[ids[k % 100]];
+				if (kind === 'lww') u.status = cmpStatus(k);
+				else u.entries.push({ text: NOTE });
+			});
+			const ch = A.getLastLocalChange(b);
+			if (!ch) throw new Error('automerge: no change recorded');
+			changes.push(ch);
+		}
+		const t = now();
+		for (const ch of changes) [a] = A.applyChanges(a, [ch]);
+		res[kind] = CMP_OPS / (now() - t);
+	}
+	return res;
+}
+
+async function yjs() {
+	const Y = await import('yjs');
+	const ids = Array.from({ length: 100 }, (_, i) => `u${i}`);
+	const res = {};
+	for (const kind of ['lww', 'append']) {
+		const base = new Y.Doc();
+		const units = base.getMap('units');
+		base.transact(() => {
+			for (const id of ids) {
+				const u = new Y.Map();
+				units.set(id, u);
+				u.set('status', 'available');
+				u.set('priority', 3);
+				u.set('entries', new Y.Array());
+			}
+		});
+		const state = Y.encodeStateAsUpdate(base);
+		const a = new Y.Doc();
+		const b = new Y.Doc();
+		Y.applyUpdate(a, state);
+		Y.applyUpdate(b, state);
+		const updates = [];
+		b.on('update', (u) => updates.push(u));
+		const bu = b.getMap('units');
+		for (let k = 0; k < CMP_OPS; k++) {
+			const u = bu.get(ids[k % 100]);
+			if (kind === 'lww') u.set('status', cmpStatus(k));
+			else u.get('entries').push([{ text: NOTE }]);
+		}
+		const t = now();
+		for (const u of updates) Y.applyUpdate(a, u);
+		res[kind] = CMP_OPS / (now() - t);
+	}
+	return res;
+}
+
+// tenfour, the same shape: 100 records, CMP_OPS remote commands merged one
+// by one through the wasm API (store.apply).
+function tenfourCmp(core) {
+	const res = {};
+	for (const kind of ['lww', 'append']) {
+		apiRecords(core, 100);
+		const cmds = [];
+		for (let k = 0; k < CMP_OPS; k++) {
+			const i = k % 100;
+			cmds.push(kind === 'lww'
+				? cmdText('set', makeId(T0, i + 1), k + 1, T0 + 1000 + k, 0, 'mdt-2a14',
+					`{"fields":{"status":"${cmpStatus(k)}"}}`, k)
+				: cmdText('append', makeId(T0, i + 1), k + 1, T0 + 1000 + k, 0, 'mdt-2a14',
+					`{"body":{"text":"${NOTE}"},"field":"entries"}`, k));
+		}
+		const t = now();
+		for (let k = 0; k < CMP_OPS; k++) apiApply(core, cmds[k]);
+		res[kind] = CMP_OPS / (now() - t);
+	}
+	return res;
+}
+
+// --------------------------------------------------------------------- run
+
+const fx = {
+	page1: readFileSync(resolve(fixtures, 'page1.json'), 'utf8'),
+	page2: readFileSync(resolve(fixtures, 'page2.json'), 'utf8'),
+	page3: readFileSync(resolve(fixtures, 'page3.json'), 'utf8'),
+	mutates: readFileSync(resolve(fixtures, 'mutates.json'), 'utf8'),
+};
+
+const runJson = (file, args) => JSON.parse(execFileSync(file, args, {
+	cwd: root, encoding: 'utf8', maxBuffer: 1 << 20,
+}).trim().split('\n').pop());
+
+// The machine may be busy: every figure is the best of RUNS runs.
+const RUNS = 3;
+/** Best of several result objects: highest rate, lowest *_ms_* time. */
+const best = (runs) => Object.fromEntries(Object.keys(runs[0]).map((k) => [k,
+	(k.includes('_ms_') ? Math.min : Math.max)(...runs.map((r) => r[k]))]));
+const repeat = (f) => best(Array.from({ length: RUNS }, f));
+
+console.error('bench: native ...');
+const native = repeat(() => runJson(nativeBin, ['--json']));
+console.error('bench: wasm (direct, node:wasi) ...');
+const wdirect = repeat(() => runJson(process.execPath,
+	['--no-warnings', fileURLToPath(import.meta.url), '--wasi', wasmDirect]));
+
+console.error('bench: wasm (API, core.mjs) ...');
+const core = await loadCore(corePath);
+core.call('schema.load', readFileSync(resolve(root, 'bench/schema.json'), 'utf8'));
+const wapi = repeat(() => ({
+	lww_api: apiLww(core),
+	log_api: apiLog(core),
+	rebase_ms_api: apiRebase(core, fx),
+	json_mbps_api: apiJson(core, fx),
+}));
+
+console.error('bench: Automerge, Yjs, tenfour comparison ...');
+const am = best([await automerge(), await automerge(), await automerge()]);
+const yj = best([await yjs(), await yjs(), await yjs()]);
+const tf = repeat(() => tenfourCmp(core));
+
+const f0 = (x) => Math.round(x).toLocaleString('en-US');
+const f2 = (x) => x.toFixed(2);
+const f1 = (x) => x.toFixed(1);
+const ratio = (a, b) => (a / b).toFixed(2);
+const pad = (s, n) => String(s).padStart(n);
+const row = (name, a, b, fmt, lowerBetter) => {
+	const r = lowerBetter ? b / a : a / b;
+	return `  ${name.padEnd(30)}${pad(fmt(a), 14)}${pad(fmt(b), 14)}${pad(r.toFixed(2), 10)}`;
+};
+
+const lines = [];
+lines.push(`tenfour bench, ${new Date().toISOString().slice(0, 10)}, ` +
+	`${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), node ${process.version}`);
+lines.push('');
+lines.push(`direct (C core functions)          ${pad('native', 12)}${pad('wasm', 14)}  wasm/native speed`);
+lines.push(row('lww merges/s', native.lww_direct, wdirect.lww_direct, f0));
+lines.push(row('log entries merged/s', native.log_direct, wdirect.log_direct, f0));
+lines.push(row('rebase 2,000 over 10,000 (ms)', native.rebase_ms_direct, wdirect.rebase_ms_direct, f2, true));
+lines.push(row('canonical JSON (MB/s)', native.json_mbps_direct, wdirect.json_mbps_direct, f1));
+lines.push('');
+lines.push(`JSON API (tf_api_call / core.mjs)  ${pad('native', 12)}${pad('wasm', 14)}  wasm/native speed`);
+lines.push(row('lww merges/s', native.lww_api, wapi.lww_api, f0));
+lines.push(row('log entries merged/s', native.log_api, wapi.log_api, f0));
+lines.push(row('rebase 2,000 over 10,000 (ms)', native.rebase_ms_api, wapi.rebase_ms_api, f2, true));
+lines.push(row('canonical JSON (MB/s)', native.json_mbps_api, wapi.json_mbps_api, f1));
+lines.push('');
+lines.push(`merges from another replica, ${CMP_OPS.toLocaleString('en-US')} ops, ops/s`);
+lines.push(`  ${''.padEnd(26)}${pad('tenfour wasm', 14)}${pad('Automerge', 12)}${pad('Yjs', 12)}` +
+	`${pad('t/Automerge', 13)}${pad('t/Yjs', 8)}`);
+for (const [name, k] of [['map field update (lww)', 'lww'], ['list append (log)', 'append']]) {
+	lines.push(`  ${name.padEnd(26)}${pad(f0(tf[k]), 14)}${pad(f0(am[k]), 12)}${pad(f0(yj[k]), 12)}` +
+		`${pad(ratio(tf[k], am[k]), 13)}${pad(ratio(tf[k], yj[k]), 8)}`);
+}
+console.log(lines.join('\n'));
+
+if (outPath) {
+	writeFileSync(outPath, JSON.stringify({
+		date: new Date().toISOString(), cpus: cpus().length, cpu: cpus()[0]?.model,
+		node: process.version, native, wasm_direct: wdirect, wasm_api: wapi,
+		compare: { ops: CMP_OPS, tenfour: tf, automerge: am, yjs: yj },
+	}, null, 1) + '\n');
+}
+}
