@@ -402,10 +402,15 @@ static struct wframe *walk_push_or_die(struct walk *w)
  * on shuffled keys (measured: 16 MiB of 4096-member objects in reverse
  * order took 2.3 s to parse that way).
  */
+#define SMALL_OBJECT 16 /* members sorted without touching the heap */
+
 struct pframe {
 	tf_json *node;
-	size_t *off; /* NULL while keys arrive in order */
-	size_t base, ocap;
+	size_t base;  /* arrival index of the first key out of order; 0: none */
+	size_t *heap; /* key offsets once past SMALL_OBJECT (frames move, so
+			 the inline array is never pointed to) */
+	size_t hcap;
+	size_t inl[SMALL_OBJECT];
 };
 
 #define PARSE_INLINE 16
@@ -828,8 +833,10 @@ static int push_frame(struct parser *ps, tf_json *v)
 		ps->stack = s;
 		ps->cap = ncap;
 	}
-	memset(&ps->stack[ps->depth], 0, sizeof *ps->stack);
 	ps->stack[ps->depth].node = v;
+	ps->stack[ps->depth].base = 0;
+	ps->stack[ps->depth].heap = NULL;
+	ps->stack[ps->depth].hcap = 0;
 	ps->depth++;
 	return 0;
 }
@@ -857,9 +864,38 @@ static int idx_reserve(size_t **a, size_t *cap, size_t need)
 
 static void frame_release(struct pframe *f)
 {
-	free(f->off);
-	f->off = NULL;
-	f->base = f->ocap = 0;
+	free(f->heap);
+	f->heap = NULL;
+	f->base = f->hcap = 0;
+}
+
+/* Key offsets of members base, base + 1, ... */
+static const size_t *frame_off(const struct pframe *f)
+{
+	return f->heap ? f->heap : f->inl;
+}
+
+/* Records the offset of the key of member n (n >= base > 0). */
+static int frame_note_key(struct pframe *f, size_t n, size_t offset)
+{
+	size_t i = n - f->base;
+
+	assert(f->base > 0 && n >= f->base);
+	if (i < SMALL_OBJECT && f->heap == NULL) {
+		f->inl[i] = offset;
+		return 0;
+	}
+	if (f->heap == NULL) {
+		f->heap = malloc(2 * SMALL_OBJECT * sizeof *f->heap);
+		if (f->heap == NULL)
+			return TF_ENOMEM;
+		memcpy(f->heap, f->inl, sizeof f->inl);
+		f->hcap = 2 * SMALL_OBJECT;
+	}
+	if (idx_reserve(&f->heap, &f->hcap, i + 1))
+		return TF_ENOMEM;
+	f->heap[i] = offset;
+	return 0;
 }
 
 /* Member a sorts before member b: by key, then by arrival. */
@@ -919,16 +955,21 @@ static int frame_sort(struct pframe *f, int reorder, size_t *dup)
 {
 	tf_json *obj = f->node;
 	size_t n = obj->len, i, *scratch, *sorted;
-	tf_json_member *m = NULL;
+	size_t small[2 * SMALL_OBJECT];
+	tf_json_member *m = NULL, msmall[SMALL_OBJECT];
 	int rc = 0;
 
-	assert(f->off != NULL && n >= 2);
+	assert(f->base > 0 && n >= 2);
 	*dup = (size_t)-1;
-	if (n > (size_t)-1 / 2 / sizeof *scratch)
-		return TF_ENOMEM;
-	scratch = malloc(2 * n * sizeof *scratch);
-	if (scratch == NULL)
-		return TF_ENOMEM;
+	if (n <= SMALL_OBJECT) {
+		scratch = small;
+	} else {
+		if (n > (size_t)-1 / 2 / sizeof *scratch)
+			return TF_ENOMEM;
+		scratch = malloc(2 * n * sizeof *scratch);
+		if (scratch == NULL)
+			return TF_ENOMEM;
+	}
 	sorted = sort_members(obj, scratch, scratch + n, n);
 	for (i = 1; i < n; i++) {
 		const tf_json_member *x = &obj->u.members[sorted[i - 1]];
@@ -937,13 +978,20 @@ static int frame_sort(struct pframe *f, int reorder, size_t *dup)
 		if (key_cmp(x->key, x->klen, y->key, y->klen) == 0) {
 			/* y arrived later; keys before base were ascending */
 			assert(sorted[i] >= f->base);
-			if (f->off[sorted[i] - f->base] < *dup)
-				*dup = f->off[sorted[i] - f->base];
+			if (frame_off(f)[sorted[i] - f->base] < *dup)
+				*dup = frame_off(f)[sorted[i] - f->base];
 			rc = TF_EDUPKEY;
 		}
 	}
 	if (rc || !reorder)
 		goto out;
+	if (n <= SMALL_OBJECT) {
+		/* permute in place through a copy on the stack */
+		memcpy(msmall, obj->u.members, n * sizeof *m);
+		for (i = 0; i < n; i++)
+			obj->u.members[i] = msmall[sorted[i]];
+		goto out;
+	}
 	m = malloc(n * sizeof *m);
 	if (m == NULL) {
 		rc = TF_ENOMEM;
@@ -955,7 +1003,8 @@ static int frame_sort(struct pframe *f, int reorder, size_t *dup)
 	obj->u.members = m;
 	obj->cap = n;
 out:
-	free(scratch);
+	if (scratch != small)
+		free(scratch);
 	return rc;
 }
 
@@ -994,7 +1043,7 @@ static int parse_key(struct parser *ps, const unsigned char *p,
 		return perr(ps, TF_ENOMEM, p, "out of memory");
 	str_decode(p + 1, close, esc, key);
 	rc = 0;
-	if (f->off == NULL && obj->len) {
+	if (f->base == 0 && obj->len) {
 		m = &obj->u.members[obj->len - 1];
 		c = key_cmp(key, dlen, m->key, m->klen);
 		if (c == 0)
@@ -1003,12 +1052,8 @@ static int parse_key(struct parser *ps, const unsigned char *p,
 			f->base = obj->len; /* out of order from here on */
 	}
 	/* base is 0 only while in order: the first key is never out of it */
-	if (rc == 0 && (f->off || f->base)) {
-		if (idx_reserve(&f->off, &f->ocap, obj->len - f->base + 1))
-			rc = TF_ENOMEM;
-		else
-			f->off[obj->len - f->base] = (size_t)(p - ps->start);
-	}
+	if (rc == 0 && f->base)
+		rc = frame_note_key(f, obj->len, (size_t)(p - ps->start));
 	if (rc == 0 && grow_one(obj))
 		rc = TF_ENOMEM;
 	if (rc) {
@@ -1039,7 +1084,7 @@ static int close_frame(struct parser *ps, struct pframe *f,
 	size_t dup;
 	int rc;
 
-	if (f->off == NULL)
+	if (f->base == 0)
 		return 0;
 	rc = frame_sort(f, 1, &dup);
 	if (rc == TF_EDUPKEY) {
@@ -1049,7 +1094,7 @@ static int close_frame(struct parser *ps, struct pframe *f,
 
 		/* name the key found at `dup` */
 		for (i = f->base; i < obj->len; i++)
-			if (f->off[i - f->base] == dup)
+			if (frame_off(f)[i - f->base] == dup)
 				break;
 		assert(i < obj->len);
 		m = &obj->u.members[i];
@@ -1076,7 +1121,7 @@ static int parse_fail(struct parser *ps, int rc)
 	for (d = 0; d < ps->depth; d++) {
 		struct pframe *f = &ps->stack[d];
 
-		if (f->off == NULL || f->node->len < 2)
+		if (f->base == 0 || f->node->len < 2)
 			continue;
 		if (frame_sort(f, 0, &dup) == TF_EDUPKEY && dup < best) {
 			best = dup;

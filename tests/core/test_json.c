@@ -1251,6 +1251,57 @@ TEST(duplicates_out_of_order)
 	}
 }
 
+/*
+ * Out-of-order objects around the inline/heap boundary of the key offsets,
+ * with the parser's frame stack growing (and moving) underneath them.
+ */
+TEST(unsorted_objects_deep_and_sized)
+{
+	unsigned nkeys, deep;
+
+	for (nkeys = 2; nkeys <= 40; nkeys++) {
+		for (deep = 0; deep <= 24; deep += 24) {
+			tf_buf in;
+			tf_json *v = NULL;
+			tf_err e;
+			size_t dup_off;
+			unsigned i;
+			int rc;
+
+			/* keys in descending order, then a nested value
+			 * `deep` levels down, then a repeat of key 1 */
+			tf_buf_init(&in);
+			tf_buf_putc(&in, '{');
+			for (i = nkeys; i > 0; i--)
+				tf_buf_printf(&in, "\"k%02u\":%u,", i, i);
+			tf_buf_puts(&in, "\"z\":");
+			for (i = 0; i < deep; i++)
+				tf_buf_puts(&in, i % 2 ? "[" : "{\"b\":0,\"a\":");
+			tf_buf_puts(&in, "0");
+			for (i = deep; i > 0; i--)
+				tf_buf_puts(&in, (i - 1) % 2 ? "]" : "}");
+			tf_buf_puts(&in, ",");
+			dup_off = in.len;
+			tf_buf_puts(&in, "\"k01\":0}");
+			rc = tf_json_parse(in.data, in.len, NULL, &v, &e);
+			CHECK_INT(rc, TF_EDUPKEY);
+			CHECK_INT(e.offset, dup_off);
+			CHECK(strstr(e.msg, "duplicate key \"k01\"") != NULL);
+			/* without the repeat it parses, sorted */
+			in.len = dup_off - 1;
+			tf_buf_putc(&in, '}');
+			rc = tf_json_parse(in.data, in.len, NULL, &v, &e);
+			CHECK_INT(rc, 0);
+			for (i = 1; v && i < v->len; i++)
+				CHECK(strcmp(v->u.members[i - 1].key,
+					     v->u.members[i].key) < 0);
+			CHECK(v && v->len == nkeys + 1);
+			tf_json_free(v);
+			tf_buf_free(&in);
+		}
+	}
+}
+
 /* Large shuffled objects: sorted on close, one duplicate found anywhere. */
 TEST(shuffled_objects)
 {
@@ -1362,6 +1413,7 @@ int main(int argc, char **argv)
 	RUN(write_sticky_failure);
 	RUN(out_of_memory);
 	RUN(duplicates_out_of_order);
+	RUN(unsorted_objects_deep_and_sized);
 	RUN(shuffled_objects);
 	RUN(worst_case_member_order);
 	return tf_test_finish(argv[0]);

@@ -3,7 +3,8 @@
  *
  * Parses the input under small limits.  When it parses: the canonical
  * bytes parse again to an equal tree whose canonical bytes are identical
- * (canonical form is a fixed point); a clone is equal and writes the same
+ * (canonical form is a fixed point); every object is strictly sorted; a
+ * clone is equal and writes the same
  * bytes; every member of every top-level object is found by binary search;
  * and for arrays, tf_json_compare/tf_json_equal of neighbouring items agree
  * with memcmp of their canonical bytes.  Any disagreement aborts.
@@ -69,6 +70,31 @@ static void check_order(const tf_json *x, const tf_json *y)
 	tf_buf_free(&by);
 }
 
+/* Every object of the tree holds its keys strictly ascending (depth <= 16). */
+static void check_sorted(const tf_json *v)
+{
+	size_t i;
+
+	if (v->type == TF_JSON_ARRAY) {
+		for (i = 0; i < v->len; i++)
+			check_sorted(v->u.items[i]);
+	} else if (v->type == TF_JSON_OBJECT) {
+		for (i = 0; i < v->len; i++) {
+			const tf_json_member *m = &v->u.members[i];
+
+			if (i) {
+				const tf_json_member *p = m - 1;
+				size_t n = p->klen < m->klen ? p->klen : m->klen;
+				int c = memcmp(p->key, m->key, n);
+
+				must(c < 0 || (c == 0 && p->klen < m->klen));
+			}
+			must(m->value != NULL);
+			check_sorted(m->value);
+		}
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	tf_json *v = NULL, *w = NULL, *c = NULL;
@@ -89,6 +115,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		     err.col >= 1 && strncmp(err.msg, "line ", 5) == 0);
 		goto out;
 	}
+	check_sorted(v);
 	write_fresh(v, &b1);
 	must(b1.len <= size);
 	must(tf_json_parse(b1.data, b1.len, &lim, &w, &err) == 0);
