@@ -10,13 +10,12 @@
  *   back through the `cap` field of the containers it is tearing down).
  *   Trees built by hand may be deeper than any parse limit, so none of the
  *   walks may assume a bound.
- * - Objects are sorted at all times outside the parser.  The parser checks
- *   each key for a duplicate as it arrives (so the error names the
- *   duplicate's own offset, in document order): keys that arrive in order
- *   (all canonical input) cost one comparison; out-of-order keys go through
- *   a sorted index (see struct pframe) and the object is sorted when it
- *   closes.  The editing API (tf_json_object_set) inserts by binary search
- *   and memmove: its callers are trusted code, not input.
+ * - Objects are sorted at all times outside the parser.  Keys that arrive
+ *   in order (all canonical input) cost the parser one comparison each; an
+ *   object whose keys do not is sorted when it closes, O(n log n), and its
+ *   duplicates are found there (see struct pframe; errors are still
+ *   reported in document order).  The editing API (tf_json_object_set)
+ *   inserts by binary search and memmove: its callers are trusted code.
  * - A STRING or NUMBER node and its text are one allocation (the text
  *   follows the node); free tells the two layouts apart by address.
  */
@@ -393,8 +392,8 @@ static struct wframe *walk_push_or_die(struct walk *w)
  * is parsed (the member awaiting its value is always the last).  While
  * keys arrive ascending - all canonical input - a new key is checked
  * against the last one only, and that is all.  From the first key out of
- * order on (arrival index `base`), the byte offset of every key is kept in
- * `off`; the object is sorted when it closes (merge sort, O(n log n)) and
+ * order on (arrival index `base`), the byte offset of every key is kept
+ * (inl, then heap); the object is sorted when it closes (O(n log n)) and
  * a duplicate is reported there at the offset of its second occurrence.
  * Errors stay in document order: when parsing fails later on, the open
  * objects are checked for an earlier duplicate first (parse_fail).
@@ -909,7 +908,7 @@ static int member_before(const tf_json *obj, size_t a, size_t b)
 
 /*
  * Sorts the arrival indices 0..n-1 of obj's members into key order
- * (bottom-up merge sort; tmp has room for n).  Returns the array that
+ * (bottom-up merge sort, insertion sort when small; tmp has room for n).  Returns the array that
  * holds the result (idx or tmp).
  */
 static size_t *sort_members(const tf_json *obj, size_t *idx, size_t *tmp,
@@ -919,6 +918,17 @@ static size_t *sort_members(const tf_json *obj, size_t *idx, size_t *tmp,
 
 	for (i = 0; i < n; i++)
 		idx[i] = i;
+	if (n <= SMALL_OBJECT) {
+		/* insertion sort: fewest comparisons for a handful */
+		for (i = 1; i < n; i++) {
+			size_t x = idx[i], j = i;
+
+			for (; j > 0 && member_before(obj, x, idx[j - 1]); j--)
+				idx[j] = idx[j - 1];
+			idx[j] = x;
+		}
+		return idx;
+	}
 	for (w = 1; w < n; w *= 2) {
 		size_t *t;
 

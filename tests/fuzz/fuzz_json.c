@@ -4,10 +4,11 @@
  * Parses the input under small limits.  When it parses: the canonical
  * bytes parse again to an equal tree whose canonical bytes are identical
  * (canonical form is a fixed point); every object is strictly sorted; a
- * clone is equal and writes the same
- * bytes; every member of every top-level object is found by binary search;
- * and for arrays, tf_json_compare/tf_json_equal of neighbouring items agree
- * with memcmp of their canonical bytes.  Any disagreement aborts.
+ * clone is equal and writes the same bytes; every member of a top-level
+ * object is found by binary search; for arrays, tf_json_compare and
+ * tf_json_equal of neighbouring items agree with memcmp of their canonical
+ * bytes.  When it fails, the error carries a position inside the input.
+ * Any disagreement aborts.
  */
 #include "tenfour/json.h"
 
@@ -113,6 +114,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		     rc == TF_ELIMIT || rc == TF_ENOMEM);
 		must(err.code == rc && err.offset <= size && err.line >= 1 &&
 		     err.col >= 1 && strncmp(err.msg, "line ", 5) == 0);
+		/* a duplicate is reported at its key's opening quote */
+		if (rc == TF_EDUPKEY)
+			must(err.offset < size && data[err.offset] == '"');
 		goto out;
 	}
 	check_sorted(v);
