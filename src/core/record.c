@@ -1177,12 +1177,14 @@ static size_t conflict_pos(const tf_json *cs, const char *id, int *found)
 
 /*
  * A conflict record of this command (PROTOCOL.md section 4), with
- * "merged" when the word diff3 of base, head and proposed is clean.
+ * "merged" when the word diff3 of base, head and proposed is clean and
+ * fits the field's max_bytes (two sides within the limit can merge past
+ * it, and a state holding such a text fails tf_record_check).
  */
-static int conflict_build(actx *a, const tf_json *base, int64_t base_rev,
-			  const tf_json *head, const char *head_by,
-			  int64_t head_rev, const tf_json *proposed,
-			  tf_json **out)
+static int conflict_build(actx *a, const tf_field *def, const tf_json *base,
+			  int64_t base_rev, const tf_json *head,
+			  const char *head_by, int64_t head_rev,
+			  const tf_json *proposed, tf_json **out)
 {
 	tf_buf merged;
 	tf_json *c = NULL, *m;
@@ -1208,7 +1210,7 @@ static int conflict_build(actx *a, const tf_json *base, int64_t base_rev,
 		      (const char *)NULL);
 	if (c == NULL)
 		goto out;
-	if (clean) {
+	if (clean && (def->max_bytes == 0 || merged.len <= def->max_bytes)) {
 		m = tf_json_string(merged.data ? merged.data : "", merged.len);
 		if (m == NULL || tf_json_object_set(c, "merged", m))
 			goto out;
@@ -1323,8 +1325,8 @@ static int apply_edit_text(actx *a)
 		if (found)
 			goto conflict_detail;
 	}
-	rc = conflict_build(a, base, base_rev, cur.v, cur.by, cur.rev, text,
-			    &conflict);
+	rc = conflict_build(a, def, base, base_rev, cur.v, cur.by, cur.rev,
+			    text, &conflict);
 	if (rc == 0)
 		rc = conflict_insert(a, cur.st, conflict, NULL);
 	if (rc)
@@ -1392,8 +1394,8 @@ static int apply_resolve(actx *a)
 		conflict_pos(cs, a->c->cmd_id, &found);
 		if (found)
 			return TF_EINVAL; /* cmd ids are unique */
-		rc = conflict_build(a, ohead, ohead_rev, cur.v, cur.by, cur.rev,
-				    text, &conflict);
+		rc = conflict_build(a, def, ohead, ohead_rev, cur.v, cur.by,
+				    cur.rev, text, &conflict);
 		if (rc == 0)
 			rc = conflict_insert(a, cur.st, conflict, old);
 		if (rc)

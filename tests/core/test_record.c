@@ -1452,6 +1452,56 @@ TEST(text_resolve_one_of_two)
 	tf_json_free(rec);
 }
 
+/*
+ * Each side within max_bytes does not make their merge so: a "merged"
+ * past the field's limit would fail tf_record_check on every replica
+ * that pulls the record, so the conflict is kept without one.
+ */
+TEST(text_merged_past_max_bytes_is_left_out)
+{
+	tf_json *rec = NULL, *conflict;
+	size_t side = 40000, n;
+	char *head = malloc(side + 8), *prop = malloc(side + 8);
+	char *args = malloc(2 * side + 200);
+
+	if (head == NULL || prop == NULL || args == NULL)
+		abort();
+	memset(head, 'A', side);
+	memcpy(head + side, " lot", 5);
+	memcpy(prop, "lot ", 4);
+	memset(prop + 4, 'B', side);
+	prop[side + 4] = '\0';
+	CHECK_INT(RUN_CMD(&rec, "incident", TF_OP_CREATE, CID(01), 0x100,
+			  "console-3", "dana", "{'fields':{'remarks':'lot'}}"),
+		  TF_ST_APPLIED);
+	snprintf(args, 2 * side + 200,
+		 "{'field':'remarks','base_rev':1,'base':'lot','text':'%s'}",
+		 head);
+	CHECK_INT(RUN_CMD(&rec, "incident", TF_OP_EDIT_TEXT, CID(02), 0x200,
+			  "console-3", "dana", args),
+		  TF_ST_APPLIED);
+	snprintf(args, 2 * side + 200,
+		 "{'field':'remarks','base_rev':1,'base':'lot','text':'%s'}",
+		 prop);
+	/* the two edits merge cleanly, into 80,005 bytes > 65,536 */
+	CHECK_INT(RUN_CMD(&rec, "incident", TF_OP_EDIT_TEXT, CID(03), 0x180,
+			  "mdt-2a12", "alvarez", args),
+		  TF_ST_CONFLICT);
+	conflict = get(tf_record_field(rec, "remarks"), "conflicts");
+	CHECK(conflict != NULL && conflict->len == 1);
+	if (conflict && conflict->len == 1) {
+		CHECK(get(conflict->u.items[0], "merged") == NULL);
+		CHECK(tf_json_get_str(conflict->u.items[0], "proposed", &n) &&
+		      n == side + 4);
+		CHECK(tf_json_get_str(conflict->u.items[0], "head", &n) &&
+		      n == side + 4);
+	}
+	free(args);
+	free(prop);
+	free(head);
+	tf_json_free(rec);
+}
+
 /* ---------------------------------------------------------------- ref */
 
 TEST(ref_set_permission_and_stale)
@@ -2110,6 +2160,7 @@ int main(int argc, char **argv)
 	RUN(text_stale_resolve_becomes_new_conflict);
 	RUN(text_stale_resolve_agreeing_with_current);
 	RUN(text_resolve_one_of_two);
+	RUN(text_merged_past_max_bytes_is_left_out);
 	RUN(ref_set_permission_and_stale);
 	RUN(authority_ver_and_srv);
 	RUN(scenario_incident_1234);
