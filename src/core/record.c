@@ -1283,6 +1283,18 @@ static int same_text(const tf_json *a, const tf_json *b)
 	return a->len == b->len && memcmp(a->u.str, b->u.str, a->len) == 0;
 }
 
+/*
+ * Rejects a write that would need a revision past INT64_MAX (rev + 1
+ * would overflow); 1 when it did.  Only a forged state gets there.
+ */
+static int text_rev_full(actx *a, const char *name, const text_cur *cur)
+{
+	if (cur->rev < INT64_MAX)
+		return 0;
+	reject(a, TF_ERANGE, name, "%s is at its last revision", name);
+	return 1;
+}
+
 static int apply_edit_text(actx *a)
 {
 	const char *name = sget(a->c->args, "field");
@@ -1308,7 +1320,9 @@ static int apply_edit_text(actx *a)
 	if (same_text(text, cur.v))
 		return 0;
 	if (base_rev == cur.rev)
-		return text_write(a, cur.st, def->name, cur.rev, text);
+		return text_rev_full(a, name, &cur)
+			       ? 0
+			       : text_write(a, cur.st, def->name, cur.rev, text);
 	/* Stale base: an edit that changes nothing is no conflict. */
 	if (same_text(text, base))
 		return 0;
@@ -1404,6 +1418,8 @@ static int apply_resolve(actx *a)
 		return detail_set(a, "conflict", str_dup(a->c->cmd_id));
 	}
 
+	if (!same_text(cur.v, text) && text_rev_full(a, name, &cur))
+		return 0;
 	disc = tf_json_array();
 	if (disc == NULL)
 		return TF_ENOMEM;

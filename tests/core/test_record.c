@@ -1502,6 +1502,47 @@ TEST(text_merged_past_max_bytes_is_left_out)
 	tf_json_free(rec);
 }
 
+/*
+ * A text at rev INT64_MAX (a state tf_record_check accepts) cannot take
+ * another revision: the write is refused, not wrapped (signed overflow).
+ */
+TEST(text_rev_at_int64_max)
+{
+	tf_json *rec = t_json(
+		"{'entity':'incident','f':{'remarks':{'by':'dana',"
+		"'conflicts':[{'base':'a','base_rev':1,'by':'alvarez',"
+		"'head':'b','head_by':'dana','head_rev':2,'id':'" CID(
+			03) "','n':'mdt-2a12','proposed':'c',"
+			    "'t':'0000000000000150'}],"
+			    "'n':'console-3','rev':9223372036854775807,"
+			    "'t':'0000000000000200','v':'b'}},'id':'" REC
+			    "','mhlc':'0000000000000200','ver':5}");
+
+	CHECK_INT(tf_record_check(schema, rec, NULL), 0);
+	REJECTED(&rec, "incident", TF_OP_EDIT_TEXT, CID(04), 0x300,
+		 "{'field':'remarks','base_rev':9223372036854775807,"
+		 "'base':'b','text':'b2'}",
+		 TF_ERANGE, "incident.remarks");
+	REJECTED(&rec, "incident", TF_OP_RESOLVE, CID(05), 0x300,
+		 "{'field':'remarks','conflict':'" CID(
+			 03) "','head_rev':9223372036854775807,"
+			     "'text':'c','choice':'mine'}",
+		 TF_ERANGE, "incident.remarks");
+	/* what needs no new revision still goes through */
+	CHECK_INT(RUN_CMD(&rec, "incident", TF_OP_RESOLVE, CID(06), 0x300,
+			  "console-1", "sgt",
+			  "{'field':'remarks','conflict':'" CID(
+				  03) "','head_rev':9223372036854775807,"
+				      "'text':'b','choice':'theirs'}"),
+		  TF_ST_APPLIED);
+	CHECK_INT(RUN_CMD(&rec, "incident", TF_OP_EDIT_TEXT, CID(07), 0x300,
+			  "console-1", "sgt",
+			  "{'field':'remarks','base_rev':1,'base':'a',"
+			  "'text':'z'}"),
+		  TF_ST_CONFLICT);
+	tf_json_free(rec);
+}
+
 /* ---------------------------------------------------------------- ref */
 
 TEST(ref_set_permission_and_stale)
@@ -2161,6 +2202,7 @@ int main(int argc, char **argv)
 	RUN(text_stale_resolve_agreeing_with_current);
 	RUN(text_resolve_one_of_two);
 	RUN(text_merged_past_max_bytes_is_left_out);
+	RUN(text_rev_at_int64_max);
 	RUN(ref_set_permission_and_stale);
 	RUN(authority_ver_and_srv);
 	RUN(scenario_incident_1234);
