@@ -719,12 +719,18 @@ static int log_insert(actx *a, const char *name, tf_json *entry)
 }
 
 /*
- * Checks that an entry of this command can go into log `name`: 1 when it
- * is already there (duplicate), 0 when it fits, else a rejection.
+ * Checks that an entry of this command can go into log `log`: *dup = 1
+ * when it is already there (same (t, id): a replay, no change), else a
+ * rejection (*rejected = 1) when the log is full or already holds the id
+ * under another stamp.  Ids are command ids, unique by the ledger, but a
+ * reused one must not make two entries with one id (tf_record_check
+ * refuses that state); finding it takes a scan, as entries are sorted by
+ * (t, id), paid only by appends that are not replays.
  */
 static int log_room(actx *a, const tf_field *log, int *dup, int *rejected)
 {
 	const tf_json *st = field_state(a, log->name), *e;
+	size_t i, idlen = strlen(a->c->cmd_id);
 
 	*dup = 0;
 	*rejected = 0;
@@ -734,7 +740,19 @@ static int log_room(actx *a, const tf_field *log, int *dup, int *rejected)
 	if (e == NULL || e->type != TF_JSON_ARRAY)
 		return TF_EINVAL;
 	log_pos(e, a->hlc, a->c->cmd_id, dup);
-	if (!*dup && log->max_entries && e->len >= log->max_entries) {
+	if (*dup)
+		return 0;
+	for (i = 0; i < e->len; i++) {
+		if (!str_eq(get(e->u.items[i], "id"), a->c->cmd_id, idlen))
+			continue;
+		*rejected = 1;
+		return reject(a, TF_EEXIST, log->name,
+			      "%s already holds an entry %s (stamped %s): a "
+			      "command id is used once",
+			      log->name, a->c->cmd_id,
+			      sget(e->u.items[i], "t"));
+	}
+	if (log->max_entries && e->len >= log->max_entries) {
 		*rejected = 1;
 		return reject(a, TF_ELIMIT, log->name,
 			      "log %s is full (%zu entries)", log->name,

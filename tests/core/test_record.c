@@ -754,6 +754,49 @@ TEST(log_limit)
 	tf_json_free(rec);
 }
 
+/*
+ * An entry id is a command id, applied once (the ledger), but a forged
+ * or buggy push can reuse one under another stamp.  The (t, id) search
+ * does not see it; a second entry with the id would make a state that
+ * tf_record_check refuses, so the command is rejected instead.
+ */
+TEST(log_id_reused_under_another_stamp)
+{
+	tf_json *rec = t_incident();
+
+	CHECK_INT(RUN_CMD(&rec, "incident", TF_OP_APPEND, CID(05), 0x200,
+			  "mdt-2a12", "alvarez",
+			  "{'field':'notes','body':{'text':'first'}}"),
+		  TF_ST_APPLIED);
+	REJECTED(&rec, "incident", TF_OP_APPEND, CID(05), 0x300,
+		 "{'field':'notes','body':{'text':'other words'}}", TF_EEXIST,
+		 "incident.notes");
+	REJECTED(&rec, "incident", TF_OP_APPEND, CID(05), 0x100,
+		 "{'field':'notes','body':{'text':'earlier'}}", TF_EEXIST,
+		 "incident.notes");
+	/* the same (t, id) is still the idempotent replay */
+	CHECK_INT(RUN_CMD(&rec, "incident", TF_OP_APPEND, CID(05), 0x200,
+			  "mdt-2a12", "alvarez",
+			  "{'field':'notes','body':{'text':'first'}}"),
+		  TF_ST_APPLIED);
+	CHECK_INT(get(tf_record_field(rec, "notes"), "e")->len, 1);
+	tf_json_free(rec);
+
+	/* the history entry of an lww set, likewise */
+	rec = t_unit("available");
+	CHECK_INT(RUN_CMD(&rec, "unit", TF_OP_SET, CID(05), 0x200, "mdt-2a12",
+			  "alvarez", "{'fields':{'status':'enroute'}}"),
+		  TF_ST_APPLIED);
+	REJECTED(&rec, "unit", TF_OP_SET, CID(05), 0x300,
+		 "{'fields':{'status':'onscene'}}", TF_EEXIST,
+		 "unit.status_history");
+	REJECTED(&rec, "unit", TF_OP_SET, CID(01), 0x300,
+		 "{'fields':{'status':'onscene'}}", TF_EEXIST,
+		 "unit.status_history");
+	CHECK_INT(get(tf_record_field(rec, "status_history"), "e")->len, 2);
+	tf_json_free(rec);
+}
+
 TEST(log_large_appends_in_random_order)
 {
 	/* 3000 appends in shuffled order end sorted by (t, id) */
@@ -2184,6 +2227,7 @@ int main(int argc, char **argv)
 	RUN(log_order_idempotency_and_bytes);
 	RUN(log_corrections);
 	RUN(log_limit);
+	RUN(log_id_reused_under_another_stamp);
 	RUN(log_large_appends_in_random_order);
 	RUN(set_add_remove_observed);
 	RUN(set_object_elements_sorted_by_canonical_bytes);
