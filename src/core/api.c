@@ -14,10 +14,13 @@
  */
 #include "tenfour/api.h"
 
+#include "tenfour/audit.h"
 #include "tenfour/diff.h"
+#include "tenfour/policy.h"
 #include "tenfour/replica.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,7 +37,8 @@ typedef struct call {
 	tf_api *a;
 	const char *raw; /* the input bytes */
 	size_t rawlen;
-	tf_json *in; /* the parsed input object; NULL for raw methods */
+	tf_json *in;	    /* the parsed input object; NULL for raw methods */
+	const char *prefix; /* names `in` in errors: "input", "input.guard" */
 	tf_buf *out; /* the result goes here, after the "{\"ok\":" prefix */
 	tf_err *err;
 } call;
@@ -147,23 +151,18 @@ static int put_true(call *c)
 }
 
 /* "input.<key>" into where. */
-static void where_of(const char *key, char *where, size_t cap)
+/* "<prefix>.<key>" into where (64 bytes). */
+static void where_of_c(const call *c, const char *key, char *where, size_t cap)
 {
-	size_t n = strlen(key);
-
-	assert(cap > 7);
-	memcpy(where, "input.", 6);
-	if (n > cap - 7)
-		n = cap - 7;
-	memcpy(where + 6, key, n);
-	where[6 + n] = '\0';
+	snprintf(where, cap, "%.40s.%.22s", c->prefix ? c->prefix : "input",
+		 key);
 }
 
 static int missing(call *c, const char *key, const char *what)
 {
 	char w[64];
 
-	where_of(key, w, sizeof w);
+	where_of_c(c, key, w, sizeof w);
 	return tf_err_set(c->err, TF_EMISSING, w, "%s: missing (%s)", w, what);
 }
 
@@ -171,7 +170,7 @@ static int wrong_type(call *c, const char *key, const char *what)
 {
 	char w[64];
 
-	where_of(key, w, sizeof w);
+	where_of_c(c, key, w, sizeof w);
 	return tf_err_set(c->err, TF_ETYPE, w, "%s: must be %s", w, what);
 }
 
@@ -205,7 +204,7 @@ static int in_time(call *c, const char *key, int64_t *out)
 	if (rc)
 		return rc;
 	if (*out < 0 || *out > TF_HLC_MAX_MS) {
-		where_of(key, w, sizeof w);
+		where_of_c(c, key, w, sizeof w);
 		return tf_err_set(c->err, TF_ERANGE, w,
 				  "%s: %lld is outside [0, 2^48) ms", w,
 				  (long long)*out);
@@ -253,7 +252,7 @@ static int in_hex(call *c, const char *key, uint8_t *out, size_t n)
 	if (rc)
 		return rc;
 	if (tf_hex_decode(s, len, out, n) != 0) {
-		where_of(key, w, sizeof w);
+		where_of_c(c, key, w, sizeof w);
 		return tf_err_set(c->err, TF_EINVAL, w,
 				  "%s: must be %zu hex digits", w, 2 * n);
 	}
@@ -271,7 +270,7 @@ static int in_hlc(call *c, const char *key, int required, tf_hlc *out)
 	if (rc || s == NULL)
 		return rc;
 	if (tf_hlc_parse(s, len, out) != 0) {
-		where_of(key, w, sizeof w);
+		where_of_c(c, key, w, sizeof w);
 		return tf_err_set(c->err, TF_EINVAL, w,
 				  "%s: must be 16 hex digits", w);
 	}
@@ -359,6 +358,8 @@ static int adopt_replica(call *c, tf_replica *r)
 	c->a->rep[i] = r;
 	return tf_buf_printf(c->out, "{\"replica\":%zu}", i + 1);
 }
+
+static int check_keys(const call *c, const char *const *keys);
 
 /* ------------------------------------------------------------ json */
 
@@ -1295,6 +1296,754 @@ out:
 	return rc;
 }
 
+/* ------------------------------------------------------------ policy */
+
+/*
+ * A sub-call reading the members of object `key` of the input, with
+ * errors naming "input.key.member".  Fails when the member is missing or
+ * not an object; unknown members of it are refused when keys is given.
+ */
+static int sub_call(call *c, const char *key, const char *const *keys,
+		    char *prefix, size_t cap, call *sub)
+{
+	const tf_json *o;
+	int rc = in_obj(c, key, &o);
+
+	if (rc)
+		return rc;
+	*sub = *c;
+	where_of_c(c, key, prefix, cap);
+	sub->prefix = prefix;
+	sub->in = (tf_json *)o;
+	return keys ? check_keys(sub, keys) : 0;
+}
+
+/* A member given as an object, read by a core parser from its bytes. */
+static int in_doc(call *c, const char *key, tf_buf *tmp)
+{
+	const tf_json *o;
+	int rc = in_obj(c, key, &o);
+
+	if (rc)
+		return rc;
+	return tf_json_write(o, tmp);
+}
+
+static int in_u32(call *c, const char *key, int required, uint32_t def,
+		  uint32_t *out)
+{
+	int64_t v;
+	char w[64];
+	int rc = in_i64(c, key, required, def, &v);
+
+	if (rc)
+		return rc;
+	if (v < 0 || v > (int64_t)UINT32_MAX) {
+		where_of_c(c, key, w, sizeof w);
+		return tf_err_set(c->err, TF_ERANGE, w,
+				  "%s: %lld is outside [0, 2^32)", w,
+				  (long long)v);
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int m_policy_agency(call *c)
+{
+	tf_agency_policy p;
+	int rc = tf_agency_policy_parse(c->raw, c->rawlen, &p, c->err);
+
+	if (rc)
+		return rc;
+	return tf_agency_policy_write(&p, c->out);
+}
+
+static int m_policy_agency_default(call *c)
+{
+	tf_agency_policy p;
+
+	tf_agency_policy_default(&p);
+	return tf_agency_policy_write(&p, c->out);
+}
+
+/* Reads input.policy (agency settings) into p. */
+static int in_agency(call *c, tf_agency_policy *p)
+{
+	tf_buf tmp;
+	int rc;
+
+	tf_buf_init(&tmp);
+	rc = in_doc(c, "policy", &tmp);
+	if (rc == 0)
+		rc = tf_agency_policy_parse(tmp.data, tmp.len, p, c->err);
+	tf_buf_free(&tmp);
+	return rc;
+}
+
+/* Reads input.grant (the claims) into g. */
+static int in_grant(call *c, tf_grant *g)
+{
+	tf_buf tmp;
+	int rc;
+
+	tf_buf_init(&tmp);
+	rc = in_doc(c, "grant", &tmp);
+	if (rc == 0)
+		rc = tf_grant_parse(tmp.data, tmp.len, g, c->err);
+	tf_buf_free(&tmp);
+	return rc;
+}
+
+static int m_policy_grant(call *c)
+{
+	tf_grant g;
+	int rc = tf_grant_parse(c->raw, c->rawlen, &g, c->err);
+
+	if (rc)
+		return rc;
+	return tf_grant_write(&g, c->out, c->err);
+}
+
+/* Copies a string member into a fixed buffer (ids, names). */
+static int in_copy(call *c, const char *key, char *dst, size_t cap)
+{
+	const char *s;
+	size_t len;
+	char w[64];
+	int rc = in_str(c, key, 1, &s, &len);
+
+	if (rc)
+		return rc;
+	if (len >= cap) {
+		where_of_c(c, key, w, sizeof w);
+		return tf_err_set(c->err, TF_ELIMIT, w,
+				  "%s: longer than %zu bytes", w, cap - 1);
+	}
+	memcpy(dst, s, len + 1);
+	return 0;
+}
+
+/*
+ * {policy, now, user, device, agency, key_id, roles} -> the claims the
+ * server signs, from the agency settings at server time `now`.
+ */
+static int m_policy_grant_issue(call *c)
+{
+	const tf_json *roles = member(c, "roles");
+	tf_agency_policy p;
+	tf_grant g;
+	int64_t now;
+	size_t i;
+	int rc;
+
+	memset(&g, 0, sizeof g);
+	if ((rc = in_agency(c, &p)) || (rc = in_time(c, "now", &now)) ||
+	    (rc = in_copy(c, "user", g.user, sizeof g.user)) ||
+	    (rc = in_copy(c, "device", g.device, sizeof g.device)) ||
+	    (rc = in_copy(c, "agency", g.agency, sizeof g.agency)) ||
+	    (rc = in_copy(c, "key_id", g.key_id, sizeof g.key_id)))
+		return rc;
+	if (roles == NULL || roles->type != TF_JSON_ARRAY)
+		return wrong_type(c, "roles", "an array of role names");
+	if (roles->len > TF_POLICY_MAX_ROLES)
+		return tf_err_set(c->err, TF_ELIMIT, "input.roles",
+				  "input.roles: at most %d roles",
+				  TF_POLICY_MAX_ROLES);
+	for (i = 0; i < roles->len; i++) {
+		size_t len;
+		const char *r = tf_json_str(roles->u.items[i], &len);
+		if (r == NULL || len > TF_NAME_MAX)
+			return tf_err_set(c->err, TF_EVALIDATE, "input.roles",
+					  "input.roles[%zu]: must be a role "
+					  "name",
+					  i);
+		memcpy(g.roles[i], r, len + 1);
+	}
+	g.nroles = roles->len;
+	if ((rc = tf_grant_from_policy(&p, now, &g, c->err)))
+		return rc;
+	return tf_grant_write(&g, c->out, c->err);
+}
+
+static const char *const k_guard[] = {
+	"anchor_mono", "anchor_wall", "high_water", "offset", "tripped", NULL};
+
+/* Reads input.guard: {high_water, offset, tripped?, anchor_wall?,
+ * anchor_mono?}. */
+static int in_guard(call *c, tf_timeguard *tg)
+{
+	char prefix[64];
+	const char *tripped;
+	call sub;
+	int rc;
+
+	memset(tg, 0, sizeof *tg);
+	if ((rc = sub_call(c, "guard", k_guard, prefix, sizeof prefix, &sub)) ||
+	    (rc = in_i64(&sub, "high_water", 1, 0, &tg->high_water_ms)) ||
+	    (rc = in_i64(&sub, "offset", 1, 0, &tg->offset_ms)) ||
+	    (rc = in_str(&sub, "tripped", 0, &tripped, NULL)))
+		return rc;
+	if (tripped == NULL ||
+	    strcmp(tripped, tf_grant_status_name(TF_GRANT_OK)) == 0)
+		tg->tripped = TF_GRANT_OK;
+	else if (strcmp(tripped, tf_grant_status_name(TF_GRANT_EXPIRED)) == 0)
+		tg->tripped = TF_GRANT_EXPIRED;
+	else if (strcmp(tripped, tf_grant_status_name(TF_GRANT_ROLLBACK)) == 0)
+		tg->tripped = TF_GRANT_ROLLBACK;
+	else
+		return tf_err_set(c->err, TF_EINVAL, "input.guard.tripped",
+				  "input.guard.tripped: must be %s, %s or %s",
+				  tf_grant_status_name(TF_GRANT_OK),
+				  tf_grant_status_name(TF_GRANT_EXPIRED),
+				  tf_grant_status_name(TF_GRANT_ROLLBACK));
+	if (member(&sub, "anchor_wall") || member(&sub, "anchor_mono")) {
+		tg->anchored = 1;
+		if ((rc = in_i64(&sub, "anchor_wall", 1, 0,
+				 &tg->anchor_wall_ms)) ||
+		    (rc = in_i64(&sub, "anchor_mono", 1, 0,
+				 &tg->anchor_mono_ms)))
+			return rc;
+	}
+	return 0;
+}
+
+static void write_guard(tf_buf *b, const tf_timeguard *tg)
+{
+	tf_buf_putc(b, '{');
+	if (tg->anchored)
+		tf_buf_printf(b, "\"anchor_mono\":%lld,\"anchor_wall\":%lld,",
+			      (long long)tg->anchor_mono_ms,
+			      (long long)tg->anchor_wall_ms);
+	tf_buf_printf(b,
+		      "\"high_water\":%lld,\"offset\":%lld,\"tripped\":\"%s\"}",
+		      (long long)tg->high_water_ms, (long long)tg->offset_ms,
+		      tf_grant_status_name((tf_grant_status)tg->tripped));
+}
+
+/*
+ * {grant, guard, now, mono} -> {guard, reason, remaining_ms, server_now,
+ * status}: the offline-grant verdict; the host persists guard.
+ */
+static int m_policy_grant_decide(call *c)
+{
+	tf_grant_decision d;
+	tf_timeguard tg;
+	tf_grant g;
+	int64_t now, mono;
+	int rc;
+
+	if ((rc = in_grant(c, &g)) || (rc = in_guard(c, &tg)) ||
+	    (rc = in_time(c, "now", &now)) ||
+	    (rc = in_i64(c, "mono", 1, 0, &mono)))
+		return rc;
+	rc = tf_grant_decide(&g, &tg, now, mono, &d);
+	if (rc)
+		return tf_err_set(c->err, rc, "input", "grant.decide: %s",
+				  tf_strerror(rc));
+	tf_buf_puts(c->out, "{\"guard\":");
+	write_guard(c->out, &d.next);
+	tf_buf_puts(c->out, ",\"reason\":");
+	tf_json_write_string(c->out, d.reason, strlen(d.reason));
+	return tf_buf_printf(c->out,
+			     ",\"remaining_ms\":%lld,\"server_now\":%lld,"
+			     "\"status\":\"%s\"}",
+			     (long long)d.remaining_ms,
+			     (long long)d.server_now_ms,
+			     tf_grant_status_name(d.status));
+}
+
+/* {grant, server_time, now, mono} -> guard: accepting a fresh grant. */
+static int m_policy_grant_accept(call *c)
+{
+	tf_timeguard tg;
+	tf_grant g;
+	int64_t server, now, mono;
+	int rc;
+
+	memset(&tg, 0, sizeof tg);
+	if ((rc = in_grant(c, &g)) ||
+	    (rc = in_time(c, "server_time", &server)) ||
+	    (rc = in_time(c, "now", &now)) ||
+	    (rc = in_i64(c, "mono", 1, 0, &mono)) ||
+	    (rc = tf_timeguard_accept(&tg, &g, server, now, mono, c->err)))
+		return rc;
+	write_guard(c->out, &tg);
+	return c->out->failed;
+}
+
+/* {grant, agency_lock_ms?, exempt?, last_activity, mono} -> idle verdict. */
+static int m_policy_idle(call *c)
+{
+	int64_t agency, last, mono, left = 0;
+	tf_grant g;
+	int exempt, rc, lock;
+
+	if ((rc = in_grant(c, &g)) ||
+	    (rc = in_i64(c, "agency_lock_ms", 0, 0, &agency)) ||
+	    (rc = in_bool(c, "exempt", 0, &exempt)) ||
+	    (rc = in_i64(c, "last_activity", 1, 0, &last)) ||
+	    (rc = in_i64(c, "mono", 1, 0, &mono)))
+		return rc;
+	lock = tf_idle_should_lock(&g, agency, exempt, last, mono, &left);
+	return tf_buf_printf(
+		c->out, "{\"left_ms\":%lld,\"limit_ms\":%lld,\"lock\":%s}",
+		(long long)left, (long long)tf_idle_limit(&g, agency, exempt),
+		lock ? "true" : "false");
+}
+
+static int write_unlock(call *c, const tf_unlock_decision *d)
+{
+	return tf_buf_printf(c->out,
+			     "{\"action\":\"%s\",\"attempts_left\":%u,"
+			     "\"failures\":%u}",
+			     tf_unlock_action_name(d->action),
+			     (unsigned)d->attempts_left,
+			     (unsigned)d->next.failures);
+}
+
+/* {failures, wipe_after} -> {action, attempts_left, failures}. */
+static int m_policy_unlock_begin(call *c)
+{
+	tf_unlock_decision d;
+	tf_unlock_state st;
+	uint32_t wipe;
+	int rc;
+
+	if ((rc = in_u32(c, "failures", 1, 0, &st.failures)) ||
+	    (rc = in_u32(c, "wipe_after", 1, 0, &wipe)))
+		return rc;
+	rc = tf_unlock_begin(&st, wipe, &d);
+	if (rc)
+		return tf_err_set(c->err, rc, "input.wipe_after",
+				  "input.wipe_after: must be in 1..%u",
+				  TF_POLICY_MAX_WIPE_AFTER);
+	return write_unlock(c, &d);
+}
+
+/* {failures, ok, wipe_after} -> {action, attempts_left, failures}. */
+static int m_policy_unlock_end(call *c)
+{
+	tf_unlock_decision d;
+	tf_unlock_state st;
+	uint32_t wipe;
+	int ok, rc;
+
+	if ((rc = in_u32(c, "failures", 1, 0, &st.failures)) ||
+	    (rc = in_u32(c, "wipe_after", 1, 0, &wipe)) ||
+	    (rc = in_bool(c, "ok", 0, &ok)))
+		return rc;
+	rc = tf_unlock_end(&st, ok, wipe, &d);
+	if (rc == TF_EINVAL)
+		return tf_err_set(c->err, rc, "input.failures",
+				  "input.failures: 0, so unlock_begin was not "
+				  "called for this attempt");
+	if (rc)
+		return tf_err_set(c->err, rc, "input.wipe_after",
+				  "input.wipe_after: must be in 1..%u",
+				  TF_POLICY_MAX_WIPE_AFTER);
+	return write_unlock(c, &d);
+}
+
+static const char *const k_lockout[] = {"fail", "locked", NULL};
+
+/*
+ * {state: {fail: [ms...], locked}, policy, now} -> {locked, state}: a
+ * failed logon (AC-7).
+ */
+static int m_policy_lockout_fail(call *c)
+{
+	tf_agency_policy p;
+	tf_lockout_state st;
+	const tf_json *fail;
+	char prefix[64];
+	int64_t now;
+	call sub;
+	size_t i;
+	int rc, locked = 0;
+
+	memset(&st, 0, sizeof st);
+	if ((rc = sub_call(c, "state", k_lockout, prefix, sizeof prefix,
+			   &sub)) ||
+	    (rc = in_bool(&sub, "locked", 0, &st.locked)) ||
+	    (rc = in_agency(c, &p)) || (rc = in_time(c, "now", &now)))
+		return rc;
+	fail = member(&sub, "fail");
+	if (fail && (fail->type != TF_JSON_ARRAY ||
+		     fail->len > TF_POLICY_MAX_LOCKOUT_FAILURES))
+		return tf_err_set(c->err, TF_EINVAL, "input.state.fail",
+				  "input.state.fail: an array of at most %u "
+				  "times",
+				  TF_POLICY_MAX_LOCKOUT_FAILURES);
+	for (i = 0; fail && i < fail->len; i++) {
+		if (tf_json_int64(fail->u.items[i], &st.fail_ms[i]) != 0)
+			return tf_err_set(c->err, TF_ETYPE, "input.state.fail",
+					  "input.state.fail[%zu]: must be an "
+					  "integer (ms)",
+					  i);
+	}
+	st.nfail = fail ? (uint32_t)fail->len : 0;
+	rc = tf_lockout_fail(&st, &p, now, &locked);
+	if (rc)
+		return tf_err_set(c->err, rc, "input.state", "input.state: %s",
+				  tf_strerror(rc));
+	tf_buf_printf(c->out, "{\"locked\":%s,\"state\":{\"fail\":[",
+		      locked ? "true" : "false");
+	for (i = 0; i < st.nfail; i++)
+		tf_buf_printf(c->out, "%s%lld", i ? "," : "",
+			      (long long)st.fail_ms[i]);
+	return tf_buf_printf(c->out, "],\"locked\":%s}}",
+			     st.locked ? "true" : "false");
+}
+
+static int m_policy_pin_check(call *c)
+{
+	const char *pin;
+	size_t len;
+	int rc;
+
+	if ((rc = in_str(c, "pin", 1, &pin, &len)) ||
+	    (rc = tf_pin_check(pin, len, c->err)))
+		return rc;
+	return put_true(c);
+}
+
+#define MAX_EXTRA 1024 /* blocklist words per passphrase check call */
+
+static int m_policy_passphrase_check(call *c)
+{
+	const tf_json *extra = member(c, "extra");
+	const char **words = NULL;
+	const char *pw;
+	size_t len, i, n = 0;
+	int rc;
+
+	if ((rc = in_str(c, "passphrase", 1, &pw, &len)))
+		return rc;
+	if (extra && (extra->type != TF_JSON_ARRAY || extra->len > MAX_EXTRA))
+		return tf_err_set(c->err, TF_EINVAL, "input.extra",
+				  "input.extra: an array of at most %d words",
+				  MAX_EXTRA);
+	if (extra && extra->len) {
+		words = calloc(extra->len, sizeof *words);
+		if (words == NULL)
+			return TF_ENOMEM;
+		for (i = 0; i < extra->len; i++) {
+			words[n] = tf_json_str(extra->u.items[i], NULL);
+			if (words[n] == NULL) {
+				free(words);
+				return tf_err_set(c->err, TF_ETYPE,
+						  "input.extra",
+						  "input.extra[%zu]: must be "
+						  "a string",
+						  i);
+			}
+			n++;
+		}
+	}
+	rc = tf_passphrase_check(pw, len, words, n, c->err);
+	free(words);
+	if (rc)
+		return rc;
+	return put_true(c);
+}
+
+static int parse_sync_state(const char *s, tf_sync_state *out)
+{
+	int i;
+
+	for (i = TF_SYNC_SYNCED; i <= TF_SYNC_SUPERSEDED; i++) {
+		if (strcmp(s, tf_sync_state_name((tf_sync_state)i)) == 0) {
+			*out = (tf_sync_state)i;
+			return 0;
+		}
+	}
+	return TF_EINVAL;
+}
+
+#define MAX_EVICT 100000 /* records one policy.evict call considers */
+
+static const char *const k_evict_rec[] = {"bytes",	 "id",	  "in_scope",
+					  "last_access", "state", NULL};
+
+/*
+ * {records: [{id, state, in_scope, last_access, bytes}], budget} ->
+ * {evict: [ids in eviction order], met, remaining}.
+ */
+static int m_policy_evict(call *c)
+{
+	const tf_json *recs = member(c, "records");
+	tf_evict_rec *er = NULL;
+	size_t *idx = NULL, n, nout = 0, i;
+	int64_t budget;
+	uint64_t remaining = 0;
+	int met = 0, rc;
+
+	if ((rc = in_i64(c, "budget", 1, 0, &budget)))
+		return rc;
+	if (budget < 0)
+		return tf_err_set(c->err, TF_ERANGE, "input.budget",
+				  "input.budget: must be >= 0");
+	if (recs == NULL || recs->type != TF_JSON_ARRAY)
+		return wrong_type(c, "records", "an array");
+	n = recs->len;
+	if (n > MAX_EVICT)
+		return tf_err_set(c->err, TF_ELIMIT, "input.records",
+				  "input.records: at most %d per call",
+				  MAX_EVICT);
+	er = calloc(n ? n : 1, sizeof *er);
+	idx = calloc(n ? n : 1, sizeof *idx);
+	if (er == NULL || idx == NULL) {
+		rc = TF_ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		char prefix[64];
+		const char *st;
+		int64_t bytes;
+		call sub = *c;
+		snprintf(prefix, sizeof prefix, "input.records[%zu]", i);
+		sub.prefix = prefix;
+		sub.in = recs->u.items[i];
+		if (sub.in->type != TF_JSON_OBJECT) {
+			rc = tf_err_set(c->err, TF_ETYPE, prefix,
+					"%s: must be an object", prefix);
+			goto out;
+		}
+		if ((rc = check_keys(&sub, k_evict_rec)) ||
+		    (rc = in_str(&sub, "id", 1, &er[i].id, NULL)) ||
+		    (rc = in_str(&sub, "state", 1, &st, NULL)) ||
+		    (rc = in_bool(&sub, "in_scope", 1, &er[i].in_scope)) ||
+		    (rc = in_i64(&sub, "last_access", 1, 0,
+				 &er[i].last_access_ms)) ||
+		    (rc = in_i64(&sub, "bytes", 1, 0, &bytes)))
+			goto out;
+		if (parse_sync_state(st, &er[i].state) != 0 || bytes < 0) {
+			rc = tf_err_set(c->err, TF_EINVAL, prefix,
+					"%s: state must be a sync state and "
+					"bytes >= 0",
+					prefix);
+			goto out;
+		}
+		er[i].bytes = (uint64_t)bytes;
+	}
+	rc = tf_policy_evict(er, n, (uint64_t)budget, idx, &nout, &met,
+			     &remaining, c->err);
+	if (rc)
+		goto out;
+	tf_buf_puts(c->out, "{\"evict\":[");
+	for (i = 0; i < nout; i++) {
+		if (i)
+			tf_buf_putc(c->out, ',');
+		tf_json_write_string(c->out, er[idx[i]].id,
+				     strlen(er[idx[i]].id));
+	}
+	rc = tf_buf_printf(c->out, "],\"met\":%s,\"remaining\":%llu}",
+			   met ? "true" : "false",
+			   (unsigned long long)remaining);
+out:
+	free(idx);
+	free(er);
+	return rc;
+}
+
+static const char *const k_principal[] = {"agency", "roles", "unit", "user",
+					  NULL};
+
+/* {record, principal: {user, unit?, agency?, roles}} -> in scope or not. */
+static int m_policy_in_scope(call *c)
+{
+	const tf_json *rec, *roles;
+	const tf_entity *e;
+	tf_principal p;
+	char prefix[64];
+	call sub;
+	size_t i;
+	int in = 0, rc;
+
+	memset(&p, 0, sizeof p);
+	if ((rc = need_schema(c)) || (rc = in_obj(c, "record", &rec)) ||
+	    (rc = sub_call(c, "principal", k_principal, prefix, sizeof prefix,
+			   &sub)) ||
+	    (rc = in_str(&sub, "user", 1, &p.user, NULL)) ||
+	    (rc = in_str(&sub, "unit", 0, &p.unit, NULL)) ||
+	    (rc = in_str(&sub, "agency", 0, &p.agency, NULL)))
+		return rc;
+	roles = member(&sub, "roles");
+	if (roles &&
+	    (roles->type != TF_JSON_ARRAY || roles->len > TF_POLICY_MAX_ROLES))
+		return tf_err_set(c->err, TF_EINVAL, "input.principal.roles",
+				  "input.principal.roles: an array of at most "
+				  "%d names",
+				  TF_POLICY_MAX_ROLES);
+	for (i = 0; roles && i < roles->len; i++) {
+		p.roles[i] = tf_json_str(roles->u.items[i], NULL);
+		if (p.roles[i] == NULL)
+			return tf_err_set(c->err, TF_ETYPE,
+					  "input.principal.roles",
+					  "input.principal.roles[%zu]: must be "
+					  "a string",
+					  i);
+	}
+	p.nroles = roles ? roles->len : 0;
+	e = tf_schema_entity(c->a->schema, tf_record_entity(rec)
+						   ? tf_record_entity(rec)
+						   : "");
+	if (e == NULL)
+		return tf_err_set(c->err, TF_EINVAL, "input.record",
+				  "input.record: not a record of a schema "
+				  "entity");
+	if ((rc = tf_policy_in_scope(e, rec, &p, &in, c->err)))
+		return rc;
+	return tf_buf_puts(c->out, in ? "true" : "false");
+}
+
+/* ------------------------------------------------------------ audit */
+
+static const char *const k_audit_write[] = {
+	"cmd_id", "detail",    "device", "entity", "field",  "outcome",
+	"prev",	  "record_id", "role",	 "seq",	   "source", "target",
+	"ts",	  "type",      "user",	 "where",  NULL};
+
+/*
+ * An audit entry from its members (audit.h) -> its canonical bytes as a
+ * string; the host hashes exactly these bytes for the next entry's prev.
+ */
+static int m_audit_write(call *c)
+{
+	const char *type, *outcome;
+	tf_audit_event ev;
+	int64_t seq;
+	size_t tlen;
+	tf_buf b;
+	int rc;
+
+	memset(&ev, 0, sizeof ev);
+	if ((rc = in_i64(c, "seq", 1, 0, &seq)) ||
+	    (rc = in_time(c, "ts", &ev.ts_ms)) ||
+	    (rc = in_str(c, "type", 1, &type, &tlen)) ||
+	    (rc = in_str(c, "outcome", 1, &outcome, NULL)) ||
+	    (rc = in_str(c, "user", 1, &ev.user, NULL)) ||
+	    (rc = in_str(c, "device", 0, &ev.device, NULL)) ||
+	    (rc = in_str(c, "role", 0, &ev.role, NULL)) ||
+	    (rc = in_str(c, "source", 1, &ev.source, NULL)) ||
+	    (rc = in_str(c, "where", 1, &ev.where, NULL)) ||
+	    (rc = in_str(c, "entity", 0, &ev.entity, NULL)) ||
+	    (rc = in_str(c, "record_id", 0, &ev.record_id, NULL)) ||
+	    (rc = in_str(c, "cmd_id", 0, &ev.cmd_id, NULL)) ||
+	    (rc = in_str(c, "field", 0, &ev.field, NULL)) ||
+	    (rc = in_str(c, "target", 0, &ev.target, NULL)) ||
+	    (rc = in_str(c, "prev", 1, &ev.prev, NULL)))
+		return rc;
+	if (seq < 1)
+		return tf_err_set(c->err, TF_ERANGE, "input.seq",
+				  "input.seq: must be >= 1");
+	ev.seq = (uint64_t)seq;
+	if (tf_audit_type_parse(type, tlen, &ev.type) != 0)
+		return tf_err_set(c->err, TF_EINVAL, "input.type",
+				  "input.type: unknown audit event type "
+				  "\"%.40s\"",
+				  type);
+	if (strcmp(outcome, "success") != 0 && strcmp(outcome, "failure") != 0)
+		return tf_err_set(c->err, TF_EINVAL, "input.outcome",
+				  "input.outcome: must be success or failure");
+	ev.success = strcmp(outcome, "success") == 0;
+	ev.detail = member(c, "detail");
+	tf_buf_init(&b);
+	rc = tf_audit_write(&ev, &b, c->err);
+	if (rc == 0)
+		rc = tf_json_write_string(c->out, b.data ? b.data : "", b.len);
+	tf_buf_free(&b);
+	return rc;
+}
+
+static const char *const k_audit_blob[] = {"bytes", "hash", NULL};
+static const char *const k_audit_first[] = {"prev", "seq", NULL};
+static const char *const k_audit_check[] = {"hash", "seq", NULL};
+
+/* Reads {seq, <hkey>: 64 hex} of input.<key> into *seq and hash. */
+static int in_anchor(call *c, const char *key, const char *hkey,
+		     const char *const *keys, int *has, uint64_t *seq,
+		     uint8_t hash[TF_AUDIT_HASH_LEN])
+{
+	char prefix[64];
+	int64_t s;
+	call sub;
+	int rc;
+
+	*has = 0;
+	if (member(c, key) == NULL)
+		return 0;
+	if ((rc = sub_call(c, key, keys, prefix, sizeof prefix, &sub)) ||
+	    (rc = in_i64(&sub, "seq", 1, 0, &s)) ||
+	    (rc = in_hex(&sub, hkey, hash, TF_AUDIT_HASH_LEN)))
+		return rc;
+	if (s < 1)
+		return tf_err_set(c->err, TF_ERANGE, prefix,
+				  "%s.seq: must be >= 1", prefix);
+	*seq = (uint64_t)s;
+	*has = 1;
+	return 0;
+}
+
+/*
+ * {entries: [{bytes, hash}], first?: {seq, prev}, checkpoint?: {seq,
+ * hash}} -> {fault, index, message, seq, verified}: the chain check;
+ * a broken chain is a result (fault), not an API error.
+ */
+static int m_audit_verify(call *c)
+{
+	const tf_json *ents = member(c, "entries");
+	tf_audit_blob *blobs = NULL;
+	tf_audit_anchor anc;
+	tf_audit_report rep;
+	size_t i, n;
+	int rc;
+
+	memset(&anc, 0, sizeof anc);
+	if ((rc = in_anchor(c, "first", "prev", k_audit_first, &anc.has_first,
+			    &anc.first_seq, anc.first_prev)) ||
+	    (rc = in_anchor(c, "checkpoint", "hash", k_audit_check,
+			    &anc.has_checkpoint, &anc.checkpoint_seq,
+			    anc.checkpoint_hash)))
+		return rc;
+	if (ents == NULL || ents->type != TF_JSON_ARRAY)
+		return wrong_type(c, "entries", "an array of {bytes, hash}");
+	n = ents->len;
+	blobs = calloc(n ? n : 1, sizeof *blobs);
+	if (blobs == NULL)
+		return TF_ENOMEM;
+	for (i = 0; i < n; i++) {
+		char prefix[64];
+		call sub = *c;
+		snprintf(prefix, sizeof prefix, "input.entries[%zu]", i);
+		sub.prefix = prefix;
+		sub.in = ents->u.items[i];
+		if (sub.in->type != TF_JSON_OBJECT) {
+			rc = tf_err_set(c->err, TF_ETYPE, prefix,
+					"%s: must be an object", prefix);
+			goto out;
+		}
+		if ((rc = check_keys(&sub, k_audit_blob)) ||
+		    (rc = in_str(&sub, "bytes", 1, &blobs[i].bytes,
+				 &blobs[i].len)) ||
+		    (rc = in_hex(&sub, "hash", blobs[i].hash,
+				 TF_AUDIT_HASH_LEN)))
+			goto out;
+	}
+	memset(&rep, 0, sizeof rep);
+	rc = tf_audit_verify(blobs, n, &anc, &rep);
+	if (rc != 0 && rc != TF_EVALIDATE)
+		goto out;
+	tf_buf_printf(c->out, "{\"fault\":\"%s\",\"index\":%zu,\"message\":",
+		      tf_audit_fault_name(rep.fault), rep.index);
+	tf_json_write_string(c->out, rep.msg, strlen(rep.msg));
+	rc = tf_buf_printf(c->out, ",\"seq\":%llu,\"verified\":%zu}",
+			   (unsigned long long)rep.seq, rep.verified);
+out:
+	free(blobs);
+	return rc;
+}
+
 /* ------------------------------------------------------------ table */
 
 static const char *const k_clock_now[] = {"last", "max_skew", "now", "offset",
@@ -1329,6 +2078,25 @@ static const char *const k_rep_list[] = {"entity", "replica", NULL};
 static const char *const k_rep_ack[] = {"notice", "replica", NULL};
 static const char *const k_rep_load[] = {"saved", NULL};
 static const char *const k_none[] = {NULL};
+static const char *const k_pol_grant_issue[] = {
+	"agency", "device", "key_id", "now", "policy", "roles", "user", NULL};
+static const char *const k_pol_decide[] = {"grant", "guard", "mono", "now",
+					   NULL};
+static const char *const k_pol_accept[] = {"grant", "mono", "now",
+					   "server_time", NULL};
+static const char *const k_pol_idle[] = {"agency_lock_ms", "exempt", "grant",
+					 "last_activity",  "mono",   NULL};
+static const char *const k_pol_unlock_begin[] = {"failures", "wipe_after",
+						 NULL};
+static const char *const k_pol_unlock_end[] = {"failures", "ok", "wipe_after",
+					       NULL};
+static const char *const k_pol_lockout[] = {"now", "policy", "state", NULL};
+static const char *const k_pol_pin[] = {"pin", NULL};
+static const char *const k_pol_pass[] = {"extra", "passphrase", NULL};
+static const char *const k_pol_evict[] = {"budget", "records", NULL};
+static const char *const k_pol_scope[] = {"principal", "record", NULL};
+static const char *const k_audit_verify[] = {"checkpoint", "entries", "first",
+					     NULL};
 static const char *const k_store_put[] = {"record", NULL};
 static const char *const k_store_get[] = {"id", NULL};
 static const char *const k_store_apply[] = {"allow_ref", "authority", "command",
@@ -1336,6 +2104,8 @@ static const char *const k_store_apply[] = {"allow_ref", "authority", "command",
 
 /* X(name, function, keys): keys NULL = the input is the document itself. */
 #define TF_API_METHODS(X)                                                      \
+	X("audit.verify", m_audit_verify, k_audit_verify)                      \
+	X("audit.write", m_audit_write, k_audit_write)                         \
 	X("command.canonical", m_command_canonical, k_cmd_canonical)           \
 	X("command.validate", m_command_validate, k_cmd_validate)              \
 	X("diff.diff", m_diff_diff, k_diff)                                    \
@@ -1346,6 +2116,20 @@ static const char *const k_store_apply[] = {"allow_ref", "authority", "command",
 	X("hlc.rebase", m_hlc_rebase, k_clock_rebase)                          \
 	X("hlc.recv", m_hlc_recv, k_clock_recv)                                \
 	X("json.canonicalize", m_json_canonicalize, NULL)                      \
+	X("policy.agency", m_policy_agency, NULL)                              \
+	X("policy.agency_default", m_policy_agency_default, k_none)            \
+	X("policy.evict", m_policy_evict, k_pol_evict)                         \
+	X("policy.grant", m_policy_grant, NULL)                                \
+	X("policy.grant_accept", m_policy_grant_accept, k_pol_accept)          \
+	X("policy.grant_decide", m_policy_grant_decide, k_pol_decide)          \
+	X("policy.grant_issue", m_policy_grant_issue, k_pol_grant_issue)       \
+	X("policy.idle", m_policy_idle, k_pol_idle)                            \
+	X("policy.in_scope", m_policy_in_scope, k_pol_scope)                   \
+	X("policy.lockout_fail", m_policy_lockout_fail, k_pol_lockout)         \
+	X("policy.passphrase_check", m_policy_passphrase_check, k_pol_pass)    \
+	X("policy.pin_check", m_policy_pin_check, k_pol_pin)                   \
+	X("policy.unlock_begin", m_policy_unlock_begin, k_pol_unlock_begin)    \
+	X("policy.unlock_end", m_policy_unlock_end, k_pol_unlock_end)          \
 	X("protocol.pull_page", m_proto_pull_page, NULL)                       \
 	X("protocol.push_reply", m_proto_push_reply, NULL)                     \
 	X("protocol.push_request", m_proto_push_request, NULL)                 \
@@ -1420,8 +2204,9 @@ static int check_keys(const call *c, const char *const *keys)
 				break;
 		}
 		if (keys[k] == NULL)
-			return tf_err_set(c->err, TF_EUNKNOWN, "input",
-					  "input.%.48s: unknown member", key);
+			return tf_err_set(c->err, TF_EUNKNOWN, c->prefix,
+					  "%s.%.48s: unknown member", c->prefix,
+					  key);
 	}
 	return 0;
 }
@@ -1459,6 +2244,7 @@ int tf_api_call(tf_api *a, const char *method, size_t mlen, const char *in,
 	tf_err_clear(&err);
 	memset(&c, 0, sizeof c);
 	c.a = a;
+	c.prefix = "input";
 	c.raw = in ? in : "";
 	c.rawlen = inlen;
 	c.out = out;
