@@ -126,6 +126,15 @@ typedef struct dtext {
 	uint32_t *id; /* n interned ids */
 } dtext;
 
+/*
+ * Start of token i (i == n: the end).  A text may be (NULL, 0), and NULL +
+ * 0 is undefined behaviour, so an empty text reads as "".
+ */
+static const char *tok_at(const dtext *t, size_t i)
+{
+	return t->s ? t->s + t->off[i] : "";
+}
+
 static void dtext_free(dtext *t)
 {
 	free(t->id);
@@ -522,7 +531,7 @@ static void jw_raw(jw *w, const char *s)
 static void jw_tokens(jw *w, const dtext *t, size_t t0, size_t t1)
 {
 	if (w->rc == 0)
-		w->rc = tf_json_write_string(w->out, t->s + t->off[t0],
+		w->rc = tf_json_write_string(w->out, tok_at(t, t0),
 					     t->off[t1] - t->off[t0]);
 }
 
@@ -820,7 +829,7 @@ static int d3_put_merged(const d3 *m, const chunk *c, void *arg)
 		t0 = c->b0;
 		t1 = c->b1;
 	}
-	return tf_buf_append(out, t->s + t->off[t0], t->off[t1] - t->off[t0]);
+	return tf_buf_append(out, tok_at(t, t0), t->off[t1] - t->off[t0]);
 }
 
 int tf_diff3_merge(const char *base, size_t base_len, const char *a,

@@ -400,6 +400,23 @@ TEST(diff3_merge_null_empty_and_sticky)
 	CHECK_INT(tf_diff3_merge(NULL, 0, NULL, 0, "x", 1, &out, &clean), 0);
 	CHECK_INT(clean, 1);
 	CHECK_STR(tf_buf_cstr(&out), "x");
+	/*
+	 * NULL with length 0 is an empty text on every side, also where the
+	 * empty side is the one copied out (no NULL + 0 arithmetic: UB,
+	 * which clang's UBSan reports).
+	 */
+	tf_buf_reset(&out);
+	CHECK_INT(tf_diff3_merge("x y", 3, NULL, 0, NULL, 0, &out, &clean), 0);
+	CHECK_INT(clean, 1);
+	CHECK_INT(out.len, 0);
+	CHECK_INT(tf_diff_json(NULL, 0, "a", 1, &out), 0);
+	CHECK_STR(tf_buf_cstr(&out), "[{\"b\":\"a\",\"op\":\"ins\"}]");
+	tf_buf_reset(&out);
+	CHECK_INT(tf_diff3_json("a", 1, NULL, 0, NULL, 0, &out), 0);
+	CHECK_STR(tf_buf_cstr(&out), "[{\"base\":\"a\",\"head\":\"\","
+				     "\"kind\":\"both\",\"proposed\":\"\"}]");
+	tf_buf_reset(&out);
+	CHECK_INT(tf_diff3_merge("x", 1, "x", 1, "x", 1, &out, &clean), 0);
 	/* A buffer that failed before stays failed and is not written. */
 	out.failed = TF_ENOMEM;
 	clean = -1;
