@@ -69,20 +69,20 @@ const cmpStatus = (k) => STATUSES[(Math.floor(k / 100) + 1) % 5];
 
 const now = () => performance.now() / 1000;
 
-/** UUIDv7 text from ms and a counter (bench_core.c's make_id). */
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/**
+ * UUIDv7 text from ms and a counter k < 2^53 (bench_core.c's make_id:
+ * random bytes i = byte i % 8 of k, byte 0 = k >> 56, which is 0 here).
+ * @param {number} ms @param {number} k
+ */
 function makeId(ms, k) {
-	const b = new Uint8Array(16);
-	let m = BigInt(ms);
-	for (let i = 5; i >= 0; i--) {
-		b[i] = Number(m & 0xffn);
-		m >>= 8n;
-	}
-	const kb = BigInt(k);
-	for (let i = 0; i < 10; i++) b[6 + i] = Number((kb >> BigInt(8 * (i % 8))) & 0xffn);
-	b[6] = Number(kb >> 56n) & 0xff;
-	b[6] = 0x70 | (b[6] & 0x0f);
+	const b = new Array(16);
+	for (let i = 5, m = ms; i >= 0; i--, m = Math.floor(m / 256)) b[i] = m % 256;
+	for (let i = 0; i < 10; i++) b[6 + i] = Math.floor(k / 2 ** (8 * (i % 8))) % 256;
+	b[6] = 0x70; // byte 0 of the random part is k >> 56 = 0, version 7
 	b[8] = 0x80 | (b[8] & 0x3f);
-	const h = Buffer.from(b).toString('hex');
+	const h = b.map((x) => HEX[x]).join('');
 	return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
