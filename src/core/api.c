@@ -330,6 +330,7 @@ static int in_replica(call *c, tf_replica **r)
 	int64_t n;
 	int rc = in_i64(c, "replica", 1, 0, &n);
 
+	*r = NULL;
 	if (rc)
 		return rc;
 	if (n < 1 || n > TF_API_MAX_REPLICAS || c->a->rep[n - 1] == NULL)
@@ -784,7 +785,7 @@ static int store_reserve(call *c)
 	if (oldcap && (a->store_n + 1) * 4 < oldcap * 3)
 		return 0;
 	cap = oldcap ? oldcap * 2 : 64;
-	nw = calloc(cap, sizeof *nw);
+	nw = calloc(cap, sizeof(tf_json *));
 	if (nw == NULL)
 		return TF_ENOMEM;
 	a->store = nw;
@@ -1059,7 +1060,7 @@ static int m_replica_new(call *c)
 
 static int m_replica_free(call *c)
 {
-	tf_replica *r;
+	tf_replica *r = NULL;
 	size_t i;
 	int rc = in_replica(c, &r);
 
@@ -1079,7 +1080,7 @@ static int m_replica_mutate(call *c)
 	const char *entity, *record_id, *opname;
 	const tf_json *args;
 	uint8_t rnd[20];
-	tf_replica *r;
+	tf_replica *r = NULL;
 	int64_t now;
 	int online, rc;
 	tf_op op;
@@ -1110,7 +1111,7 @@ out:
 
 static int m_replica_push_request(call *c)
 {
-	tf_replica *r;
+	tf_replica *r = NULL;
 	int64_t max;
 	int rc;
 
@@ -1129,7 +1130,7 @@ static int m_replica_push_request(call *c)
 static int m_replica_apply_push_reply(call *c)
 {
 	const char *p = NULL;
-	tf_replica *r;
+	tf_replica *r = NULL;
 	size_t len = 0;
 	int64_t now;
 	tf_buf tmp;
@@ -1149,7 +1150,7 @@ out:
 static int m_replica_apply_pull(call *c)
 {
 	const char *p = NULL;
-	tf_replica *r;
+	tf_replica *r = NULL;
 	size_t len = 0;
 	int64_t now;
 	tf_buf tmp;
@@ -1169,7 +1170,7 @@ out:
 static int m_replica_view(call *c)
 {
 	const char *id;
-	tf_replica *r;
+	tf_replica *r = NULL;
 	int rc;
 
 	if ((rc = in_replica(c, &r)) ||
@@ -1185,7 +1186,7 @@ static int m_replica_view(call *c)
 static int m_replica_list(call *c)
 {
 	const char *entity;
-	tf_replica *r;
+	tf_replica *r = NULL;
 	int rc;
 
 	if ((rc = in_replica(c, &r)) ||
@@ -1196,7 +1197,7 @@ static int m_replica_list(call *c)
 
 static int m_replica_notices(call *c)
 {
-	tf_replica *r;
+	tf_replica *r = NULL;
 	int rc = in_replica(c, &r);
 
 	if (rc)
@@ -1207,7 +1208,7 @@ static int m_replica_notices(call *c)
 static int m_replica_ack_notice(call *c)
 {
 	const char *id;
-	tf_replica *r;
+	tf_replica *r = NULL;
 	int rc;
 
 	if ((rc = in_replica(c, &r)) ||
@@ -1224,7 +1225,7 @@ static int m_replica_ack_notice(call *c)
 
 static int m_replica_summary(call *c)
 {
-	tf_replica *r;
+	tf_replica *r = NULL;
 	int64_t now;
 	int rc;
 
@@ -1236,7 +1237,7 @@ static int m_replica_summary(call *c)
 static int m_replica_cursor(call *c)
 {
 	const char *cur;
-	tf_replica *r;
+	tf_replica *r = NULL;
 	int rc = in_replica(c, &r);
 
 	if (rc)
@@ -1248,7 +1249,7 @@ static int m_replica_cursor(call *c)
 static int m_replica_clock(call *c)
 {
 	char s[TF_HLC_TEXT_LEN + 1];
-	tf_replica *r;
+	tf_replica *r = NULL;
 	int rc = in_replica(c, &r);
 
 	if (rc)
@@ -1260,7 +1261,7 @@ static int m_replica_clock(call *c)
 /* The saved bytes, as a JSON string (the host stores them as they are). */
 static int m_replica_save(call *c)
 {
-	tf_replica *r;
+	tf_replica *r = NULL;
 	tf_buf b;
 	int rc = in_replica(c, &r);
 
@@ -1414,6 +1415,8 @@ static int in_copy(call *c, const char *key, char *dst, size_t cap)
 
 	if (rc)
 		return rc;
+	if (s == NULL)
+		return missing(c, key, "a string");
 	if (len >= cap) {
 		where_of_c(c, key, w, sizeof w);
 		return tf_err_set(c->err, TF_ELIMIT, w,
@@ -1605,8 +1608,8 @@ static int write_unlock(call *c, const tf_unlock_decision *d)
 static int m_policy_unlock_begin(call *c)
 {
 	tf_unlock_decision d;
-	tf_unlock_state st;
-	uint32_t wipe;
+	tf_unlock_state st = {0};
+	uint32_t wipe = 0;
 	int rc;
 
 	if ((rc = in_u32(c, "failures", 1, 0, &st.failures)) ||
@@ -1624,8 +1627,8 @@ static int m_policy_unlock_begin(call *c)
 static int m_policy_unlock_end(call *c)
 {
 	tf_unlock_decision d;
-	tf_unlock_state st;
-	uint32_t wipe;
+	tf_unlock_state st = {0};
+	uint32_t wipe = 0;
 	int ok, rc;
 
 	if ((rc = in_u32(c, "failures", 1, 0, &st.failures)) ||
@@ -1751,6 +1754,8 @@ static int parse_sync_state(const char *s, tf_sync_state *out)
 {
 	int i;
 
+	if (s == NULL)
+		return TF_EINVAL;
 	for (i = TF_SYNC_SYNCED; i <= TF_SYNC_SUPERSEDED; i++) {
 		if (strcmp(s, tf_sync_state_name((tf_sync_state)i)) == 0) {
 			*out = (tf_sync_state)i;
@@ -1834,8 +1839,8 @@ static int m_policy_evict(call *c)
 	for (i = 0; i < nout; i++) {
 		if (i)
 			tf_buf_putc(c->out, ',');
-		tf_json_write_string(c->out, er[idx[i]].id,
-				     strlen(er[idx[i]].id));
+		const char *id = er[idx[i]].id ? er[idx[i]].id : "";
+		tf_json_write_string(c->out, id, strlen(id));
 	}
 	rc = tf_buf_printf(c->out, "],\"met\":%s,\"remaining\":%llu}",
 			   met ? "true" : "false",
