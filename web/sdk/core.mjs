@@ -164,44 +164,66 @@ export async function loadCore(source, opts = {}) {
 	mem = ex.memory;
 	if (typeof ex._initialize === 'function') ex._initialize();
 
-	/** @param {unknown} input @returns {Uint8Array} */
-	const toBytes = (input) => {
-		if (input instanceof Uint8Array) return input;
-		if (typeof input === 'string') return enc.encode(input);
-		return enc.encode(JSON.stringify(input ?? {}));
+	// One scratch buffer in wasm memory holds the method name and the
+	// input of a call (grown as needed, never shrunk): no allocation per
+	// call, strings encoded straight into it.
+	let scratch = 0;
+	let scratchCap = 0;
+	/** @param {number} n */
+	const ensure = (n) => {
+		if (n <= scratchCap) return;
+		const cap = Math.max(n, 2 * scratchCap, 4096);
+		const p = ex.tf_wasm_alloc(cap) >>> 0;
+		if (p === 0) throw new Error('tenfour core: out of memory');
+		if (scratch) ex.tf_wasm_free(scratch);
+		scratch = p;
+		scratchCap = cap;
 	};
 
-	/** @param {Uint8Array} bytes @returns {number} */
-	const put = (bytes) => {
-		const p = ex.tf_wasm_alloc(bytes.length) >>> 0;
-		if (p === 0) throw new Error('tenfour core: out of memory');
-		new Uint8Array(memory().buffer, p, bytes.length).set(bytes);
-		return p;
+	/**
+	 * Writes method and input into the scratch buffer; returns the input
+	 * length (the method starts at scratch, the input after it).
+	 * @param {string} method @param {unknown} input
+	 */
+	const put = (method, input) => {
+		const text = input instanceof Uint8Array ? null
+			: typeof input === 'string' ? input : JSON.stringify(input ?? {});
+		const max = method.length * 3 + (text === null
+			? /** @type {Uint8Array} */ (input).length : text.length * 3);
+		ensure(max);
+		const mem8 = new Uint8Array(memory().buffer, scratch, scratchCap);
+		const ml = enc.encodeInto(method, mem8).written;
+		let il;
+		if (text === null) {
+			mem8.set(/** @type {Uint8Array} */ (input), ml);
+			il = /** @type {Uint8Array} */ (input).length;
+		} else {
+			il = enc.encodeInto(text, mem8.subarray(ml)).written;
+		}
+		return { ml, il };
+	};
+
+	/**
+	 * Calls; the output stays in wasm memory until the next call.
+	 * @param {string} method @param {unknown} input
+	 */
+	const raw = (method, input) => {
+		const { ml, il } = put(method, input);
+		const rc = ex.tf_wasm_call(scratch, ml, scratch + ml, il);
+		const ptr = ex.tf_wasm_out_ptr() >>> 0;
+		const len = ex.tf_wasm_out_len() >>> 0;
+		return { rc, view: new Uint8Array(memory().buffer, ptr, len) };
 	};
 
 	/** @param {string} method @param {unknown} input */
 	const callBytes = (method, input) => {
-		const m = enc.encode(method);
-		const i = toBytes(input);
-		const mp = put(m);
-		let ip = 0;
-		let rc;
-		try {
-			ip = put(i);
-			rc = ex.tf_wasm_call(mp, m.length, ip, i.length);
-		} finally {
-			ex.tf_wasm_free(mp);
-			if (ip) ex.tf_wasm_free(ip);
-		}
-		const ptr = ex.tf_wasm_out_ptr() >>> 0;
-		const len = ex.tf_wasm_out_len() >>> 0;
-		return { rc, bytes: new Uint8Array(memory().buffer, ptr, len).slice() };
+		const { rc, view } = raw(method, input);
+		return { rc, bytes: view.slice() };
 	};
 
 	/** @param {string} method @param {unknown} input */
 	const call = (method, input) => {
-		const { bytes } = callBytes(method, input);
-		const doc = JSON.parse(dec.decode(bytes));
+		const doc = JSON.parse(dec.decode(raw(method, input).view));
 		if (doc.error) throw new TenfourError(doc.error, method);
 		return doc.ok;
 	};
@@ -209,7 +231,10 @@ export async function loadCore(source, opts = {}) {
 	return {
 		call,
 		callBytes,
-		reset: () => ex.tf_wasm_reset(),
+		reset: () => {
+			// tf_wasm_reset frees the api handle, not the scratch buffer.
+			ex.tf_wasm_reset();
+		},
 		imports: WebAssembly.Module.imports(module).map((i) => i.name),
 		instance,
 	};
