@@ -184,8 +184,8 @@ static int get_u64(const tf_json *o, const char *key, uint64_t min,
 		return perr(err, TF_ERANGE, msg, where,
 			    "must be an integer in 0..2^64-1");
 	if (*out < min)
-		return perr(err, TF_ERANGE, msg, where, "must be at least %" PRIu64,
-			    min);
+		return perr(err, TF_ERANGE, msg, where,
+			    "must be at least %" PRIu64, min);
 	return 0;
 }
 
@@ -276,7 +276,8 @@ static int parse_message(const char *buf, size_t len,
 			    "must be a non-negative integer");
 	if (want_schema >= 0 && v != want_schema)
 		return perr(err, TF_EVERSION, msg, "schema_version",
-			    "%" PRId64 " differs from the loaded schema's %" PRId64,
+			    "%" PRId64
+			    " differs from the loaded schema's %" PRId64,
 			    v, want_schema);
 	*schema_out = v;
 	return 0;
@@ -492,7 +493,8 @@ static const char *result_rule(const tf_cmd_result *r)
 	case TF_ST_DUPLICATE:
 	case TF_ST_CONFLICT:
 		if (r->code != 0)
-			return "only rejected and clock_skew results carry a code";
+			return "only rejected and clock_skew results carry a "
+			       "code";
 		return NULL;
 	case TF_ST_REJECTED:
 		if (r->code == 0)
@@ -577,8 +579,8 @@ out:
 /* Reads results[idx] (object o) into r; takes its detail out of o. */
 static int read_result(tf_json *o, size_t idx, tf_cmd_result *r, tf_err *err)
 {
-	static const char *const keys[] = {"!cmd_id", "code", "detail",
-					   "field", "message", "!seq",
+	static const char *const keys[] = {"!cmd_id",	  "code",    "detail",
+					   "field",	  "message", "!seq",
 					   "server_time", "!status", NULL};
 	char prefix[40], where[96];
 	const char *s, *rule;
@@ -661,11 +663,12 @@ static int read_result(tf_json *o, size_t idx, tf_cmd_result *r, tf_err *err)
 	return 0;
 }
 
-int tf_push_reply_decode(const char *buf, size_t len, const tf_proto_limits *lim,
-			 tf_push_reply *out, tf_err *err)
+int tf_push_reply_decode(const char *buf, size_t len,
+			 const tf_proto_limits *lim, tf_push_reply *out,
+			 tf_err *err)
 {
-	static const char *const keys[] = {"!ack", "!protocol_version",
-					   "!results", "!schema_version",
+	static const char *const keys[] = {"!ack",	   "!protocol_version",
+					   "!results",	   "!schema_version",
 					   "!server_time", NULL};
 	tf_json *root = NULL, *res;
 	size_t i;
@@ -766,7 +769,8 @@ int tf_pull_page_encode(const tf_pull_page *m, tf_buf *out)
 	put_u64(out, m->ack);
 	tf_buf_puts(out, ",\"cursor\":");
 	tf_json_write_string(out, cursor, strlen(cursor));
-	tf_buf_printf(out, ",\"has_more\":%s,\"protocol_version\":%d,\"purged\":[",
+	tf_buf_printf(out,
+		      ",\"has_more\":%s,\"protocol_version\":%d,\"purged\":[",
 		      m->has_more ? "true" : "false", TF_PROTOCOL_VERSION);
 	for (i = 0; i < m->npurged; i++) {
 		if (m->purged[i] == NULL ||
@@ -801,8 +805,8 @@ out:
  * Checks records[idx]: against the schema when there is one, else only
  * that it is an object naming a valid record id and an entity.
  */
-static int check_record(const tf_schema *schema, const tf_json *rec,
-			size_t idx, tf_err *err)
+static int check_record(const tf_schema *schema, const tf_json *rec, size_t idx,
+			tf_err *err)
 {
 	char where[40];
 	const char *id;
@@ -845,10 +849,10 @@ int tf_pull_page_decode(const char *buf, size_t len, const tf_schema *schema,
 			const tf_proto_limits *lim, tf_pull_page *out,
 			tf_err *err)
 {
-	static const char *const keys[] = {"!ack", "!cursor", "!has_more",
-					   "!protocol_version", "!purged",
-					   "!records", "!reset",
-					   "!schema_version", NULL};
+	static const char *const keys[] = {
+		"!ack",	   "!cursor",  "!has_more", "!protocol_version",
+		"!purged", "!records", "!reset",    "!schema_version",
+		NULL};
 	tf_json *root = NULL, *recs, *purged;
 	const char *s;
 	size_t i, slen;
@@ -908,7 +912,8 @@ int tf_pull_page_decode(const char *buf, size_t len, const tf_schema *schema,
 		const tf_json *p = purged->u.items[i];
 		char where[40];
 		snprintf(where, sizeof where, "purged[%zu]", i);
-		if (p->type != TF_JSON_STRING || !tf_uuid_valid(p->u.str, p->len)) {
+		if (p->type != TF_JSON_STRING ||
+		    !tf_uuid_valid(p->u.str, p->len)) {
 			rc = perr(&e, TF_EINVAL, MSG_PULL, where,
 				  "must be a lower-case record UUID");
 			goto out;
@@ -925,7 +930,8 @@ int tf_pull_page_decode(const char *buf, size_t len, const tf_schema *schema,
 
 	recs = tf_json_object_get(root, "records");
 	if (recs->type != TF_JSON_ARRAY) {
-		rc = perr(&e, TF_ETYPE, MSG_PULL, "records", "must be an array");
+		rc = perr(&e, TF_ETYPE, MSG_PULL, "records",
+			  "must be an array");
 		goto out;
 	}
 	if (recs->len > lim->max_records) {

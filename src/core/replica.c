@@ -78,7 +78,7 @@ struct tf_replica {
 	char user[TF_ID_MAX + 1];
 	tf_clock clock;
 	uint64_t next_seq;
-	uint64_t ack;        /* highest ack a complete pull applied */
+	uint64_t ack;	     /* highest ack a complete pull applied */
 	uint64_t server_ack; /* highest seq the server said it holds */
 	char *cursor;
 	int64_t last_sync;
@@ -97,7 +97,7 @@ struct tf_replica {
 	size_t nnt, ntcap;
 };
 
-static const char *const sync_names[] = {"none",     "synced",   "pending",
+static const char *const sync_names[] = {"none",     "synced",	 "pending",
 					 "rejected", "conflict", "superseded"};
 
 const char *tf_sync_state_name(tf_sync_state s)
@@ -288,10 +288,22 @@ static void table_gc(tf_replica *r)
 
 /* ------------------------------------------------------------ helpers */
 
-/* 1 when rec has an open text conflict. */
-static int has_conflict(const tf_json *rec)
+/*
+ * 1 when rec has an open text conflict.  Entities without text fields
+ * (most records: units, assignments) are answered from the schema alone.
+ */
+static int has_conflict(const tf_replica *r, const tf_json *rec)
 {
-	return rec != NULL && tf_record_conflicts(rec) > 0;
+	const char *name = rec ? tf_record_entity(rec) : NULL;
+	const tf_entity *ent = name ? tf_schema_entity(r->schema, name) : NULL;
+	size_t i;
+
+	if (ent == NULL)
+		return 0;
+	for (i = 0; i < ent->nfields; i++)
+		if (ent->fields[i].cls == TF_CLASS_TEXT)
+			return tf_record_conflicts(rec) > 0;
+	return 0;
 }
 
 /* The context pending commands are applied in: deterministic per command. */
@@ -350,8 +362,8 @@ static int rebuild(tf_replica *r, tf_err *err)
 			continue;
 		ctx = replay_ctx(r, c);
 		memset(&res, 0, sizeof res);
-		rc = fault(r) ? TF_ENOMEM :
-				tf_record_apply(&e->view, c, &ctx, &res);
+		rc = fault(r) ? TF_ENOMEM
+			      : tf_record_apply(&e->view, c, &ctx, &res);
 		tf_apply_result_clear(&res);
 		if (rc == TF_ENOMEM)
 			return fail(r, err);
@@ -361,7 +373,7 @@ static int rebuild(tf_replica *r, tf_err *err)
 		if (e == NULL || !e->dirty)
 			continue;
 		e->dirty = 0;
-		e->conflict = has_conflict(entry_rec(e));
+		e->conflict = has_conflict(r, entry_rec(e));
 	}
 	r->ndirty = 0;
 	table_gc(r);
@@ -688,7 +700,7 @@ int tf_replica_mutate(tf_replica *r, int64_t now_ms, const uint8_t rnd[20],
 		e->gone = 0;
 	}
 	e->npending++;
-	e->conflict = has_conflict(e->view);
+	e->conflict = has_conflict(r, e->view);
 	r->pq[r->npq].cmd = c;
 	r->pq[r->npq].at = now_ms;
 	r->npq++;
@@ -724,6 +736,8 @@ static size_t first_unsent(const tf_replica *r)
 size_t tf_replica_unsent(const tf_replica *r)
 {
 	assert(r != NULL);
+	if (r->failed)
+		return 0;
 	return r->npq - first_unsent(r);
 }
 
@@ -773,7 +787,8 @@ static tf_json *rejection_notice(const tf_command *c, const tf_cmd_result *res)
 	    set_str(o, "entity", c->entity) ||
 	    set_str(o, "op", tf_op_name(c->op)) ||
 	    tf_json_object_set(o, "args", tf_json_clone(c->args)) ||
-	    set_str(o, "code", tf_errcode(res->code ? res->code : TF_EVALIDATE)) ||
+	    set_str(o, "code",
+		    tf_errcode(res->code ? res->code : TF_EVALIDATE)) ||
 	    set_str(o, "message", res->message) ||
 	    set_str(o, "field", res->field)) {
 		tf_json_free(o);
@@ -788,11 +803,11 @@ static tf_json *rejection_notice(const tf_command *c, const tf_cmd_result *res)
  * seq and cmd_id (or an already settled one, which is skipped: *idx =
  * npq), statuses consistent with the reply's ack, clock_skew last.
  */
-static int check_reply(const tf_replica *r, const tf_push_reply *m,
-		       size_t *idx, tf_err *err)
+static int check_reply(const tf_replica *r, const tf_push_reply *m, size_t *idx,
+		       tf_err *err)
 {
-	uint64_t prev = 0, settled = r->server_ack > r->ack ? r->server_ack :
-							      r->ack;
+	uint64_t prev = 0,
+		 settled = r->server_ack > r->ack ? r->server_ack : r->ack;
 	size_t i, k;
 
 	if (m->schema_version != r->schema->version)
@@ -803,7 +818,8 @@ static int check_reply(const tf_replica *r, const tf_push_reply *m,
 	if (m->ack >= r->next_seq)
 		return tf_err_set(err, TF_EPROTO, "ack",
 				  "push reply: ack %" PRIu64
-				  " is beyond the last seq issued (%" PRIu64 ")",
+				  " is beyond the last seq issued (%" PRIu64
+				  ")",
 				  m->ack, r->next_seq - 1);
 	for (i = 0; i < m->nresults; i++) {
 		const tf_cmd_result *res = &m->results[i];
@@ -863,8 +879,7 @@ int tf_replica_apply_push_reply(tf_replica *r, int64_t now_ms, const char *buf,
 		return rc;
 	if (now_ms < 0 || now_ms > TF_HLC_MAX_MS)
 		return tf_err_set(err, TF_ERANGE, "now_ms",
-				  "push reply: now_ms %" PRId64
-				  " out of range",
+				  "push reply: now_ms %" PRId64 " out of range",
 				  now_ms);
 	rc = tf_push_reply_decode(buf, len, NULL, &m, err);
 	if (rc)
@@ -1011,14 +1026,15 @@ static int supersede_check(tf_replica *r, const tf_command *c)
 		    set_str(o, "record_id", c->record_id) ||
 		    set_str(o, "entity", c->entity) ||
 		    set_str(o, "field", name) ||
-		    tf_json_object_set(o, "mine",
-				       tf_json_clone(fields->u.members[i].value)) ||
+		    tf_json_object_set(
+			    o, "mine",
+			    tf_json_clone(fields->u.members[i].value)) ||
 		    set_str(o, "mine_hlc", mine_hlc) ||
-		    tf_json_object_set(o, "winner",
-				       tf_record_value(base, name) ?
-					       tf_json_clone(tf_record_value(
-						       base, name)) :
-					       tf_json_null()) ||
+		    tf_json_object_set(
+			    o, "winner",
+			    tf_record_value(base, name)
+				    ? tf_json_clone(tf_record_value(base, name))
+				    : tf_json_null()) ||
 		    set_str(o, "winner_by", by) ||
 		    set_str(o, "winner_hlc", win_hlc)) {
 			tf_json_free(o);
@@ -1046,13 +1062,15 @@ static int check_page(tf_replica *r, const tf_pull_page *p, tf_err *err)
 	if (p->ack >= r->next_seq)
 		return tf_err_set(err, TF_EPROTO, "ack",
 				  "pull page: ack %" PRIu64
-				  " is beyond the last seq issued (%" PRIu64 ")",
+				  " is beyond the last seq issued (%" PRIu64
+				  ")",
 				  p->ack, r->next_seq - 1);
 	if (n == 0)
 		return 0;
 	ids = malloc(n * sizeof *ids);
 	if (ids == NULL)
-		return tf_err_set(err, TF_ENOMEM, NULL, "pull page: out of memory");
+		return tf_err_set(err, TF_ENOMEM, NULL,
+				  "pull page: out of memory");
 	for (i = 0; i < p->nrecords; i++) {
 		ids[i] = tf_record_id(p->records[i]);
 		if (table_find(r, ids[i]) == NULL)
@@ -1077,7 +1095,8 @@ static int check_page(tf_replica *r, const tf_pull_page *p, tf_err *err)
 		goto out;
 	}
 	if (table_reserve(r, fresh))
-		rc = tf_err_set(err, TF_ENOMEM, NULL, "pull page: out of memory");
+		rc = tf_err_set(err, TF_ENOMEM, NULL,
+				"pull page: out of memory");
 out:
 	free(ids);
 	return rc;
@@ -1174,10 +1193,11 @@ int tf_replica_apply_pull(tf_replica *r, int64_t now_ms, const char *buf,
 		}
 		if (p.ack > r->ack)
 			r->ack = p.ack;
-		if (p.ack > r->server_ack)
-			r->server_ack = p.ack;
 		r->last_sync = now_ms;
 	}
+	/* Any page tells what the server holds, final or not. */
+	if (p.ack > r->server_ack)
+		r->server_ack = p.ack;
 	free(r->cursor);
 	r->cursor = p.cursor;
 	p.cursor = NULL;
@@ -1439,7 +1459,8 @@ int tf_replica_summary_json(tf_replica *r, int64_t now_ms, tf_buf *out)
 	mark = out->len;
 	tf_replica_summary_get(r, now_ms, &s);
 	tf_buf_printf(out,
-		      "{\"ack\":%" PRIu64 ",\"conflicts\":%zu,\"last_sync_ms\":%" PRId64
+		      "{\"ack\":%" PRIu64
+		      ",\"conflicts\":%zu,\"last_sync_ms\":%" PRId64
 		      ",\"next_seq\":%" PRIu64 ",\"oldest_pending_ms\":%" PRId64
 		      ",\"pending\":%zu,\"records\":%zu,\"rejected\":%zu,"
 		      "\"superseded\":%zu}",
@@ -1460,8 +1481,9 @@ int tf_replica_summary_json(tf_replica *r, int64_t now_ms, tf_buf *out)
 
 /*
  * The saved form, canonical JSON (members in key order):
- * {"ack","allow_ref","base":[records by id],"base_ack":{id:ack, only those above
- *  ack: records from a pull not finished},"clock":{"last","offset"},"cursor",
+ * {"ack","allow_ref","base":[records by id],"base_ack":{id:ack, only those
+ * above ack: records from a pull not
+ * finished},"clock":{"last","offset"},"cursor",
  *  "device","format":1,"gone":[ids],"last_sync","next_seq","notices":[...],
  *  "pending":[{"at","cmd"}],"schema_version","server_ack","user"}
  */
@@ -1508,8 +1530,9 @@ int tf_replica_save(tf_replica *r, tf_buf *out)
 		tf_buf_printf(out, ":%" PRIu64, v[i]->base_ack);
 	}
 	tf_hlc_format(r->clock.last, hlc);
-	tf_buf_printf(out, "},\"clock\":{\"last\":\"%s\",\"offset\":%" PRId64
-			   "},\"cursor\":",
+	tf_buf_printf(out,
+		      "},\"clock\":{\"last\":\"%s\",\"offset\":%" PRId64
+		      "},\"cursor\":",
 		      hlc, r->clock.offset_ms);
 	tf_json_write_string(out, r->cursor, strlen(r->cursor));
 	tf_buf_puts(out, ",\"device\":");
@@ -1522,8 +1545,9 @@ int tf_replica_save(tf_replica *r, tf_buf *out)
 			tf_buf_putc(out, ',');
 		tf_json_write_string(out, v[i]->id, TF_UUID_LEN);
 	}
-	tf_buf_printf(out, "],\"last_sync\":%" PRId64 ",\"next_seq\":%" PRIu64
-			   ",\"notices\":[",
+	tf_buf_printf(out,
+		      "],\"last_sync\":%" PRId64 ",\"next_seq\":%" PRIu64
+		      ",\"notices\":[",
 		      r->last_sync, r->next_seq);
 	for (i = 0; i < r->nnt; i++) {
 		if (i)
@@ -1535,14 +1559,16 @@ int tf_replica_save(tf_replica *r, tf_buf *out)
 		rc = tf_command_to_json(&r->pq[i].cmd, &cj);
 		if (rc)
 			break;
-		tf_buf_printf(out, "%s{\"at\":%" PRId64 ",\"cmd\":",
-			      i ? "," : "", r->pq[i].at);
+		tf_buf_printf(out,
+			      "%s{\"at\":%" PRId64 ",\"cmd\":", i ? "," : "",
+			      r->pq[i].at);
 		tf_json_write(cj, out);
 		tf_json_free(cj);
 		tf_buf_putc(out, '}');
 	}
-	tf_buf_printf(out, "],\"schema_version\":%" PRId64
-			   ",\"server_ack\":%" PRIu64 ",\"user\":",
+	tf_buf_printf(out,
+		      "],\"schema_version\":%" PRId64 ",\"server_ack\":%" PRIu64
+		      ",\"user\":",
 		      r->schema->version, r->server_ack);
 	tf_json_write_string(out, r->user, strlen(r->user));
 	tf_buf_putc(out, '}');
@@ -1575,8 +1601,8 @@ static int load_u64(const tf_json *o, const char *key, uint64_t *out,
 	return 0;
 }
 
-static int load_ms(const tf_json *o, const char *key, int64_t min,
-		   int64_t *out, tf_err *err)
+static int load_ms(const tf_json *o, const char *key, int64_t min, int64_t *out,
+		   tf_err *err)
 {
 	const tf_json *v = tf_json_object_get(o, key);
 
@@ -1670,14 +1696,13 @@ static int code_ok(const char *s, size_t len)
  */
 static int load_notice(tf_replica *r, tf_json *o, size_t idx, tf_err *err)
 {
-	static const char *const sup[] = {
-		"cmd_id", "entity", "field", "id", "kind", "mine",
-		"mine_hlc", "record_id", "winner", "winner_by", "winner_hlc",
-		NULL};
-	static const char *const rej[] = {"args",    "cmd_id", "code",
-					  "entity",  "field",  "id",
-					  "kind",    "message", "op",
-					  "record_id", NULL};
+	static const char *const sup[] = {"cmd_id",    "entity",     "field",
+					  "id",	       "kind",	     "mine",
+					  "mine_hlc",  "record_id",  "winner",
+					  "winner_by", "winner_hlc", NULL};
+	static const char *const rej[] = {
+		"args", "cmd_id",  "code", "entity",	"field", "id",
+		"kind", "message", "op",   "record_id", NULL};
 	const char *kind = NULL, *id = NULL, *rid = NULL, *cmd = NULL,
 		   *ent = NULL, *field = NULL, *s;
 	char where[32], want[NOTICE_ID_MAX + 2];
@@ -1717,8 +1742,8 @@ static int load_notice(tf_replica *r, tf_json *o, size_t idx, tf_err *err)
 	    notice_str(o, "cmd_id", tf_uuid_valid, &cmd) ||
 	    notice_str(o, "record_id", tf_uuid_valid, &rid) ||
 	    notice_str(o, "entity", NULL, &ent) ||
-	    notice_str(o, "field", NULL, &field) ||
-	    strlen(ent) > TF_NAME_MAX || strlen(field) > TF_NAME_MAX ||
+	    notice_str(o, "field", NULL, &field) || strlen(ent) > TF_NAME_MAX ||
+	    strlen(field) > TF_NAME_MAX ||
 	    tf_schema_entity(r->schema, ent) == NULL)
 		goto bad;
 	if (k == NOTICE_SUPERSEDED)
@@ -1737,7 +1762,8 @@ static int load_notice(tf_replica *r, tf_json *o, size_t idx, tf_err *err)
 		table_put(r, e);
 	}
 	if (nt_reserve(r, 1)) {
-		rc = tf_err_set(err, TF_ENOMEM, where, "replica: out of memory");
+		rc = tf_err_set(err, TF_ENOMEM, where,
+				"replica: out of memory");
 		goto out;
 	}
 	nt_add(r, k, id, rid, o);
@@ -1787,7 +1813,8 @@ static int load_pending(tf_replica *r, const tf_json *o, size_t idx,
 	}
 	e = table_find(r, c.record_id);
 	if (e == NULL) {
-		if (table_reserve(r, 1) || (e = entry_new(c.record_id)) == NULL) {
+		if (table_reserve(r, 1) ||
+		    (e = entry_new(c.record_id)) == NULL) {
 			rc = tf_err_set(err, TF_ENOMEM, where,
 					"replica: out of memory");
 			goto out;
@@ -1795,7 +1822,8 @@ static int load_pending(tf_replica *r, const tf_json *o, size_t idx,
 		table_put(r, e);
 	}
 	if (pq_reserve(r, 1)) {
-		rc = tf_err_set(err, TF_ENOMEM, where, "replica: out of memory");
+		rc = tf_err_set(err, TF_ENOMEM, where,
+				"replica: out of memory");
 		goto out;
 	}
 	e->npending++;
@@ -1830,11 +1858,11 @@ int tf_replica_load(const tf_schema *s, const char *buf, size_t len,
 		    tf_replica **out, tf_err *err)
 {
 	static const char *const keys[] = {
-		"ack",      "allow_ref", "base",    "base_ack", "clock",
-		"cursor",
-		"device",   "format",  "gone",    "last_sync",
-		"next_seq", "notices", "pending", "schema_version",
-		"server_ack", "user", NULL};
+		"ack",	   "allow_ref",	     "base",	   "base_ack",
+		"clock",   "cursor",	     "device",	   "format",
+		"gone",	   "last_sync",	     "next_seq",   "notices",
+		"pending", "schema_version", "server_ack", "user",
+		NULL};
 	static const char *const clock_keys[] = {"last", "offset", NULL};
 	tf_json *root = NULL, **items = NULL, *a;
 	const tf_json *v, *clk;

@@ -138,7 +138,8 @@ TEST(push_request_round_trip)
 	cmd_from(set_cmd(CMD1, 7, "2"), &m.commands[0]);
 	cmd_from(set_cmd(CMD2, 8, "3"), &m.commands[1]);
 	CHECK_INT(tf_push_request_encode(&m, &a), 0);
-	snprintf(expect, sizeof expect, "{\"commands\":[%s,", set_cmd(CMD1, 7, "2"));
+	snprintf(expect, sizeof expect, "{\"commands\":[%s,",
+		 set_cmd(CMD1, 7, "2"));
 	snprintf(expect + strlen(expect), sizeof expect - strlen(expect),
 		 "%s],\"device_id\":\"mdt-2a12\",\"protocol_version\":1,"
 		 "\"schema_version\":1}",
@@ -159,9 +160,10 @@ TEST(push_request_round_trip)
 	/* Whitespace and member order do not matter on input. */
 	tf_push_request_clear(&back);
 	{
-		const char *t = " { \"schema_version\" : 1, \"protocol_version\""
-				": 1, \"device_id\": \"mdt-2a12\", "
-				"\"commands\": [] } ";
+		const char *t =
+			" { \"schema_version\" : 1, \"protocol_version\""
+			": 1, \"device_id\": \"mdt-2a12\", "
+			"\"commands\": [] } ";
 		CHECK_INT(tf_push_request_decode(t, strlen(t), schema, NULL,
 						 &back, &err),
 			  0);
@@ -183,15 +185,15 @@ TEST(push_request_versions_first)
 		 "protocol_version");
 	REQ_FAIL("{\"protocol_version\":\"1\",\"schema_version\":1}",
 		 TF_EVERSION, "protocol_version");
-	REQ_FAIL("{\"protocol_version\":1.0,\"schema_version\":1}",
-		 TF_EVERSION, "protocol_version");
+	REQ_FAIL("{\"protocol_version\":1.0,\"schema_version\":1}", TF_EVERSION,
+		 "protocol_version");
 	REQ_FAIL("{\"protocol_version\":1,\"commands\":7}", TF_EVERSION,
 		 "schema_version");
 	REQ_FAIL("{\"protocol_version\":1,\"schema_version\":2,"
 		 "\"commands\":[{}],\"device_id\":\"x\"}",
 		 TF_EVERSION, "schema_version");
-	REQ_FAIL("{\"protocol_version\":1,\"schema_version\":-1}",
-		 TF_EVERSION, "schema_version");
+	REQ_FAIL("{\"protocol_version\":1,\"schema_version\":-1}", TF_EVERSION,
+		 "schema_version");
 }
 
 TEST(push_request_schema_version_without_schema)
@@ -424,9 +426,10 @@ TEST(push_reply_failures)
 	REPLY_FAIL(reply_with("\"cmd_id\":\"not-a-uuid\",\"seq\":1,"
 			      "\"status\":\"applied\""),
 		   TF_EINVAL, "results[0].cmd_id");
-	REPLY_FAIL(reply_with("\"cmd_id\":\"01900000-0000-7000-8000-"
-			      "0000000000C1\",\"seq\":1,\"status\":\"applied\""),
-		   TF_EINVAL, "results[0].cmd_id");
+	REPLY_FAIL(
+		reply_with("\"cmd_id\":\"01900000-0000-7000-8000-"
+			   "0000000000C1\",\"seq\":1,\"status\":\"applied\""),
+		TF_EINVAL, "results[0].cmd_id");
 	REPLY_FAIL(reply_with("\"cmd_id\":\"" CMD1 "\",\"seq\":1,"
 			      "\"status\":\"applied\",\"why\":1"),
 		   TF_EUNKNOWN, "results[0].why");
@@ -585,8 +588,8 @@ TEST(pull_page_round_trip)
 			     "true,\"protocol_version\":1,\"purged\":[\""
 			     "01900000-0000-7000-8000-0000000000ff\"],"
 			     "\"records\":[{")) == 0);
-	CHECK(strstr(tf_buf_cstr(&a), "],\"reset\":false,\"schema_version\":1}") !=
-	      NULL);
+	CHECK(strstr(tf_buf_cstr(&a),
+		     "],\"reset\":false,\"schema_version\":1}") != NULL);
 	CHECK_INT(tf_pull_page_decode(a.data, a.len, schema, NULL, &back, &err),
 		  0);
 	CHECK_INT(back.nrecords, 2);
@@ -675,9 +678,9 @@ TEST(pull_page_failures)
 	{
 		tf_pull_page m;
 		tf_err err;
-		CHECK_INT(tf_pull_page_decode(p, strlen(p), NULL, NULL, &m,
-					      &err),
-			  0);
+		CHECK_INT(
+			tf_pull_page_decode(p, strlen(p), NULL, NULL, &m, &err),
+			0);
 		CHECK_INT(m.nrecords, 2);
 		tf_pull_page_clear(&m);
 	}
@@ -742,7 +745,8 @@ TEST(pull_page_encode_refuses_bad_input)
 	CHECK_STR(tf_buf_cstr(&out), "[");
 	m.npurged = 0;
 	CHECK_INT(tf_pull_page_encode(&m, &out), 0);
-	CHECK(strncmp(tf_buf_cstr(&out), "[{\"ack\":0,\"cursor\":\"\",", 22) == 0);
+	CHECK(strncmp(tf_buf_cstr(&out), "[{\"ack\":0,\"cursor\":\"\",", 22) ==
+	      0);
 	free(bad);
 	tf_buf_free(&out);
 }
