@@ -32,6 +32,7 @@ int tf_status_parse(const char *name, tf_status *out);
 
 typedef struct tf_apply_ctx {
 	const tf_schema *schema;
+	/* Server receive time in ms (>= 0 when authority, else TF_EINVAL). */
 	int64_t now_ms;
 	/*
 	 * 1 on the server: bumps "ver", stamps log entries with "srv"

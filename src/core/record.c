@@ -1682,6 +1682,12 @@ int tf_record_apply(tf_json **rec, const tf_command *c, const tf_apply_ctx *ctx,
 	assert(rec != NULL && c != NULL && ctx != NULL && res != NULL);
 	assert(ctx->schema != NULL);
 	memset(res, 0, sizeof *res);
+	/* The server's now_ms becomes "srv", which a state may not hold
+	 * negative: refuse the host's error before it reaches a record. */
+	if (ctx->authority && ctx->now_ms < 0) {
+		res->err.code = TF_EINVAL;
+		return TF_EINVAL;
+	}
 	a.ctx = ctx;
 	a.c = c;
 	a.res = res;

@@ -1689,6 +1689,41 @@ TEST(authority_ver_and_srv)
 	tf_json_free(rec);
 }
 
+/*
+ * The server stamps "srv" with now_ms, which tf_record_check wants >= 0:
+ * a host passing a negative time gets TF_EINVAL, not a state that every
+ * replica would refuse.
+ */
+TEST(authority_needs_a_time)
+{
+	tf_json *rec = t_incident();
+	tf_command c;
+	tf_apply_ctx ctx;
+	tf_apply_result res;
+	char *before = t_canon(rec), *after;
+
+	t_cmd(&c, "incident", TF_OP_APPEND, CID(05), 0x300, "mdt-2a12",
+	      "alvarez", "{'field':'notes','body':{'text':'w'}}");
+	memset(&ctx, 0, sizeof ctx);
+	ctx.schema = schema;
+	ctx.now_ms = -1;
+	ctx.authority = 1;
+	CHECK_INT(tf_record_apply(&rec, &c, &ctx, &res), TF_EINVAL);
+	CHECK(res.detail == NULL);
+	after = t_canon(rec);
+	CHECK_STR(after, before);
+	free(after);
+	/* a replica does not stamp srv: its clock is not consulted */
+	ctx.authority = 0;
+	CHECK_INT(tf_record_apply(&rec, &c, &ctx, &res), 0);
+	CHECK_INT(res.status, TF_ST_APPLIED);
+	CHECK_INT(tf_record_check(schema, rec, NULL), 0);
+	tf_apply_result_clear(&res);
+	tf_command_clear(&c);
+	free(before);
+	tf_json_free(rec);
+}
+
 /* ----------------------------------------------------------- scenario */
 
 /* Minute m (+ s seconds) of the incident #1234 timeline as an HLC. */
@@ -2249,6 +2284,7 @@ int main(int argc, char **argv)
 	RUN(text_rev_at_int64_max);
 	RUN(ref_set_permission_and_stale);
 	RUN(authority_ver_and_srv);
+	RUN(authority_needs_a_time);
 	RUN(scenario_incident_1234);
 	RUN(check_failure_table);
 	RUN(check_log_rules);
