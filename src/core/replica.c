@@ -723,14 +723,22 @@ out:
 
 /* ------------------------------------------------------------ push */
 
-/* Index of the first command the server does not hold yet. */
+/*
+ * Index of the first command the server does not hold yet: the queue is
+ * in seq order and the server holds every seq up to server_ack.
+ */
 static size_t first_unsent(const tf_replica *r)
 {
-	size_t i = 0;
+	size_t lo = 0, hi = r->npq;
 
-	while (i < r->npq && r->pq[i].cmd.seq <= r->server_ack)
-		i++;
-	return i;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (r->pq[mid].cmd.seq <= r->server_ack)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 size_t tf_replica_unsent(const tf_replica *r)
