@@ -1935,7 +1935,7 @@ TEST(scenario_dispatch)
 		CHECK_INT(tf_replica_state(dana, inc), TF_SYNC_SYNCED);
 	}
 	/* Acknowledged, 2A12's notices go and everything is synced. */
-	while (count_notices(a12, NULL) > 0) {
+	for (i = 0; i < 20 && count_notices(a12, NULL) > 0; i++) {
 		tf_buf nb;
 		tf_json *arr = NULL;
 		tf_buf_init(&nb);
