@@ -10,8 +10,11 @@
 // Rows:
 //  - "direct": bench/bench_core.c calling the C functions, built natively
 //    and for wasm32-wasi (run here under node:wasi): the core's own speed.
-//  - "api": the same workloads through the JSON API (tf_api_call natively,
-//    web/sdk/core.mjs in WebAssembly): what a host, or a browser app, gets.
+//  - "api": the same workloads through the JSON API, tf_api_call called by
+//    C natively and inside wasm (the same bench_core.c), and through
+//    web/sdk/core.mjs from JavaScript: what a browser app gets.
+//  The wasm/native column is native speed / wasm speed (2.00 = wasm takes
+//  twice as long).
 //  - comparison: lww field merges and list appends merged from another
 //    replica, in tenfour (wasm API), Automerge and Yjs, in this process.
 //
@@ -317,24 +320,30 @@ const ratio = (a, b) => (a / b).toFixed(2);
 const pad = (s, n) => String(s).padStart(n);
 const row = (name, a, b, fmt, lowerBetter) => {
 	const r = lowerBetter ? b / a : a / b;
-	return `  ${name.padEnd(30)}${pad(fmt(a), 14)}${pad(fmt(b), 14)}${pad(r.toFixed(2), 10)}`;
+	return `  ${name.padEnd(30)}${pad(fmt(a), 14)}${pad(fmt(b), 14)}${pad(r.toFixed(2), 12)}`;
 };
 
 const lines = [];
 lines.push(`tenfour bench, ${new Date().toISOString().slice(0, 10)}, ` +
 	`${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), node ${process.version}`);
 lines.push('');
-lines.push(`direct (C core functions)          ${pad('native', 12)}${pad('wasm', 14)}  wasm/native speed`);
+lines.push(`${'direct (C core functions)'.padEnd(32)}${pad('native', 14)}${pad('wasm', 14)}` +
+	`${pad('wasm/native', 12)}`);
 lines.push(row('lww merges/s', native.lww_direct, wdirect.lww_direct, f0));
 lines.push(row('log entries merged/s', native.log_direct, wdirect.log_direct, f0));
 lines.push(row('rebase 2,000 over 10,000 (ms)', native.rebase_ms_direct, wdirect.rebase_ms_direct, f2, true));
 lines.push(row('canonical JSON (MB/s)', native.json_mbps_direct, wdirect.json_mbps_direct, f1));
 lines.push('');
-lines.push(`JSON API (tf_api_call / core.mjs)  ${pad('native', 12)}${pad('wasm', 14)}  wasm/native speed`);
-lines.push(row('lww merges/s', native.lww_api, wapi.lww_api, f0));
-lines.push(row('log entries merged/s', native.log_api, wapi.log_api, f0));
-lines.push(row('rebase 2,000 over 10,000 (ms)', native.rebase_ms_api, wapi.rebase_ms_api, f2, true));
-lines.push(row('canonical JSON (MB/s)', native.json_mbps_api, wapi.json_mbps_api, f1));
+lines.push(`${'JSON API (tf_api_call)'.padEnd(32)}${pad('native', 14)}${pad('wasm, C host', 14)}` +
+	`${pad('wasm/native', 12)}${pad('wasm, core.mjs', 16)}`);
+const row3 = (name, a, b, c, fmt, lowerBetter) =>
+	`${row(name, a, b, fmt, lowerBetter)}${pad(fmt(c), 16)}`;
+lines.push(row3('lww merges/s', native.lww_api, wdirect.lww_api, wapi.lww_api, f0));
+lines.push(row3('log entries merged/s', native.log_api, wdirect.log_api, wapi.log_api, f0));
+lines.push(row3('rebase 2,000 over 10,000 (ms)', native.rebase_ms_api, wdirect.rebase_ms_api,
+	wapi.rebase_ms_api, f2, true));
+lines.push(row3('canonical JSON (MB/s)', native.json_mbps_api, wdirect.json_mbps_api,
+	wapi.json_mbps_api, f1));
 lines.push('');
 lines.push(`merges from another replica, ${CMP_OPS.toLocaleString('en-US')} ops, ops/s`);
 lines.push(`  ${''.padEnd(26)}${pad('tenfour wasm', 14)}${pad('Automerge', 12)}${pad('Yjs', 12)}` +
