@@ -47,8 +47,7 @@ typedef int (*method_fn)(call *c);
 
 /* ------------------------------------------------------------ helpers */
 
-/* Sets v under key, taking ownership; a NULL v (failed constructor) is ENOMEM.
- */
+/* Sets v under key, taking ownership; a NULL v (failed constructor): ENOMEM. */
 static int set(tf_json *obj, const char *key, tf_json *v)
 {
 	if (v == NULL)
@@ -150,8 +149,7 @@ static int put_true(call *c)
 	return tf_buf_puts(c->out, "true");
 }
 
-/* "input.<key>" into where. */
-/* "<prefix>.<key>" into where (64 bytes). */
+/* "<prefix>.<key>" into where ("input.now", "input.guard.offset"). */
 static void where_of_c(const call *c, const char *key, char *where, size_t cap)
 {
 	snprintf(where, cap, "%.40s.%.22s", c->prefix ? c->prefix : "input",
@@ -1035,6 +1033,11 @@ static int m_proto_pull_page(call *c)
 }
 
 /* ------------------------------------------------------------ replica */
+
+/*
+ * replica.*: handles are small integers (slot + 1) so that JSON can name
+ * them; the host passes time and random bytes in every call that stamps.
+ */
 
 static int m_replica_new(call *c)
 {
