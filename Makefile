@@ -42,6 +42,9 @@ LIBCORE  := $(BUILD)/libtenfour-core.a
 
 SUPPORT_SRC := $(sort $(wildcard tests/support/*.c))
 SUPPORT_OBJ := $(SUPPORT_SRC:%.c=$(BUILD)/%.o)
+# An archive, so a test links only the support code it uses (and a test
+# built against part of the core does not pull in the simulated server).
+LIBSUPPORT  := $(BUILD)/libtfsupport.a
 
 TEST_SRC := $(sort $(wildcard tests/core/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/core/%.c=$(BUILD)/tests/%)
@@ -65,13 +68,18 @@ $(LIBCORE): $(CORE_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/tests/%: tests/core/%.c $(SUPPORT_OBJ) $(LIBCORE)
+$(LIBSUPPORT): $(SUPPORT_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< $(SUPPORT_OBJ) $(LIBCORE) $(LDFLAGS) -o $@
+	rm -f $@
+	ar rcs $@ $^
 
-$(BUILD)/bench/%: bench/%.c $(SUPPORT_OBJ) $(LIBCORE)
+$(BUILD)/tests/%: tests/core/%.c $(LIBSUPPORT) $(LIBCORE)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< $(SUPPORT_OBJ) $(LIBCORE) $(LDFLAGS) -o $@
+	$(CC) $(CFLAGS) $< $(LIBSUPPORT) $(LIBCORE) $(LDFLAGS) -o $@
+
+$(BUILD)/bench/%: bench/%.c $(LIBSUPPORT) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(LIBSUPPORT) $(LIBCORE) $(LDFLAGS) -o $@
 
 # ---------------------------------------------------------------- wasm
 WASM_CC     ?= clang
