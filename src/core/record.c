@@ -1425,7 +1425,10 @@ static int apply_resolve(actx *a)
 		 */
 		conflict_pos(cs, a->c->cmd_id, &found);
 		if (found)
-			return TF_EINVAL; /* cmd ids are unique */
+			return reject(a, TF_EEXIST, name,
+				      "%s already has a conflict %s: a command "
+				      "id is used once",
+				      name, a->c->cmd_id);
 		rc = conflict_build(a, def, ohead, ohead_rev, cur.v, cur.by,
 				    cur.rev, text, &conflict);
 		if (rc == 0)

@@ -1442,6 +1442,26 @@ TEST(text_stale_resolve_becomes_new_conflict)
 	tf_json_free(rec);
 }
 
+/*
+ * A stale resolve turns into a conflict named by its command id; when a
+ * conflict of the field already has that id (a reused command id), the
+ * command is rejected with a reason, not failed with a bare TF_EINVAL.
+ */
+TEST(text_stale_resolve_with_a_taken_id)
+{
+	tf_json *rec = t_conflicted();
+
+	RUN_CMD(&rec, "incident", TF_OP_EDIT_TEXT, CID(04), 0x300, "console-3",
+		"dana",
+		"{'field':'remarks','base_rev':2,'base':'','text':'moved on'}");
+	REJECTED(&rec, "incident", TF_OP_RESOLVE, CID(03), 0x400,
+		 "{'field':'remarks','conflict':'" CID(
+			 03) "','head_rev':2,'text':'mine','choice':'custom'}",
+		 TF_EEXIST, "incident.remarks");
+	CHECK_INT(tf_record_conflicts(rec), 1);
+	tf_json_free(rec);
+}
+
 TEST(text_stale_resolve_agreeing_with_current)
 {
 	tf_json *rec = t_conflicted();
@@ -2278,6 +2298,7 @@ int main(int argc, char **argv)
 	RUN(text_resolve_merged);
 	RUN(text_resolve_keep_head_and_mine);
 	RUN(text_stale_resolve_becomes_new_conflict);
+	RUN(text_stale_resolve_with_a_taken_id);
 	RUN(text_stale_resolve_agreeing_with_current);
 	RUN(text_resolve_one_of_two);
 	RUN(text_merged_past_max_bytes_is_left_out);
