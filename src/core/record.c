@@ -1644,6 +1644,8 @@ static int apply_create(actx *a, tf_json **rec)
 /*
  * The record-level stamp of an applied command: mhlc = max, ver + 1 on the
  * server.  Both are rewritten in place when the text keeps its length.
+ * A ver that cannot go up (INT64_MAX) turns the outcome into a rejection,
+ * which the caller's tx_abort undoes.
  */
 static int stamp_record(actx *a)
 {
@@ -1665,7 +1667,9 @@ static int stamp_record(actx *a)
 	if (!a->ctx->authority)
 		return 0;
 	if (v == INT64_MAX)
-		return TF_ERANGE;
+		return reject(a, TF_ERANGE, NULL,
+			      "record %s is at its last version",
+			      a->c->record_id);
 	n = snprintf(a->ver_text, sizeof a->ver_text, "%lld", (long long)v + 1);
 	if ((size_t)n == ver->len) {
 		op = tx_push(&a->tx, TX_WRITE, ver);

@@ -1710,6 +1710,28 @@ TEST(authority_ver_and_srv)
 }
 
 /*
+ * A server apply raises ver; a record at ver INT64_MAX (which
+ * tf_record_check accepts) takes no more: rejected with a reason and the
+ * record unchanged, as a replica (no ver bump) still applies.
+ */
+TEST(authority_ver_at_int64_max)
+{
+	tf_json *rec = t_incident();
+
+	tf_json_object_set(rec, "ver", tf_json_int(INT64_MAX));
+	CHECK_INT(tf_record_check(schema, rec, NULL), 0);
+	g_authority = 1;
+	REJECTED(&rec, "incident", TF_OP_SET, CID(05), 0x300,
+		 "{'fields':{'priority':1}}", TF_ERANGE, "incident");
+	g_authority = 0;
+	CHECK_INT(RUN_CMD(&rec, "incident", TF_OP_SET, CID(05), 0x300,
+			  "mdt-2a12", "alvarez", "{'fields':{'priority':1}}"),
+		  TF_ST_APPLIED);
+	CHECK_INT(tf_record_ver(rec), INT64_MAX);
+	tf_json_free(rec);
+}
+
+/*
  * The server stamps "srv" with now_ms, which tf_record_check wants >= 0:
  * a host passing a negative time gets TF_EINVAL, not a state that every
  * replica would refuse.
@@ -2306,6 +2328,7 @@ int main(int argc, char **argv)
 	RUN(ref_set_permission_and_stale);
 	RUN(authority_ver_and_srv);
 	RUN(authority_needs_a_time);
+	RUN(authority_ver_at_int64_max);
 	RUN(scenario_incident_1234);
 	RUN(check_failure_table);
 	RUN(check_log_rules);
