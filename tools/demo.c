@@ -362,7 +362,7 @@ int main(int argc, char **argv)
 		  "\"descriptors\":{\"plate\":\"7ABC123\",\"make\":\"Honda\"},"
 		  "\"reason_wanted\":\"armed robbery suspect vehicle\"}}",
 		  bolo);
-	printf("00:02  2A12 arrives on scene; its MDT syncs (BOLO list cached "
+	printf("02:00  2A12 arrives on scene; its MDT syncs (BOLO list cached "
 	       "since -00:36)\n");
 	doc = call(0, "replica.new",
 		   "{\"device\":\"mdt-2a12\",\"user\":"
@@ -418,7 +418,8 @@ int main(int argc, char **argv)
 	    "{\"fields\":{\"status\":\"available\"}}", NULL);
 	doc = call(0, "replica.summary", "{\"replica\":1,\"now\":%lld}",
 		   (long long)(T0 + 11 * MIN + SKEW));
-	printf("       two unit-log entries, a plate check of 7ABC123 against "
+	printf("       two unit-log entries and a note, a plate check of "
+	       "7ABC123 against "
 	       "the cached BOLO list (hit: active),\n       type -> DV, "
 	       "remarks "
 	       "rewritten, a message to 2A14, a report draft, 2A12 clears "
