@@ -1337,10 +1337,11 @@ static int apply_edit_text(actx *a)
 		return text->len ? text_write(a, NULL, def->name, 0, text) : 0;
 	if (same_text(text, cur.v))
 		return 0;
-	if (base_rev == cur.rev)
-		return text_rev_full(a, name, &cur)
-			       ? 0
-			       : text_write(a, cur.st, def->name, cur.rev, text);
+	if (base_rev == cur.rev) {
+		if (text_rev_full(a, name, &cur))
+			return 0;
+		return text_write(a, cur.st, def->name, cur.rev, text);
+	}
 	/* Stale base: an edit that changes nothing is no conflict. */
 	if (same_text(text, base))
 		return 0;

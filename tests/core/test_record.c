@@ -1320,8 +1320,7 @@ TEST(text_resolve_merged)
 		char *want = t_q("{'choice':'merged','conflict':'" CID(
 			03) "',"
 			    "'discarded':[{'by':'dana','from':'head','text':"
-			    "'" BASE_TXT
-			    " One has a "
+			    "'" BASE_TXT " One has a "
 			    "knife.'},{'by':'alvarez','from':'proposed',"
 			    "'text':'Two adult males arguing in the lot.'}],"
 			    "'field':'remarks','kept':'Two adult males arguing "
@@ -1571,15 +1570,15 @@ TEST(text_merged_past_max_bytes_is_left_out)
  */
 TEST(text_rev_at_int64_max)
 {
-	tf_json *rec = t_json(
-		"{'entity':'incident','f':{'remarks':{'by':'dana',"
-		"'conflicts':[{'base':'a','base_rev':1,'by':'alvarez',"
-		"'head':'b','head_by':'dana','head_rev':2,'id':'" CID(
-			03) "','n':'mdt-2a12','proposed':'c',"
-			    "'t':'0000000000000150'}],"
-			    "'n':'console-3','rev':9223372036854775807,"
-			    "'t':'0000000000000200','v':'b'}},'id':'" REC
-			    "','mhlc':'0000000000000200','ver':5}");
+	tf_json *rec =
+		t_json("{'entity':'incident','f':{'remarks':{'by':'dana',"
+		       "'conflicts':[{'base':'a','base_rev':1,'by':'alvarez',"
+		       "'head':'b','head_by':'dana','head_rev':2,'id':'" CID(
+			       03) "','n':'mdt-2a12','proposed':'c',"
+				   "'t':'0000000000000150'}],"
+				   "'n':'console-3','rev':9223372036854775807,"
+				   "'t':'0000000000000200','v':'b'}},'id':'" REC
+				   "','mhlc':'0000000000000200','ver':5}");
 
 	CHECK_INT(tf_record_check(schema, rec, NULL), 0);
 	REJECTED(&rec, "incident", TF_OP_EDIT_TEXT, CID(04), 0x300,
