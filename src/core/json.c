@@ -261,14 +261,14 @@ _Static_assert(sizeof(tf_json *) <= sizeof(size_t),
 
 static void link_set(tf_json *v, tf_json *up)
 {
-	memcpy(&v->cap, &up, sizeof up);
+	memcpy(&v->cap, &up, sizeof(tf_json *));
 }
 
 static tf_json *link_get(const tf_json *v)
 {
 	tf_json *up;
 
-	memcpy(&up, &v->cap, sizeof up);
+	memcpy(&up, &v->cap, sizeof(tf_json *));
 	return up;
 }
 
@@ -573,7 +573,9 @@ static unsigned char *utf8_put(unsigned char *o, unsigned cp)
  * Validates the string whose opening quote is at `open`: UTF-8, escapes,
  * surrogate pairs, no U+0000, no raw control bytes, decoded length within
  * max_string.  On success *close is the closing quote, *dlen the decoded
- * length and *esc whether it holds any escape.
+ * length and *esc whether it holds any escape.  On failure too the
+ * outputs are defined (*close = open, *dlen = 0), so no caller path can
+ * read an indeterminate value.
  */
 static int str_scan(struct parser *ps, const unsigned char *open,
 		    const unsigned char **close, size_t *dlen, int *esc)
@@ -582,6 +584,8 @@ static int str_scan(struct parser *ps, const unsigned char *open,
 	size_t n = 0, max = ps->lim->max_string;
 	char nb[16];
 
+	*close = open;
+	*dlen = 0;
 	*esc = 0;
 	for (;;) {
 		const unsigned char *run = p;
@@ -734,12 +738,16 @@ static void str_decode(const unsigned char *p, const unsigned char *close,
 	*o = '\0';
 }
 
-/* Scans a number at p per the RFC 8259 grammar; *endp gets its end. */
+/*
+ * Scans a number at p per the RFC 8259 grammar; *endp gets its end (p on
+ * failure).
+ */
 static int num_scan(struct parser *ps, const unsigned char *p,
 		    const unsigned char **endp)
 {
 	const unsigned char *q = p, *end = ps->end;
 
+	*endp = p;
 	if (*q == '-')
 		q++;
 	if (q == end || !is_digit(*q))
@@ -816,10 +824,13 @@ static int attach(struct parser *ps, tf_json **root, tf_json *v,
 
 static int push_frame(struct parser *ps, tf_json *v)
 {
+	assert(ps->cap > 0);
 	if (ps->depth == ps->cap) {
 		size_t ncap = ps->cap * 2;
 		struct pframe *s;
 
+		if (ncap > (size_t)-1 / sizeof *s)
+			return TF_ENOMEM;
 		if (ps->stack == ps->inl) {
 			s = malloc(ncap * sizeof *s);
 			if (s)
@@ -885,11 +896,11 @@ static int frame_note_key(struct pframe *f, size_t n, size_t offset)
 		return 0;
 	}
 	if (f->heap == NULL) {
-		f->heap = malloc(2 * SMALL_OBJECT * sizeof *f->heap);
+		f->heap = malloc(2 * (size_t)SMALL_OBJECT * sizeof *f->heap);
 		if (f->heap == NULL)
 			return TF_ENOMEM;
 		memcpy(f->heap, f->inl, sizeof f->inl);
-		f->hcap = 2 * SMALL_OBJECT;
+		f->hcap = 2 * (size_t)SMALL_OBJECT;
 	}
 	if (idx_reserve(&f->heap, &f->hcap, i + 1))
 		return TF_ENOMEM;
@@ -1339,6 +1350,7 @@ int tf_json_parse(const char *text, size_t len, const tf_json_limits *lim,
 	ps.end = ps.start + len;
 	ps.lim = lim ? lim : &tf_json_default_limits;
 	ps.err = err;
+	ps.err_off = 0;
 	ps.stack = ps.inl;
 	ps.depth = 0;
 	ps.cap = PARSE_INLINE;
@@ -1483,7 +1495,9 @@ int tf_json_array_insert(tf_json *arr, size_t idx, tf_json *item)
 	rc = grow_one(arr);
 	if (rc)
 		goto out;
+	/* items is tf_json **: the elements moved are pointers. */
 	memmove(&arr->u.items[idx + 1], &arr->u.items[idx],
+		/* NOLINTNEXTLINE(bugprone-sizeof-expression) */
 		(arr->len - idx) * sizeof *arr->u.items);
 	arr->u.items[idx] = item;
 	arr->len++;
@@ -1500,7 +1514,9 @@ tf_json *tf_json_array_remove(tf_json *arr, size_t idx)
 	if (arr == NULL || arr->type != TF_JSON_ARRAY || idx >= arr->len)
 		return NULL;
 	v = arr->u.items[idx];
+	/* items is tf_json **: the elements moved are pointers. */
 	memmove(&arr->u.items[idx], &arr->u.items[idx + 1],
+		/* NOLINTNEXTLINE(bugprone-sizeof-expression) */
 		(arr->len - idx - 1) * sizeof *arr->u.items);
 	arr->len--;
 	return v;
