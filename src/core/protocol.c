@@ -25,7 +25,7 @@
 #include <string.h>
 
 const tf_proto_limits tf_proto_default_limits = {
-	{16u * 1024 * 1024, 32, 1024u * 1024, 100000, 4096, 64},
+	{(size_t)16 * 1024 * 1024, 32, (size_t)1024 * 1024, 100000, 4096, 64},
 	1000,
 	5000,
 	5000,
@@ -218,7 +218,10 @@ static int get_bool(const tf_json *o, const char *key, const char *msg,
 	return 0;
 }
 
-/* A string member of at most max bytes; *s borrowed from o. */
+/*
+ * A string member of at most max bytes; *s borrowed from o.  On failure
+ * *s is "" and *len 0, so no caller path reads an indeterminate value.
+ */
 static int get_str(const tf_json *o, const char *key, size_t max,
 		   const char *msg, const char *prefix, const char **s,
 		   size_t *len, tf_err *err)
@@ -226,6 +229,8 @@ static int get_str(const tf_json *o, const char *key, size_t max,
 	const tf_json *v = tf_json_object_get(o, key);
 	char where[96];
 
+	*s = "";
+	*len = 0;
 	member_path(where, sizeof where, prefix, key);
 	if (v == NULL || v->type != TF_JSON_STRING)
 		return perr(err, TF_ETYPE, msg, where, "must be a string");
@@ -475,6 +480,7 @@ void tf_push_reply_clear(tf_push_reply *m)
 
 	if (m == NULL)
 		return;
+	assert(m->results != NULL || m->nresults == 0);
 	for (i = 0; i < m->nresults; i++)
 		tf_json_free(m->results[i].detail);
 	free(m->results);
@@ -621,8 +627,8 @@ static int read_result(tf_json *o, size_t idx, tf_cmd_result *r, tf_err *err)
 		if (rc)
 			return rc;
 		st = tf_errno_from_code(s);
-		if (st == TF_OK ||
-		    (st == TF_EINVAL && strcmp(s, tf_errcode(TF_EINVAL)))) {
+		if (st == TF_OK || (st == TF_EINVAL &&
+				    strcmp(s, tf_errcode(TF_EINVAL)) != 0)) {
 			member_path(where, sizeof where, prefix, "code");
 			return perr(err, TF_EINVAL, MSG_REPLY, where,
 				    "unknown code \"%s\"", s);
@@ -946,6 +952,8 @@ int tf_pull_page_decode(const char *buf, size_t len, const tf_schema *schema,
 			goto out;
 	}
 	if (recs->len) {
+		/* records is tf_json **: the elements are pointers. */
+		/* NOLINTNEXTLINE(bugprone-sizeof-expression) */
 		out->records = calloc(recs->len, sizeof *out->records);
 		if (out->records == NULL) {
 			rc = perr(&e, TF_ENOMEM, MSG_PULL, "records",
