@@ -22,7 +22,9 @@
  *
  * State kept in the handle: the loaded schema (schema.load), open
  * replicas, named by small integers ("replica": 1), and a store of record
- * states (store.*) for hosts that merge many commands in one place.  A handle is not
+ * states (store.*) for hosts that merge many commands in one place
+ * (store.apply takes one command or a batch of up to TF_API_MAX_BATCH, so
+ * that a push or a pull page crosses the ABI once).  A handle is not
  * thread-safe; use one per thread.
  */
 #ifndef TENFOUR_API_H
@@ -38,6 +40,8 @@ extern "C" {
 #define TF_API_MAX_REPLICAS 64
 /* Record states the handle's store keeps (store.put / store.apply). */
 #define TF_API_MAX_STORE 1000000
+/* Commands one store.apply call may carry (its batch form, "commands"). */
+#define TF_API_MAX_BATCH 10000
 
 typedef struct tf_api tf_api;
 

@@ -654,27 +654,37 @@ static int take_record(call *c, tf_json **rec)
 }
 
 /*
- * Validates and applies cmd to *rec with the context members of the input
- * (now, authority?, allow_ref?, online?).  A command that fails validation
- * is a business rejection, as on the server: res->status REJECTED with the
- * reason, *rec unchanged.  Returns 0 with res filled, or a hard error.
+ * The merge context members of the input: now, authority?, allow_ref?,
+ * online? (read once per call, also for a batch of commands).
  */
-static int apply_cmd(call *c, tf_json **rec, const tf_command *cmd,
-		     tf_apply_result *res)
+static int in_apply_ctx(call *c, tf_apply_ctx *ctx, int *online)
 {
-	tf_apply_ctx ctx;
-	tf_err verr;
-	int rc, online;
+	int rc;
 
-	memset(&ctx, 0, sizeof ctx);
-	tf_err_clear(&verr);
-	if ((rc = in_time(c, "now", &ctx.now_ms)) ||
-	    (rc = in_bool(c, "authority", 0, &ctx.authority)) ||
-	    (rc = in_bool(c, "allow_ref", 0, &ctx.allow_ref)) ||
-	    (rc = in_bool(c, "online", 1, &online)))
+	memset(ctx, 0, sizeof *ctx);
+	if ((rc = in_time(c, "now", &ctx->now_ms)) ||
+	    (rc = in_bool(c, "authority", 0, &ctx->authority)) ||
+	    (rc = in_bool(c, "allow_ref", 0, &ctx->allow_ref)) ||
+	    (rc = in_bool(c, "online", 1, online)))
 		return rc;
-	ctx.schema = c->a->schema;
-	rc = tf_command_validate(c->a->schema, cmd, online, &verr);
+	ctx->schema = c->a->schema;
+	return 0;
+}
+
+/*
+ * Validates and applies cmd to *rec.  A command that fails validation is
+ * a business rejection, as on the server: res->status REJECTED with the
+ * reason, *rec unchanged.  Returns 0 with res filled, or a hard error
+ * (TF_ENOMEM) after which *rec is unchanged.
+ */
+static int apply_cmd(const tf_apply_ctx *ctx, int online, tf_json **rec,
+		     const tf_command *cmd, tf_apply_result *res)
+{
+	tf_err verr;
+	int rc;
+
+	tf_err_clear(&verr);
+	rc = tf_command_validate(ctx->schema, cmd, online, &verr);
 	if (rc == TF_ENOMEM)
 		return rc;
 	if (rc) {
@@ -683,7 +693,7 @@ static int apply_cmd(call *c, tf_json **rec, const tf_command *cmd,
 		res->err.code = rc;
 		return 0;
 	}
-	return tf_record_apply(rec, cmd, &ctx, res);
+	return tf_record_apply(rec, cmd, ctx, res);
 }
 
 /* Adds status, detail? and error? of res to o (res->detail moves to o). */
@@ -712,15 +722,17 @@ static int result_members(tf_json *o, tf_apply_result *res)
 static int m_record_apply(call *c)
 {
 	tf_apply_result res;
+	tf_apply_ctx ctx;
 	tf_command cmd;
 	tf_json *rec = NULL, *o = NULL;
-	int rc;
+	int rc, online;
 
 	memset(&cmd, 0, sizeof cmd);
 	memset(&res, 0, sizeof res);
 	if ((rc = need_schema(c)) || (rc = in_command(c, &cmd)) ||
 	    (rc = take_record(c, &rec)) ||
-	    (rc = apply_cmd(c, &rec, &cmd, &res)))
+	    (rc = in_apply_ctx(c, &ctx, &online)) ||
+	    (rc = apply_cmd(&ctx, online, &rec, &cmd, &res)))
 		goto out;
 	rc = TF_ENOMEM;
 	o = tf_json_object();
@@ -850,41 +862,238 @@ static int m_store_get(call *c)
 }
 
 /*
- * {command, now, authority?, allow_ref?, online?} ->
- * {detail?, error?, status, ver?}: record.apply on the stored state of the
- * command's record (none: only a create applies, and stores it).
+ * Writes the result of one store.apply command, {detail?, error?, status,
+ * ver?} (canonical: the keys in order, written directly rather than
+ * through a tree, since a batch writes thousands), or only the status
+ * string when status_only.  ver is there when the record exists after.
  */
-static int m_store_apply(call *c)
+static int write_store_result(tf_buf *out, const tf_apply_result *res,
+			      const tf_json *rec, int status_only)
+{
+	const char *st = tf_status_name(res->status);
+	int rc = 0;
+
+	if (status_only)
+		return tf_buf_printf(out, "\"%s\"", st);
+	tf_buf_putc(out, '{');
+	if (res->detail) {
+		tf_buf_puts(out, "\"detail\":");
+		rc = tf_json_write(res->detail, out);
+		tf_buf_putc(out, ',');
+	}
+	if (rc == 0 && (res->status == TF_ST_REJECTED ||
+			res->status == TF_ST_CLOCK_SKEW)) {
+		tf_json *e = err_json(res->err.code ? res->err.code
+						    : TF_EVALIDATE,
+				      &res->err);
+		if (e == NULL)
+			return TF_ENOMEM;
+		tf_buf_puts(out, "\"error\":");
+		rc = tf_json_write(e, out);
+		tf_buf_putc(out, ',');
+		tf_json_free(e);
+	}
+	tf_buf_printf(out, "\"status\":\"%s\"", st);
+	if (rec)
+		tf_buf_printf(out, ",\"ver\":%lld", (long long)tf_record_ver(rec));
+	tf_buf_putc(out, '}');
+	return rc ? rc : out->failed;
+}
+
+/*
+ * Applies cmd to its record in the store (none: only a create applies,
+ * and stores it) and writes its result.  The caller has made room for one
+ * more record (store_reserve).  A hard error (TF_ENOMEM) leaves the store
+ * as it was.
+ */
+static int store_apply_cmd(call *c, const tf_apply_ctx *ctx, int online,
+			   const tf_command *cmd, int status_only)
 {
 	tf_apply_result res;
-	tf_command cmd;
-	tf_json *o = NULL, *rec;
+	tf_api *a = c->a;
+	tf_json *rec;
 	size_t i;
 	int rc;
 
-	memset(&cmd, 0, sizeof cmd);
 	memset(&res, 0, sizeof res);
-	if ((rc = need_schema(c)) || (rc = in_command(c, &cmd)) ||
-	    (rc = store_reserve(c)))
-		goto out;
-	i = store_slot(c->a, cmd.record_id);
-	rec = c->a->store[i];
-	rc = apply_cmd(c, &rec, &cmd, &res);
-	if (rc)
-		goto out;
-	if (c->a->store[i] == NULL && rec != NULL)
-		c->a->store_n++;
-	c->a->store[i] = rec;
-	rc = TF_ENOMEM;
-	o = tf_json_object();
-	if (o == NULL || result_members(o, &res) ||
-	    (rec && set(o, "ver", tf_json_int(tf_record_ver(rec)))))
-		goto out;
-	rc = put_tree(c, o);
-	o = NULL;
-out:
-	tf_json_free(o);
+	i = store_slot(a, cmd->record_id);
+	rec = a->store[i];
+	rc = apply_cmd(ctx, online, &rec, cmd, &res);
+	if (rc == 0) {
+		if (a->store[i] == NULL && rec != NULL)
+			a->store_n++;
+		a->store[i] = rec;
+		rc = write_store_result(c->out, &res, rec, status_only);
+	}
 	tf_apply_result_clear(&res);
+	return rc;
+}
+
+/*
+ * A batch failed at command i: the error names it (where
+ * "input.commands[i].<member>") and says what the store holds now.
+ */
+static int batch_error(call *c, size_t i, int rc, const tf_err *e,
+		       const char *state)
+{
+	char where[sizeof e->where], msg[200];
+
+	if (e->where[0])
+		snprintf(where, sizeof where, "input.commands[%zu].%.48s", i,
+			 e->where);
+	else
+		snprintf(where, sizeof where, "input.commands[%zu]", i);
+	snprintf(msg, sizeof msg, "%.199s", e->msg[0] ? e->msg : tf_strerror(rc));
+	tf_err_clear(c->err);
+	return tf_err_set(c->err, rc, where, "input.commands[%zu]: %s (%s)",
+			  i, msg, state);
+}
+
+/*
+ * Makes room in the store for every record the batch may create (its
+ * creates of ids not stored yet; a create repeated in the batch counts
+ * twice), so that applying cannot run into the store's limit half-way.
+ */
+static int store_reserve_batch(call *c, const tf_command *cmds, size_t n)
+{
+	tf_api *a = c->a;
+	size_t i, add = 0, cap, oldcap;
+	tf_json **old, **nw;
+
+	for (i = 0; i < n; i++) {
+		if (cmds[i].op == TF_OP_CREATE &&
+		    (a->store_n == 0 ||
+		     a->store[store_slot(a, cmds[i].record_id)] == NULL))
+			add++;
+	}
+	if (add > TF_API_MAX_STORE - a->store_n)
+		return tf_err_set(c->err, TF_ELIMIT, "input.commands",
+				  "input.commands: the batch may create %zu "
+				  "records and the store has room for %zu "
+				  "more (at most %zu); nothing applied",
+				  add, (size_t)TF_API_MAX_STORE - a->store_n,
+				  (size_t)TF_API_MAX_STORE);
+	cap = a->store_cap ? a->store_cap : 64;
+	while ((a->store_n + add + 1) * 4 >= cap * 3)
+		cap *= 2;
+	if (cap == a->store_cap)
+		return 0;
+	nw = calloc(cap, sizeof(tf_json *));
+	if (nw == NULL)
+		return TF_ENOMEM;
+	old = a->store;
+	oldcap = a->store_cap;
+	a->store = nw;
+	a->store_cap = cap;
+	for (i = 0; i < oldcap; i++) {
+		if (old[i])
+			nw[store_slot(a, tf_record_id(old[i]))] = old[i];
+	}
+	free(old);
+	return 0;
+}
+
+/*
+ * The batch form of store.apply: {commands: [...], now, authority?,
+ * allow_ref?, online?, status_only?} -> {results: [...]}, one result per
+ * command, in order, each what the single form returns (or its status
+ * alone with status_only).
+ *
+ * Every command is read before any is applied: a malformed one (or a
+ * batch the store has no room for) fails the call with an error naming
+ * its index, and nothing is applied.  A command failing validation or
+ * merging is a result ("rejected"), as on the server, and the commands
+ * after it still apply.  The one error that can stop a batch half-way is
+ * running out of memory: the commands before the named index stay
+ * applied, the rest are not.
+ */
+static int store_apply_batch(call *c, const tf_json *arr)
+{
+	tf_command *cmds = NULL;
+	tf_apply_ctx ctx;
+	tf_err e;
+	size_t i, n = 0;
+	int rc, online, status_only;
+
+	if (arr->type != TF_JSON_ARRAY)
+		return wrong_type(c, "commands", "an array of commands");
+	if (member(c, "command"))
+		return tf_err_set(c->err, TF_EINVAL, "input.command",
+				  "input.command: give either command or "
+				  "commands, not both");
+	if (arr->len > TF_API_MAX_BATCH)
+		return tf_err_set(c->err, TF_ELIMIT, "input.commands",
+				  "input.commands: %zu commands, at most %d "
+				  "per call",
+				  arr->len, TF_API_MAX_BATCH);
+	if ((rc = in_apply_ctx(c, &ctx, &online)) ||
+	    (rc = in_bool(c, "status_only", 0, &status_only)))
+		return rc;
+	cmds = calloc(arr->len ? arr->len : 1, sizeof *cmds);
+	if (cmds == NULL)
+		return TF_ENOMEM;
+	for (n = 0; n < arr->len; n++) {
+		tf_err_clear(&e);
+		rc = tf_command_from_json(arr->u.items[n], &cmds[n], &e);
+		if (rc) {
+			rc = batch_error(c, n, rc, &e, "nothing applied");
+			goto out;
+		}
+	}
+	if ((rc = store_reserve_batch(c, cmds, n)))
+		goto out;
+	tf_buf_puts(c->out, "{\"results\":[");
+	for (i = 0; i < n; i++) {
+		if (i)
+			tf_buf_putc(c->out, ',');
+		rc = store_apply_cmd(c, &ctx, online, &cmds[i], status_only);
+		if (rc) {
+			char state[64] = "nothing applied";
+
+			tf_err_clear(&e);
+			if (i)
+				snprintf(state, sizeof state,
+					 "commands 0 to %zu stay applied",
+					 i - 1);
+			rc = batch_error(c, i, rc, &e, state);
+			goto out;
+		}
+	}
+	rc = tf_buf_puts(c->out, "]}");
+out:
+	for (i = 0; i < n; i++)
+		tf_command_clear(&cmds[i]);
+	free(cmds);
+	return rc;
+}
+
+/*
+ * {command, now, authority?, allow_ref?, online?} ->
+ * {detail?, error?, status, ver?}: record.apply on the stored state of the
+ * command's record (none: only a create applies, and stores it).  With
+ * commands instead of command: store_apply_batch.
+ */
+static int m_store_apply(call *c)
+{
+	const tf_json *batch = member(c, "commands");
+	tf_apply_ctx ctx;
+	tf_command cmd;
+	int rc, online;
+
+	if ((rc = need_schema(c)))
+		return rc;
+	if (batch)
+		return store_apply_batch(c, batch);
+	if (member(c, "status_only"))
+		return tf_err_set(c->err, TF_EINVAL, "input.status_only",
+				  "input.status_only: only with "
+				  "input.commands (the batch form)");
+	memset(&cmd, 0, sizeof cmd);
+	if ((rc = in_command(c, &cmd)) || (rc = store_reserve(c)) ||
+	    (rc = in_apply_ctx(c, &ctx, &online)))
+		goto out;
+	rc = store_apply_cmd(c, &ctx, online, &cmd, 0);
+out:
 	tf_command_clear(&cmd);
 	return rc;
 }
@@ -2107,8 +2316,9 @@ static const char *const k_audit_verify[] = {"checkpoint", "entries", "first",
 					     NULL};
 static const char *const k_store_put[] = {"record", NULL};
 static const char *const k_store_get[] = {"id", NULL};
-static const char *const k_store_apply[] = {"allow_ref", "authority", "command",
-					    "now",	 "online",    NULL};
+static const char *const k_store_apply[] = {
+	"allow_ref", "authority", "command",	 "commands",
+	"now",	     "online",	  "status_only", NULL};
 
 /* X(name, function, keys): keys NULL = the input is the document itself. */
 #define TF_API_METHODS(X)                                                      \
