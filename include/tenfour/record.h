@@ -59,7 +59,11 @@ int tf_record_new(const char *entity, const char *id, tf_json **out);
  * Applies command c to *rec.  *rec is NULL when the record does not exist
  * (only TF_OP_CREATE then succeeds; it allocates *rec).  On APPLIED or
  * CONFLICT *rec is updated in place; on REJECTED it is unchanged.
- * The command must have passed tf_command_validate.
+ * The command must have passed tf_command_validate, and its cmd_id must
+ * never have been applied to this record under another stamp (the
+ * server's ledger refuses a reused cmd_id; a replica re-stamps only
+ * commands the server refused).  A replay of the same command (same id,
+ * same stamp) is recognised and changes nothing.
  * Returns 0 with res->status set, or a negative error (TF_ENOMEM) after
  * which *rec is unchanged.  res is overwritten (an old detail is not
  * freed): clear it with tf_apply_result_clear after each use.

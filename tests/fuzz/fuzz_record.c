@@ -218,6 +218,35 @@ static tf_json *apply_checked(const tf_json *state, const tf_command *c,
 	return rec;
 }
 
+/*
+ * tf_record_apply's contract: a command id is applied under one stamp
+ * only (the ledger refuses reuse).  1 when the state's logs hold this
+ * command's id under another stamp: such an input is outside the contract.
+ */
+static int id_reused(const tf_json *state, const tf_command *c)
+{
+	const tf_json *f = state ? tf_json_object_get(state, "f") : NULL;
+	char t[TF_HLC_TEXT_LEN + 1];
+	size_t i, k;
+
+	if (f == NULL || f->type != TF_JSON_OBJECT)
+		return 0;
+	tf_hlc_format(c->hlc, t);
+	for (i = 0; i < f->len; i++) {
+		const tf_json *e = tf_json_object_get(f->u.members[i].value, "e");
+		if (e == NULL || e->type != TF_JSON_ARRAY)
+			continue;
+		for (k = 0; k < e->len; k++) {
+			const char *id = tf_json_get_str(e->u.items[k], "id", NULL);
+			const char *et = tf_json_get_str(e->u.items[k], "t", NULL);
+			if (id && et && strcmp(id, c->cmd_id) == 0 &&
+			    strcmp(et, t) != 0)
+				return 1;
+		}
+	}
+	return 0;
+}
+
 /* Splits the input at the first NUL: state, then command. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -268,6 +297,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		goto out;
 	}
 
+	if (id_reused(state, &c))
+		goto out;
 	r0 = apply_checked(state, &c, 0, &st0);
 	r1 = apply_checked(state, &c, 1, &st1);
 	/* replica and server agree on the outcome, but for the server's
