@@ -25,6 +25,11 @@ typedef enum tf_op {
 } tf_op;
 
 #define TF_ID_MAX 64 /* device, user ids: [A-Za-z0-9._@-]{1,64} */
+/*
+ * Highest seq: 2^53-1, so that a seq is exact in JavaScript numbers and
+ * fits the signed 64-bit integers of SQLite and PostgreSQL.
+ */
+#define TF_SEQ_MAX ((uint64_t)9007199254740991ULL)
 /* Tags one set_remove may name, and tags one set element may carry. */
 #define TF_SET_MAX_TAGS 1024
 

@@ -173,12 +173,13 @@ int tf_command_from_json(const tf_json *j, tf_command *out, tf_err *err)
 	if (v == NULL)
 		return FAIL(err, TF_EMISSING, "seq",
 			    "%scommand member \"seq\" is missing", ctx);
-	if (v->type != TF_JSON_NUMBER || tf_json_uint64(v, &c.seq) || c.seq < 1)
+	if (v->type != TF_JSON_NUMBER || tf_json_uint64(v, &c.seq) ||
+	    c.seq < 1 || c.seq > TF_SEQ_MAX)
 		return FAIL(err,
 			    v->type == TF_JSON_NUMBER ? TF_ERANGE : TF_ETYPE,
 			    "seq",
 			    "%scommand member \"seq\" must be an "
-			    "integer >= 1",
+			    "integer from 1 to 2^53-1",
 			    ctx);
 
 	rc = env_str(j, "hlc", ctx, &s, &len, err);

@@ -171,7 +171,7 @@ TEST(canonical_bytes_exact)
 	mk(&c, "incident", TF_OP_APPEND,
 	   "{'field':'notes','body':{'text':'caller says \\u00e9 \\n "
 	   "\\\"x\\\"'}}");
-	c.seq = 18446744073709551615ULL;
+	c.seq = TF_SEQ_MAX;
 	c.base = 0;
 	c.hlc = 0xffffffffffffffffULL;
 	strcpy(c.user, "a.b@c_d-e");
@@ -183,7 +183,7 @@ TEST(canonical_bytes_exact)
 		  "\"cmd_id\":\"" CMD_ID "\",\"device\":\"mdt-2a12\","
 		  "\"entity\":\"incident\",\"hlc\":\"ffffffffffffffff\","
 		  "\"op\":\"append\",\"record_id\":\"" REC_ID "\","
-		  "\"seq\":18446744073709551615,\"user\":\"a.b@c_d-e\"}");
+		  "\"seq\":9007199254740991,\"user\":\"a.b@c_d-e\"}");
 	tf_buf_free(&b);
 	tf_command_clear(&c);
 }
@@ -210,6 +210,7 @@ TEST(envelope_failure_table)
 		{"seq", "1.5", TF_ERANGE, "seq"},
 		{"seq", "1e3", TF_ERANGE, "seq"},
 		{"seq", "18446744073709551616", TF_ERANGE, "seq"},
+		{"seq", "9007199254740992", TF_ERANGE, "seq"},
 		{"seq", "'42'", TF_ETYPE, "seq"},
 		{"hlc", NULL, TF_EMISSING, "hlc"},
 		{"hlc", "'0191a2b3c4d5000'", TF_EVALIDATE, "hlc"},
