@@ -72,7 +72,9 @@ int tf_hlc_recv(tf_clock *c, int64_t now_ms, tf_hlc remote, tf_hlc *out)
 	if (pt > lms && pt > rms) {
 		c->last = TF_HLC_MAKE(pt, 0);
 	} else if (lms == rms) {
-		unsigned lc = TF_HLC_COUNTER(c->last), rcn = TF_HLC_COUNTER(remote);
+		unsigned lc = TF_HLC_COUNTER(c->last);
+		unsigned rcn = TF_HLC_COUNTER(remote);
+
 		c->last = bump(lms, lc > rcn ? lc : rcn);
 	} else if (lms > rms) {
 		c->last = bump(lms, TF_HLC_COUNTER(c->last));
@@ -173,7 +175,8 @@ int tf_uuid_valid(const char *s, size_t len)
 		if (i == 8 || i == 13 || i == 18 || i == 23) {
 			if (ch != '-')
 				return 0;
-		} else if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'))) {
+		} else if (!((ch >= '0' && ch <= '9') ||
+			     (ch >= 'a' && ch <= 'f'))) {
 			return 0;
 		}
 	}

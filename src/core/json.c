@@ -28,11 +28,11 @@
 
 const tf_json_limits tf_json_default_limits = {
 	(size_t)16 * 1024 * 1024, /* max_bytes */
-	32,                       /* max_depth */
-	(size_t)1024 * 1024,      /* max_string */
-	100000,                   /* max_items */
-	4096,                     /* max_members */
-	64,                       /* max_number */
+	32,			  /* max_depth */
+	(size_t)1024 * 1024,	  /* max_string */
+	100000,			  /* max_items */
+	4096,			  /* max_members */
+	64,			  /* max_number */
 };
 
 /*
@@ -47,6 +47,8 @@ enum { CH_PLAIN = 0, CH_HIGH = 1, CH_QUOTE = 2, CH_BSLASH = 3, CH_CTRL = 4 };
 #define C16 C4, C4, C4, C4
 #define P16 P4, P4, P4, P4
 #define H16 H4, H4, H4, H4
+/* Laid out by hand, a row per range; clang-format would put one a line. */
+/* clang-format off */
 static const unsigned char chcls[256] = {
 	C16, C16,
 	/* 0x20: ' ' '!' '"' ... */
@@ -57,6 +59,7 @@ static const unsigned char chcls[256] = {
 	P16, P16,
 	H16, H16, H16, H16, H16, H16, H16, H16,
 };
+/* clang-format on */
 #undef C4
 #undef P4
 #undef H4
@@ -176,7 +179,7 @@ static size_t obj_find(const tf_json *obj, const char *key, size_t klen,
 static int grow_one(tf_json *v)
 {
 	size_t esz = v->type == TF_JSON_ARRAY ? sizeof(tf_json *)
-					       : sizeof(tf_json_member);
+					      : sizeof(tf_json_member);
 	size_t ncap;
 	void *p, *old = v->type == TF_JSON_ARRAY ? (void *)v->u.items
 						 : (void *)v->u.members;
@@ -291,7 +294,8 @@ void tf_json_free(tf_json *v)
 				tf_json_member *m = &v->u.members[--v->len];
 
 				free(m->key);
-				child = m->value; /* NULL while a parse fills it */
+				/* NULL while a parse fills it */
+				child = m->value;
 			}
 			if (child == NULL)
 				continue;
@@ -316,9 +320,9 @@ void tf_json_free(tf_json *v)
 struct wframe {
 	const tf_json *a; /* node being walked */
 	const tf_json *b; /* equal: its counterpart */
-	tf_json *d;       /* clone: its copy */
-	size_t i;         /* next child */
-	int sep;          /* canonical stream: ',' already emitted for child i */
+	tf_json *d;	  /* clone: its copy */
+	size_t i;	  /* next child */
+	int sep;	  /* canonical stream: ',' emitted for child i */
 };
 
 #define WALK_INLINE 40 /* deeper than any default-limits parse */
@@ -487,9 +491,8 @@ static const char *key_name(const char *k, size_t klen, char buf[80])
 		unsigned char c = (unsigned char)k[i];
 
 		if (c < 0x20 || c == '"' || c == '\\') {
-			o += (size_t)snprintf(buf + o, 8, c < 0x20 ? "\\u%04x"
-								    : "\\%c",
-					      c);
+			o += (size_t)snprintf(buf + o, 8,
+					      c < 0x20 ? "\\u%04x" : "\\%c", c);
 			i++;
 		} else if (c < 0x80) {
 			buf[o++] = (char)c;
@@ -755,8 +758,7 @@ static int num_scan(struct parser *ps, const unsigned char *p,
 	if (*q == '0') {
 		q++;
 		if (q < end && is_digit(*q))
-			return perr(ps, TF_EJSON, p,
-				    "leading zero in number");
+			return perr(ps, TF_EJSON, p, "leading zero in number");
 	} else {
 		while (q < end && is_digit(*q))
 			q++;
@@ -919,8 +921,8 @@ static int member_before(const tf_json *obj, size_t a, size_t b)
 
 /*
  * Sorts the arrival indices 0..n-1 of obj's members into key order
- * (bottom-up merge sort, insertion sort when small; tmp has room for n).  Returns the array that
- * holds the result (idx or tmp).
+ * (bottom-up merge sort, insertion sort when small; tmp has room for n).
+ * Returns the array that holds the result (idx or tmp).
  */
 static size_t *sort_members(const tf_json *obj, size_t *idx, size_t *tmp,
 			    size_t n)
@@ -1583,14 +1585,12 @@ int tf_json_object_set(tf_json *obj, const char *key, tf_json *val)
 	return tf_json_object_setn(obj, key, strlen(key), val);
 }
 
-tf_json *tf_json_object_getn(const tf_json *obj, const char *key,
-			     size_t klen)
+tf_json *tf_json_object_getn(const tf_json *obj, const char *key, size_t klen)
 {
 	size_t pos;
 	int found;
 
-	if (obj == NULL || obj->type != TF_JSON_OBJECT ||
-	    (key == NULL && klen))
+	if (obj == NULL || obj->type != TF_JSON_OBJECT || (key == NULL && klen))
 		return NULL;
 	pos = obj_find(obj, key ? key : "", klen, &found);
 	return found ? obj->u.members[pos].value : NULL;
@@ -1746,9 +1746,8 @@ static tf_json *clone_shallow(const tf_json *v)
 			return c;
 		esz = v->type == TF_JSON_ARRAY ? sizeof(tf_json *)
 					       : sizeof(tf_json_member);
-		c->u.items = v->len <= (size_t)-1 / esz
-				     ? malloc(v->len * esz)
-				     : NULL;
+		c->u.items = v->len <= (size_t)-1 / esz ? malloc(v->len * esz)
+							: NULL;
 		if (c->u.items == NULL) {
 			free(c);
 			return NULL;
@@ -2065,11 +2064,11 @@ int tf_json_equal(const tf_json *a, const tf_json *b)
  */
 struct canon {
 	struct walk w;
-	const tf_json *pend;          /* value to begin next */
-	const tf_json *val;           /* member value to begin after ':' */
+	const tf_json *pend;	      /* value to begin next */
+	const tf_json *val;	      /* member value to begin after ':' */
 	const unsigned char *sp, *se; /* string body still to emit */
-	int instr;                    /* inside a string */
-	int colon;                    /* ':' is next */
+	int instr;		      /* inside a string */
+	int colon;		      /* ':' is next */
 	char esc[6];
 };
 
