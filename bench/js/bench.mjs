@@ -16,7 +16,9 @@
 //  The wasm/native column is native speed / wasm speed (2.00 = wasm takes
 //  twice as long).
 //  - comparison: lww field merges and list appends merged from another
-//    replica, in tenfour (wasm API), Automerge and Yjs, in this process.
+//    replica, in tenfour (wasm API), Automerge and Yjs, in this process,
+//    one change per call and in batches of 100 per call (every library
+//    batched the same way; see "comparison workloads" below).
 //
 // `node bench.mjs --wasi FILE` runs bench_core's --json workloads in the
 // WebAssembly build of bench_core.c (a WASI reactor), for the direct wasm
@@ -56,6 +58,8 @@ const wasmDirect = arg('--wasm-direct');
 const corePath = arg('--core') ?? resolve(root, 'build/wasm/tenfour.wasm');
 const fixtures = arg('--fixtures') ?? resolve(root, 'build/bench/fixtures');
 const outPath = arg('--out');
+// Only the Automerge / Yjs / tenfour comparison (quicker, for iterating).
+const compareOnly = process.argv.includes('--compare-only');
 
 // Workload sizes: the same as bench/bench_core.c's API_* constants.
 const T0 = 1764000000000;
@@ -176,26 +180,55 @@ function apiJson(core, fx) {
 
 // ---------------------------------------------------- comparison workloads
 // The same shape in each library: 100 unit records exist on both sides; a
-// second replica makes CMP_OPS one-field status updates (or list appends),
-// each its own change; the first replica merges them one by one.
+// second replica makes CMP_OPS one-field status updates (or list appends)
+// to record k % 100, each its own change; the first replica merges them.
+//  - "per op": one change per call in every library (Automerge
+//    applyChanges with one change, Yjs applyUpdate with one update, tenfour
+//    one store.apply per command).
+//  - "batched": the same changes, BATCH per call in every library
+//    (Automerge applyChanges with BATCH changes; Yjs applyUpdate of
+//    Y.mergeUpdates of BATCH updates, the merge timed on the receiver, and,
+//    separately, one update per BATCH ops made in one transact on the
+//    sender, which is the cheapest form Yjs has; tenfour one store.apply
+//    with BATCH commands, statuses only, every one checked "applied").
+// Every run ends by checking the receiver's state: each record's status is
+// the last one written to it, or its list holds CMP_OPS / 100 entries, so
+// no library is timed doing less work than the others.
+
+const BATCH = 100;
+const PER_REC = CMP_OPS / 100;
+/** The status record i holds after all CMP_OPS updates (its last write). */
+const finalStatus = (i) => cmpStatus(CMP_OPS - 100 + i);
+
+/** @param {string} lib @param {string} kind @param {(i: number) => [string, number]} get */
+function checkFinal(lib, kind, get) {
+	for (let i = 0; i < 100; i++) {
+		const [status, n] = get(i);
+		if (kind === 'lww' ? status !== finalStatus(i) : n !== PER_REC)
+			throw new Error(`${lib} ${kind}: record ${i} ends with status ${status}, ` +
+				`${n} entries; expected ${kind === 'lww' ? finalStatus(i) : `${PER_REC} entries`}`);
+	}
+}
+
+/** Rate of `f` over CMP_OPS ops. @param {() => void} f */
+const rate = (f) => {
+	const t = now();
+	f();
+	return CMP_OPS / (now() - t);
+};
 
 async function automerge() {
 	const A = await import('@automerge/automerge');
 	const ids = Array.from({ length: 100 }, (_, i) => `u${i}`);
-	const init = () => {
-		let d = A.init();
-		d = A.change(d, (x) => {
-			x.units = {};
-			for (const id of ids) x.units[id] = { status: 'available', priority: 3, entries: [] };
-		});
-		return d;
-	};
+	const base = A.change(A.init(), (x) => {
+		x.units = {};
+		for (const id of ids) x.units[id] = { status: 'available', priority: 3, entries: [] };
+	});
+	const saved = A.save(base);
 	const res = {};
 	for (const kind of ['lww', 'append']) {
-		const base = init();
 		// Two replicas with their own actors, sharing the base history.
-		let a = A.load(A.save(base));
-		let b = A.load(A.save(base));
+		let b = A.load(saved);
 		const changes = [];
 		for (let k = 0; k < CMP_OPS; k++) {
 			b = A.change(b, (x) => {
@@ -207,9 +240,21 @@ async function automerge() {
 			if (!ch) throw new Error('automerge: no change recorded');
 			changes.push(ch);
 		}
-		const t = now();
-		for (const ch of changes) [a] = A.applyChanges(a, [ch]);
-		res[kind] = CMP_OPS / (now() - t);
+		const check = (a) => checkFinal('automerge', kind, (i) => {
+			const u = /** @type {any} */ (a).units[ids[i]];
+			return [u.status, u.entries.length];
+		});
+		let a = A.load(saved);
+		res[kind] = rate(() => {
+			for (const ch of changes) [a] = A.applyChanges(a, [ch]);
+		});
+		check(a);
+		a = A.load(saved);
+		res[`${kind}_batch`] = rate(() => {
+			for (let k = 0; k < CMP_OPS; k += BATCH)
+				[a] = A.applyChanges(a, changes.slice(k, k + BATCH));
+		});
+		check(a);
 	}
 	return res;
 }
@@ -217,45 +262,77 @@ async function automerge() {
 async function yjs() {
 	const Y = await import('yjs');
 	const ids = Array.from({ length: 100 }, (_, i) => `u${i}`);
+	const base = new Y.Doc();
+	base.transact(() => {
+		const units = base.getMap('units');
+		for (const id of ids) {
+			const u = new Y.Map();
+			units.set(id, u);
+			u.set('status', 'available');
+			u.set('priority', 3);
+			u.set('entries', new Y.Array());
+		}
+	});
+	const state = Y.encodeStateAsUpdate(base);
+	const doc = () => {
+		const d = new Y.Doc();
+		Y.applyUpdate(d, state);
+		return d;
+	};
+	/** Op k on the sender b. @param {any} b @param {string} kind @param {number} k */
+	const op = (b, kind, k) => {
+		const u = b.getMap('units').get(ids[k % 100]);
+		if (kind === 'lww') u.set('status', cmpStatus(k));
+		else u.get('entries').push([{ text: NOTE }]);
+	};
 	const res = {};
 	for (const kind of ['lww', 'append']) {
-		const base = new Y.Doc();
-		const units = base.getMap('units');
-		base.transact(() => {
-			for (const id of ids) {
-				const u = new Y.Map();
-				units.set(id, u);
-				u.set('status', 'available');
-				u.set('priority', 3);
-				u.set('entries', new Y.Array());
-			}
-		});
-		const state = Y.encodeStateAsUpdate(base);
-		const a = new Y.Doc();
-		const b = new Y.Doc();
-		Y.applyUpdate(a, state);
-		Y.applyUpdate(b, state);
+		// One update per op.
+		const b = doc();
 		const updates = [];
 		b.on('update', (u) => updates.push(u));
-		const bu = b.getMap('units');
-		for (let k = 0; k < CMP_OPS; k++) {
-			const u = bu.get(ids[k % 100]);
-			if (kind === 'lww') u.set('status', cmpStatus(k));
-			else u.get('entries').push([{ text: NOTE }]);
-		}
-		const t = now();
-		for (const u of updates) Y.applyUpdate(a, u);
-		res[kind] = CMP_OPS / (now() - t);
+		for (let k = 0; k < CMP_OPS; k++) op(b, kind, k);
+		// One update per BATCH ops, each batch in one transaction.
+		const bt = doc();
+		const tupdates = [];
+		bt.on('update', (u) => tupdates.push(u));
+		for (let k = 0; k < CMP_OPS; k += BATCH)
+			bt.transact(() => { for (let j = k; j < k + BATCH; j++) op(bt, kind, j); });
+		if (updates.length !== CMP_OPS || tupdates.length !== CMP_OPS / BATCH)
+			throw new Error('yjs: unexpected number of updates');
+		const check = (a) => checkFinal('yjs', kind, (i) => {
+			const u = a.getMap('units').get(ids[i]);
+			return [u.get('status'), u.get('entries').length];
+		});
+		let a = doc();
+		res[kind] = rate(() => {
+			for (const u of updates) Y.applyUpdate(a, u);
+		});
+		check(a);
+		a = doc();
+		res[`${kind}_batch`] = rate(() => {
+			for (let k = 0; k < CMP_OPS; k += BATCH)
+				Y.applyUpdate(a, Y.mergeUpdates(updates.slice(k, k + BATCH)));
+		});
+		check(a);
+		a = doc();
+		res[`${kind}_txn`] = rate(() => {
+			for (const u of tupdates) Y.applyUpdate(a, u);
+		});
+		check(a);
 	}
 	return res;
 }
 
-// tenfour, the same shape: 100 records, CMP_OPS remote commands merged one
-// by one through the wasm API (store.apply).
+// tenfour, the same shape: 100 records, CMP_OPS remote commands merged
+// through the wasm API (store.apply), one per call and BATCH per call.
 function tenfourCmp(core) {
 	const res = {};
+	const check = (kind) => checkFinal('tenfour', kind, (i) => {
+		const rec = core.call('store.get', { id: makeId(T0, i + 1) });
+		return [rec.f.status.v, rec.f.entries ? rec.f.entries.e.length : 0];
+	});
 	for (const kind of ['lww', 'append']) {
-		apiRecords(core, 100);
 		const cmds = [];
 		for (let k = 0; k < CMP_OPS; k++) {
 			const i = k % 100;
@@ -265,9 +342,22 @@ function tenfourCmp(core) {
 				: cmdText('append', makeId(T0, i + 1), k + 1, T0 + 1000 + k, 0, 'mdt-2a14',
 					`{"body":{"text":"${NOTE}"},"field":"entries"}`, k));
 		}
-		const t = now();
-		for (let k = 0; k < CMP_OPS; k++) apiApply(core, cmds[k]);
-		res[kind] = CMP_OPS / (now() - t);
+		apiRecords(core, 100);
+		res[kind] = rate(() => {
+			for (let k = 0; k < CMP_OPS; k++) apiApply(core, cmds[k]);
+		});
+		check(kind);
+		apiRecords(core, 100);
+		const tail = `],"now":${T0 + 10000},"status_only":true}`;
+		res[`${kind}_batch`] = rate(() => {
+			for (let k = 0; k < CMP_OPS; k += BATCH) {
+				const out = core.call('store.apply', '{"authority":true,"commands":[' +
+					cmds.slice(k, k + BATCH).join(',') + tail);
+				if (out.results.length !== BATCH || out.results.some((r) => r !== 'applied'))
+					throw new Error(`store.apply batch: ${JSON.stringify(out).slice(0, 400)}`);
+			}
+		});
+		check(kind);
 	}
 	return res;
 }
@@ -296,18 +386,18 @@ const repeat = (f) => best(Array.from({ length: RUNS }, f));
 console.error('bench: native and wasm (direct, node:wasi) ...');
 const nruns = [];
 const wruns = [];
-for (let i = 0; i < RUNS; i++) {
+for (let i = 0; i < (compareOnly ? 0 : RUNS); i++) {
 	nruns.push(runJson(nativeBin, ['--json']));
 	wruns.push(runJson(process.execPath,
 		['--no-warnings', fileURLToPath(import.meta.url), '--wasi', wasmDirect]));
 }
-const native = best(nruns);
-const wdirect = best(wruns);
+const native = compareOnly ? null : best(nruns);
+const wdirect = compareOnly ? null : best(wruns);
 
 console.error('bench: wasm (API, core.mjs) ...');
 const core = await loadCore(corePath);
 core.call('schema.load', readFileSync(resolve(root, 'bench/schema.json'), 'utf8'));
-const wapi = repeat(() => ({
+const wapi = compareOnly ? null : repeat(() => ({
 	lww_api: apiLww(core),
 	log_api: apiLog(core),
 	rebase_ms_api: apiRebase(core, fx),
@@ -315,9 +405,18 @@ const wapi = repeat(() => ({
 }));
 
 console.error('bench: Automerge, Yjs, tenfour comparison ...');
-const am = best([await automerge(), await automerge(), await automerge()]);
-const yj = best([await yjs(), await yjs(), await yjs()]);
-const tf = repeat(() => tenfourCmp(core));
+// The three libraries take turns, so that each sees the same load.
+const amRuns = [];
+const yjRuns = [];
+const tfRuns = [];
+for (let i = 0; i < RUNS; i++) {
+	amRuns.push(await automerge());
+	yjRuns.push(await yjs());
+	tfRuns.push(tenfourCmp(core));
+}
+const am = best(amRuns);
+const yj = best(yjRuns);
+const tf = best(tfRuns);
 
 const f0 = (x) => Math.round(x).toLocaleString('en-US');
 const f2 = (x) => x.toFixed(2);
@@ -333,38 +432,47 @@ const lines = [];
 lines.push(`tenfour bench, ${new Date().toISOString().slice(0, 10)}, ` +
 	`${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), node ${process.version}`);
 lines.push('');
-lines.push(`${'direct (C core functions)'.padEnd(32)}${pad('native', 14)}${pad('wasm', 14)}` +
-	`${pad('wasm/native', 12)}`);
-lines.push(row('lww merges/s', native.lww_direct, wdirect.lww_direct, f0));
-lines.push(row('log entries merged/s', native.log_direct, wdirect.log_direct, f0));
-lines.push(row('rebase 2,000 over 10,000 (ms)', native.rebase_ms_direct, wdirect.rebase_ms_direct, f2, true));
-lines.push(row('canonical JSON (MB/s)', native.json_mbps_direct, wdirect.json_mbps_direct, f1));
-lines.push('');
-lines.push(`${'JSON API (tf_api_call)'.padEnd(32)}${pad('native', 14)}${pad('wasm, C host', 14)}` +
-	`${pad('wasm/native', 12)}${pad('wasm, core.mjs', 16)}`);
-const row3 = (name, a, b, c, fmt, lowerBetter) =>
-	`${row(name, a, b, fmt, lowerBetter)}${pad(fmt(c), 16)}`;
-lines.push(row3('lww merges/s', native.lww_api, wdirect.lww_api, wapi.lww_api, f0));
-lines.push(row3('log entries merged/s', native.log_api, wdirect.log_api, wapi.log_api, f0));
-lines.push(row3('rebase 2,000 over 10,000 (ms)', native.rebase_ms_api, wdirect.rebase_ms_api,
-	wapi.rebase_ms_api, f2, true));
-lines.push(row3('canonical JSON (MB/s)', native.json_mbps_api, wdirect.json_mbps_api,
-	wapi.json_mbps_api, f1));
-lines.push('');
-lines.push(`merges from another replica, ${CMP_OPS.toLocaleString('en-US')} ops, ops/s`);
-lines.push(`  ${''.padEnd(26)}${pad('tenfour wasm', 14)}${pad('Automerge', 12)}${pad('Yjs', 12)}` +
-	`${pad('t/Automerge', 13)}${pad('t/Yjs', 8)}`);
-for (const [name, k] of [['map field update (lww)', 'lww'], ['list append (log)', 'append']]) {
-	lines.push(`  ${name.padEnd(26)}${pad(f0(tf[k]), 14)}${pad(f0(am[k]), 12)}${pad(f0(yj[k]), 12)}` +
-		`${pad(ratio(tf[k], am[k]), 13)}${pad(ratio(tf[k], yj[k]), 8)}`);
+if (native && wdirect && wapi) {
+	lines.push(`${'direct (C core functions)'.padEnd(32)}${pad('native', 14)}${pad('wasm', 14)}` +
+		`${pad('wasm/native', 12)}`);
+	lines.push(row('lww merges/s', native.lww_direct, wdirect.lww_direct, f0));
+	lines.push(row('log entries merged/s', native.log_direct, wdirect.log_direct, f0));
+	lines.push(row('rebase 2,000 over 10,000 (ms)', native.rebase_ms_direct, wdirect.rebase_ms_direct, f2, true));
+	lines.push(row('canonical JSON (MB/s)', native.json_mbps_direct, wdirect.json_mbps_direct, f1));
+	lines.push('');
+	lines.push(`${'JSON API (tf_api_call)'.padEnd(32)}${pad('native', 14)}${pad('wasm, C host', 14)}` +
+		`${pad('wasm/native', 12)}${pad('wasm, core.mjs', 16)}`);
+	const row3 = (name, a, b, c, fmt, lowerBetter) =>
+		`${row(name, a, b, fmt, lowerBetter)}${pad(fmt(c), 16)}`;
+	lines.push(row3('lww merges/s', native.lww_api, wdirect.lww_api, wapi.lww_api, f0));
+	lines.push(row3('log entries merged/s', native.log_api, wdirect.log_api, wapi.log_api, f0));
+	lines.push(row3('rebase 2,000 over 10,000 (ms)', native.rebase_ms_api, wdirect.rebase_ms_api,
+		wapi.rebase_ms_api, f2, true));
+	lines.push(row3('canonical JSON (MB/s)', native.json_mbps_api, wdirect.json_mbps_api,
+		wapi.json_mbps_api, f1));
+	lines.push('');
 }
+lines.push(`merges from another replica, ${CMP_OPS.toLocaleString('en-US')} ops, ops/s ` +
+	`(per op: one change per call; batched: ${BATCH} per call, in every library)`);
+lines.push(`  ${''.padEnd(30)}${pad('tenfour wasm', 14)}${pad('Automerge', 12)}${pad('Yjs', 12)}` +
+	`${pad('t/Automerge', 13)}${pad('t/Yjs', 8)}`);
+const cmpRow = (name, t, a, y) => lines.push(`  ${name.padEnd(30)}${pad(f0(t), 14)}` +
+	`${pad(f0(a), 12)}${pad(f0(y), 12)}${pad(ratio(t, a), 13)}${pad(ratio(t, y), 8)}`);
+cmpRow('map field update, per op', tf.lww, am.lww, yj.lww);
+cmpRow('list append, per op', tf.append, am.append, yj.append);
+cmpRow(`map field update, batched`, tf.lww_batch, am.lww_batch, yj.lww_batch);
+cmpRow(`list append, batched`, tf.append_batch, am.append_batch, yj.append_batch);
+lines.push(`  Yjs batched = Y.mergeUpdates of ${BATCH} updates + applyUpdate (merge timed); ` +
+	`one transact per ${BATCH} ops on the sender instead:`);
+cmpRow('map field update, Yjs txn', tf.lww_batch, am.lww_batch, yj.lww_txn);
+cmpRow('list append, Yjs txn', tf.append_batch, am.append_batch, yj.append_txn);
 console.log(lines.join('\n'));
 
 if (outPath) {
 	writeFileSync(outPath, JSON.stringify({
 		date: new Date().toISOString(), cpus: cpus().length, cpu: cpus()[0]?.model,
 		node: process.version, native, wasm_direct: wdirect, wasm_api: wapi,
-		compare: { ops: CMP_OPS, tenfour: tf, automerge: am, yjs: yj },
+		compare: { ops: CMP_OPS, batch: BATCH, tenfour: tf, automerge: am, yjs: yj },
 	}, null, 1) + '\n');
 }
 }
