@@ -31,7 +31,7 @@
 /* A log or set is one JSON array in the record: the parser's item limit. */
 #define ENTRIES_LIMIT 100000
 /* A string is one JSON string: the parser's string limit. */
-#define BYTES_LIMIT (1024 * 1024)
+#define BYTES_LIMIT ((int64_t)1024 * 1024)
 #define ENUM_VALUE_MAX 64
 #define LABEL_MAX 128
 #define VERSION_MAX INT32_MAX
@@ -543,7 +543,6 @@ static int spec_key_allowed(tf_type t, const char *key)
 		return 1;
 	switch (t) {
 	case TF_TYPE_STRING:
-		return !strcmp(key, "min") || !strcmp(key, "max");
 	case TF_TYPE_INTEGER:
 	case TF_TYPE_NUMBER:
 		return !strcmp(key, "min") || !strcmp(key, "max");
@@ -831,13 +830,17 @@ static int spec_accepts_name(const tf_type_spec *t, const char *s)
 	return 0;
 }
 
-/* Reads a list of declared enum values of f (member `key`, an array). */
+/*
+ * Reads a list of declared enum values of f (member `key`, an array) into
+ * *out / *n, which must be empty on entry: a new list, never an append.
+ */
 static int get_values(const tf_field *f, const tf_json *arr, const char *key,
 		      int allow_empty, const char *where, char ***out,
 		      size_t *n, tf_err *err)
 {
 	size_t i;
 
+	assert(*out == NULL && *n == 0);
 	if (arr->type != TF_JSON_ARRAY || (arr->len == 0 && !allow_empty) ||
 	    arr->len > f->type.nvalues)
 		return fail(err, TF_ESCHEMA, where,
@@ -1266,6 +1269,7 @@ static int parse_roles_list(const tf_json *root, tf_schema *s, tf_err *err)
 	const tf_json *roles = tf_json_object_get(root, "roles");
 	size_t i;
 
+	assert(s->roles == NULL && s->nroles == 0);
 	if (roles == NULL || roles->type != TF_JSON_ARRAY || roles->len == 0 ||
 	    roles->len > TF_SCHEMA_MAX_ROLES)
 		return fail(err, TF_ESCHEMA, "schema",
