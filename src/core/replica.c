@@ -10,7 +10,12 @@
  *    the view is a separate tree only while pending commands touch the
  *    record, otherwise the base is the view;
  *  - the pending queue, in seq order (seq is contiguous when issued; the
- *    server may reject commands out of the middle);
+ *    server may reject commands out of the middle).  Each command knows
+ *    whether a reply has told its result.  An ack says only that the
+ *    server holds a command, not how it ended, so a final page's ack
+ *    drops only commands whose result has arrived; one it passes with
+ *    no result ("acked, result unknown": its reply was lost) stays
+ *    queued and is sent again until the ledger replays its result;
  *  - the open notices (supersede, rejection) in the order they were raised.
  *
  * Every update runs in two phases: first everything that can fail on bad
@@ -63,6 +68,12 @@ typedef struct rentry {
 typedef struct pend {
 	tf_command cmd;
 	int64_t at; /* host time when queued, ms (for the oldest age) */
+	/*
+	 * The result a reply gave, once the server keeps the command
+	 * (applied, duplicate, conflict); 0 while unknown.  Rejected
+	 * commands leave the queue and clock_skew leaves it unknown.
+	 */
+	tf_status result;
 } pend;
 
 typedef struct notice {
@@ -80,6 +91,12 @@ struct tf_replica {
 	uint64_t next_seq;
 	uint64_t ack;	     /* highest ack a complete pull applied */
 	uint64_t server_ack; /* highest seq the server said it holds */
+	/*
+	 * Pending commands with seq <= server_ack and no result yet: the
+	 * server holds them but their reply was lost, so the next push
+	 * sends them again (besides every seq above server_ack).
+	 */
+	size_t nresend;
 	char *cursor;
 	int64_t last_sync;
 	int allow_ref; /* a service account's replica: may issue ref_set */
@@ -320,9 +337,22 @@ static tf_apply_ctx replay_ctx(const tf_replica *r, const tf_command *c)
 }
 
 /*
+ * The highest seq of this device whose effect e's base already holds:
+ * the ack of the page that delivered it, or of the last complete pull
+ * (which delivered every record this device's commands up to its ack
+ * changed).  0 without a base.
+ */
+static uint64_t base_holds(const tf_replica *r, const rentry *e)
+{
+	if (e->base == NULL)
+		return 0;
+	return e->base_ack > r->ack ? e->base_ack : r->ack;
+}
+
+/*
  * Rebuilds the view of every dirty entry: the base cloned, then the
- * record's pending commands the base does not hold yet (seq above the
- * entry's base_ack) replayed in queue order.  A replayed command
+ * record's pending commands the base does not hold yet (seq above
+ * base_holds) replayed in queue order.  A replayed command
  * the merge refuses (its record changed under it) simply has no effect on
  * the view; the server decides its fate.  ENOMEM fails the replica.
  */
@@ -358,7 +388,7 @@ static int rebuild(tf_replica *r, tf_err *err)
 		tf_apply_ctx ctx;
 		if (e == NULL || !e->dirty || !e->has_view)
 			continue;
-		if (c->seq <= e->base_ack)
+		if (c->seq <= base_holds(r, e))
 			continue;
 		ctx = replay_ctx(r, c);
 		memset(&res, 0, sizeof res);
@@ -395,6 +425,17 @@ static size_t pq_find(const tf_replica *r, uint64_t seq)
 	if (lo < r->npq && r->pq[lo].cmd.seq == seq)
 		return lo;
 	return r->npq;
+}
+
+/* Closes the gaps dropped commands (cleared: seq 0) left, keeping order. */
+static void pq_compact(tf_replica *r)
+{
+	size_t i, w;
+
+	for (i = w = 0; i < r->npq; i++)
+		if (r->pq[i].cmd.seq != 0)
+			r->pq[w++] = r->pq[i];
+	r->npq = w;
 }
 
 static int pq_reserve(tf_replica *r, size_t extra)
@@ -703,6 +744,7 @@ int tf_replica_mutate(tf_replica *r, int64_t now_ms, const uint8_t rnd[20],
 	e->conflict = has_conflict(r, e->view);
 	r->pq[r->npq].cmd = c;
 	r->pq[r->npq].at = now_ms;
+	r->pq[r->npq].result = 0;
 	r->npq++;
 	memset(&c, 0, sizeof c);
 	r->clock = ck;
@@ -724,6 +766,70 @@ out:
 /* ------------------------------------------------------------ push */
 
 /*
+ * Raises supersede notices for pending command c (being dropped by an
+ * ack): one for each lww value it set that lost, in the confirmed state,
+ * to another node's write with a greater stamp (tf_record_superseded
+ * decides).  Returns TF_ENOMEM (the caller fails the replica) or 0.
+ */
+static int supersede_check(tf_replica *r, const tf_command *c)
+{
+	const tf_json *fields, *base;
+	const tf_entity *ent;
+	rentry *e = table_find(r, c->record_id);
+	char mine_hlc[TF_HLC_TEXT_LEN + 1], win_hlc[TF_HLC_TEXT_LEN + 1];
+	char id[NOTICE_ID_MAX + 1];
+	size_t i;
+
+	if (c->op != TF_OP_SET && c->op != TF_OP_CREATE)
+		return 0;
+	if (e == NULL || (base = e->base) == NULL)
+		return 0;
+	ent = tf_schema_entity(r->schema, c->entity);
+	fields = tf_json_object_get(c->args, "fields");
+	if (ent == NULL || fields == NULL || fields->type != TF_JSON_OBJECT)
+		return 0;
+	tf_hlc_format(c->hlc, mine_hlc);
+	for (i = 0; i < fields->len; i++) {
+		const char *name = fields->u.members[i].key, *node, *by;
+		const tf_field *f = tf_entity_field(ent, name);
+		tf_json *o;
+		tf_hlc wt;
+		if (f == NULL || f->cls != TF_CLASS_LWW ||
+		    !tf_record_superseded(base, c, name) ||
+		    tf_record_lww_stamp(base, name, &wt, &node, &by) != 0)
+			continue;
+		snprintf(id, sizeof id, "%s:%s", c->cmd_id, name);
+		if (nt_find(r, id) < r->nnt)
+			continue;
+		tf_hlc_format(wt, win_hlc);
+		if (fault(r) || nt_reserve(r, 1) ||
+		    (o = tf_json_object()) == NULL)
+			return TF_ENOMEM;
+		if (set_str(o, "kind", "superseded") || set_str(o, "id", id) ||
+		    set_str(o, "cmd_id", c->cmd_id) ||
+		    set_str(o, "record_id", c->record_id) ||
+		    set_str(o, "entity", c->entity) ||
+		    set_str(o, "field", name) ||
+		    tf_json_object_set(
+			    o, "mine",
+			    tf_json_clone(fields->u.members[i].value)) ||
+		    set_str(o, "mine_hlc", mine_hlc) ||
+		    tf_json_object_set(
+			    o, "winner",
+			    tf_record_value(base, name)
+				    ? tf_json_clone(tf_record_value(base, name))
+				    : tf_json_null()) ||
+		    set_str(o, "winner_by", by) ||
+		    set_str(o, "winner_hlc", win_hlc)) {
+			tf_json_free(o);
+			return TF_ENOMEM;
+		}
+		nt_add(r, NOTICE_SUPERSEDED, id, c->record_id, o);
+	}
+	return 0;
+}
+
+/*
  * Index of the first command the server does not hold yet: the queue is
  * in seq order and the server holds every seq up to server_ack.
  */
@@ -741,18 +847,43 @@ static size_t first_unsent(const tf_replica *r)
 	return lo;
 }
 
+/*
+ * Raises server_ack to ack (nothing when not higher).  The commands it
+ * passes that have no result yet are held by the server with their reply
+ * lost: they join those sent again.  Each command is passed once, so the
+ * cost over a queue's life is linear.
+ */
+static void raise_server_ack(tf_replica *r, uint64_t ack)
+{
+	size_t i;
+
+	if (ack <= r->server_ack)
+		return;
+	for (i = first_unsent(r); i < r->npq && r->pq[i].cmd.seq <= ack; i++)
+		if (r->pq[i].result == 0)
+			r->nresend++;
+	r->server_ack = ack;
+}
+
 size_t tf_replica_unsent(const tf_replica *r)
 {
 	assert(r != NULL);
 	if (r->failed)
 		return 0;
-	return r->npq - first_unsent(r);
+	return r->nresend + (r->npq - first_unsent(r));
 }
 
+/*
+ * The request carries every pending command whose result has not
+ * arrived, oldest first: the ones the server holds whose reply was lost
+ * (the ledger replays their stored results: seq <= last is a replay, not
+ * a gap), then those above server_ack, the first of which is the
+ * server's last + 1.
+ */
 int tf_replica_push_request(tf_replica *r, size_t max, tf_buf *out)
 {
 	tf_push_request m;
-	size_t first, n, i;
+	size_t first, n, i, k = 0, seen = 0;
 	int rc;
 
 	assert(r != NULL && out != NULL);
@@ -760,7 +891,7 @@ int tf_replica_push_request(tf_replica *r, size_t max, tf_buf *out)
 	if (rc)
 		return rc;
 	first = first_unsent(r);
-	n = r->npq - first;
+	n = r->nresend + (r->npq - first);
 	if (n > max)
 		n = max;
 	if (n > tf_proto_default_limits.max_commands)
@@ -774,8 +905,17 @@ int tf_replica_push_request(tf_replica *r, size_t max, tf_buf *out)
 		m.commands = malloc(n * sizeof *m.commands);
 		if (m.commands == NULL)
 			return TF_ENOMEM;
-		for (i = 0; i < n; i++)
-			m.commands[i] = r->pq[first + i].cmd;
+		/* Rare (lost replies only): a walk over the held prefix. */
+		for (i = 0; r->nresend && i < first; i++) {
+			if (r->pq[i].result != 0)
+				continue;
+			seen++;
+			if (k < n)
+				m.commands[k++] = r->pq[i].cmd;
+		}
+		assert(seen == r->nresend);
+		for (i = first; k < n; i++)
+			m.commands[k++] = r->pq[i].cmd;
 	}
 	rc = tf_push_request_encode(&m, out);
 	free(m.commands);
@@ -877,7 +1017,7 @@ int tf_replica_apply_push_reply(tf_replica *r, int64_t now_ms, const char *buf,
 {
 	tf_push_reply m;
 	tf_json **notes = NULL;
-	size_t *idx = NULL, i, nrej = 0, skew = SIZE_MAX, w;
+	size_t *idx = NULL, i, nrej = 0, skew = SIZE_MAX, ndrop = 0;
 	int rc;
 
 	assert(r != NULL);
@@ -919,12 +1059,16 @@ int tf_replica_apply_push_reply(tf_replica *r, int64_t now_ms, const char *buf,
 			}
 			nrej++;
 		} else if (m.results[i].status == TF_ST_CLOCK_SKEW &&
+			   r->pq[idx[i]].cmd.seq > r->server_ack &&
 			   TF_HLC_MS(r->pq[idx[i]].cmd.hlc) >
 				   m.results[i].server_time) {
 			/*
 			 * A stamp not ahead of the server's time cannot
-			 * have been refused: the result is stale (the
-			 * command was re-stamped since) and is ignored.
+			 * have been refused, nor a command the server
+			 * already said it holds: such a result is stale
+			 * (the command was re-stamped or stored since) and
+			 * is ignored.  Re-stamping a held command would
+			 * change the bytes the ledger keeps for its id.
 			 */
 			skew = idx[i];
 		}
@@ -935,9 +1079,8 @@ int tf_replica_apply_push_reply(tf_replica *r, int64_t now_ms, const char *buf,
 		goto out;
 	}
 
-	/* Commit. */
-	if (m.ack > r->server_ack)
-		r->server_ack = m.ack;
+	/* Commit: an allocation failure below fails the replica. */
+	raise_server_ack(r, m.ack);
 	if (skew != SIZE_MAX) {
 		tf_clock_rebase(&r->clock, now_ms,
 				m.results[m.nresults - 1].server_time);
@@ -949,30 +1092,64 @@ int tf_replica_apply_push_reply(tf_replica *r, int64_t now_ms, const char *buf,
 				mark_dirty(r, e);
 		}
 	}
+	/*
+	 * Two passes: the rejections use the notice room reserved above,
+	 * before supersede checks (which reserve their own) take any.
+	 */
 	for (i = 0; i < m.nresults; i++) {
+		tf_status st = m.results[i].status;
 		pend *p;
 		rentry *e;
-		if (notes[i] == NULL)
+		if (idx[i] == r->npq || st == TF_ST_CLOCK_SKEW)
 			continue;
 		p = &r->pq[idx[i]];
+		/* Every seq with a result is now <= server_ack. */
+		if (p->result == 0) {
+			assert(r->nresend > 0);
+			r->nresend--;
+		}
+		if (st == TF_ST_REJECTED) {
+			nt_add(r, NOTICE_REJECTED, p->cmd.cmd_id,
+			       p->cmd.record_id, notes[i]);
+			notes[i] = NULL;
+		} else {
+			if (p->result == 0)
+				p->result = st;
+			/* Tentative until a final page's ack passes it,
+			 * unless one already has (its reply was lost):
+			 * then it is settled in the second pass. */
+			continue;
+		}
 		e = table_find(r, p->cmd.record_id);
 		assert(e != NULL && e->npending > 0);
 		e->npending--;
 		mark_dirty(r, e);
-		nt_add(r, NOTICE_REJECTED, p->cmd.cmd_id, p->cmd.record_id,
-		       notes[i]);
-		notes[i] = NULL;
-		tf_command_clear(&p->cmd);
-		p->cmd.seq = 0; /* dropped; compacted below */
+		tf_command_clear(&p->cmd); /* seq 0: compacted below */
+		ndrop++;
 	}
-	if (nrej) {
-		for (i = w = 0; i < r->npq; i++)
-			if (r->pq[i].cmd.seq != 0)
-				r->pq[w++] = r->pq[i];
-		r->npq = w;
+	for (i = 0; i < m.nresults; i++) {
+		pend *p;
+		rentry *e;
+		if (idx[i] == r->npq)
+			continue;
+		p = &r->pq[idx[i]];
+		if (p->cmd.seq == 0 || p->result == 0 || p->cmd.seq > r->ack)
+			continue;
+		if (supersede_check(r, &p->cmd)) {
+			rc = fail(r, err);
+			goto out;
+		}
+		e = table_find(r, p->cmd.record_id);
+		assert(e != NULL && e->npending > 0);
+		e->npending--;
+		mark_dirty(r, e);
+		tf_command_clear(&p->cmd);
+		ndrop++;
 	}
 	rc = rebuild(r, err);
 out:
+	if (ndrop)
+		pq_compact(r);
 	if (notes)
 		for (i = 0; i < m.nresults; i++)
 			tf_json_free(notes[i]);
@@ -987,70 +1164,6 @@ out:
 static int cmp_str_ptr(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/*
- * Raises supersede notices for pending command c (being dropped by an
- * ack): one for each lww value it set that lost, in the confirmed state,
- * to another node's write with a greater stamp (tf_record_superseded
- * decides).  Returns TF_ENOMEM (the caller fails the replica) or 0.
- */
-static int supersede_check(tf_replica *r, const tf_command *c)
-{
-	const tf_json *fields, *base;
-	const tf_entity *ent;
-	rentry *e = table_find(r, c->record_id);
-	char mine_hlc[TF_HLC_TEXT_LEN + 1], win_hlc[TF_HLC_TEXT_LEN + 1];
-	char id[NOTICE_ID_MAX + 1];
-	size_t i;
-
-	if (c->op != TF_OP_SET && c->op != TF_OP_CREATE)
-		return 0;
-	if (e == NULL || (base = e->base) == NULL)
-		return 0;
-	ent = tf_schema_entity(r->schema, c->entity);
-	fields = tf_json_object_get(c->args, "fields");
-	if (ent == NULL || fields == NULL || fields->type != TF_JSON_OBJECT)
-		return 0;
-	tf_hlc_format(c->hlc, mine_hlc);
-	for (i = 0; i < fields->len; i++) {
-		const char *name = fields->u.members[i].key, *node, *by;
-		const tf_field *f = tf_entity_field(ent, name);
-		tf_json *o;
-		tf_hlc wt;
-		if (f == NULL || f->cls != TF_CLASS_LWW ||
-		    !tf_record_superseded(base, c, name) ||
-		    tf_record_lww_stamp(base, name, &wt, &node, &by) != 0)
-			continue;
-		snprintf(id, sizeof id, "%s:%s", c->cmd_id, name);
-		if (nt_find(r, id) < r->nnt)
-			continue;
-		tf_hlc_format(wt, win_hlc);
-		if (fault(r) || nt_reserve(r, 1) ||
-		    (o = tf_json_object()) == NULL)
-			return TF_ENOMEM;
-		if (set_str(o, "kind", "superseded") || set_str(o, "id", id) ||
-		    set_str(o, "cmd_id", c->cmd_id) ||
-		    set_str(o, "record_id", c->record_id) ||
-		    set_str(o, "entity", c->entity) ||
-		    set_str(o, "field", name) ||
-		    tf_json_object_set(
-			    o, "mine",
-			    tf_json_clone(fields->u.members[i].value)) ||
-		    set_str(o, "mine_hlc", mine_hlc) ||
-		    tf_json_object_set(
-			    o, "winner",
-			    tf_record_value(base, name)
-				    ? tf_json_clone(tf_record_value(base, name))
-				    : tf_json_null()) ||
-		    set_str(o, "winner_by", by) ||
-		    set_str(o, "winner_hlc", win_hlc)) {
-			tf_json_free(o);
-			return TF_ENOMEM;
-		}
-		nt_add(r, NOTICE_SUPERSEDED, id, c->record_id, o);
-	}
-	return 0;
 }
 
 /*
@@ -1178,44 +1291,46 @@ int tf_replica_apply_pull(tf_replica *r, int64_t now_ms, const char *buf,
 		mark_dirty(r, e);
 	}
 	if (!p.has_more) {
-		while (ndrop < r->npq && r->pq[ndrop].cmd.seq <= p.ack) {
-			pend *q = &r->pq[ndrop];
+		/*
+		 * The ack drops the commands it passes whose result has
+		 * arrived.  One without a result stays (acked, result
+		 * unknown) until the ledger replays it; from now on the
+		 * base holds its effect if it had any, so its view is
+		 * rebuilt without it.
+		 */
+		for (i = 0; i < r->npq && r->pq[i].cmd.seq <= p.ack; i++) {
+			pend *q = &r->pq[i];
 			rentry *e = table_find(r, q->cmd.record_id);
+			assert(e != NULL && e->npending > 0);
+			if (q->result == 0) {
+				if (q->cmd.seq > r->ack)
+					mark_dirty(r, e);
+				continue;
+			}
 			if (supersede_check(r, &q->cmd)) {
 				rc = fail(r, err);
 				goto out;
 			}
-			if (e) {
-				assert(e->npending > 0);
-				e->npending--;
-				mark_dirty(r, e);
-			}
-			tf_command_clear(&q->cmd);
+			e->npending--;
+			mark_dirty(r, e);
+			tf_command_clear(&q->cmd); /* seq 0: compacted */
 			ndrop++;
 		}
-		if (ndrop) {
-			memmove(r->pq, r->pq + ndrop,
-				(r->npq - ndrop) * sizeof *r->pq);
-			r->npq -= ndrop;
-			ndrop = 0;
-		}
+		pq_compact(r);
+		ndrop = 0;
 		if (p.ack > r->ack)
 			r->ack = p.ack;
 		r->last_sync = now_ms;
 	}
 	/* Any page tells what the server holds, final or not. */
-	if (p.ack > r->server_ack)
-		r->server_ack = p.ack;
+	raise_server_ack(r, p.ack);
 	free(r->cursor);
 	r->cursor = p.cursor;
 	p.cursor = NULL;
 	rc = rebuild(r, err);
 out:
-	if (ndrop) {
-		/* Only after a failure half-way through the drop. */
-		memmove(r->pq, r->pq + ndrop, (r->npq - ndrop) * sizeof *r->pq);
-		r->npq -= ndrop;
-	}
+	if (ndrop) /* only after a failure half-way through the drop */
+		pq_compact(r);
 	tf_pull_page_clear(&p);
 	return rc;
 }
@@ -1493,7 +1608,11 @@ int tf_replica_summary_json(tf_replica *r, int64_t now_ms, tf_buf *out)
  * above ack: records from a pull not
  * finished},"clock":{"last","offset"},"cursor",
  *  "device","format":1,"gone":[ids],"last_sync","next_seq","notices":[...],
- *  "pending":[{"at","cmd"}],"schema_version","server_ack","user"}
+ *  "pending":[{"at","cmd","result"?}],"schema_version","server_ack","user"}
+ * A pending command's "result" (applied, duplicate or conflict) is
+ * present once a reply has told it; absent, the result is unknown (bytes
+ * saved before results were kept load as that, which only sends those
+ * commands once more).
  */
 int tf_replica_save(tf_replica *r, tf_buf *out)
 {
@@ -1572,6 +1691,9 @@ int tf_replica_save(tf_replica *r, tf_buf *out)
 			      r->pq[i].at);
 		tf_json_write(cj, out);
 		tf_json_free(cj);
+		if (r->pq[i].result)
+			tf_buf_printf(out, ",\"result\":\"%s\"",
+				      tf_status_name(r->pq[i].result));
 		tf_buf_putc(out, '}');
 	}
 	tf_buf_printf(out,
@@ -1785,11 +1907,19 @@ out:
 	return rc;
 }
 
-/* Checks a saved pending command and queues it (room reserved). */
+/*
+ * Checks a saved pending command and queues it.  A command with a result
+ * lies between ack and server_ack (the server holds it, no final ack has
+ * passed it); one without may also lie at or below ack (acked, result
+ * unknown).
+ */
 static int load_pending(tf_replica *r, const tf_json *o, size_t idx,
 			tf_err *err)
 {
 	static const char *const keys[] = {"at", "cmd", NULL};
+	static const char *const keys_res[] = {"at", "cmd", "result", NULL};
+	const tf_json *res = tf_json_object_get(o, "result");
+	tf_status st = 0;
 	char where[32];
 	tf_command c;
 	pend *p;
@@ -1799,23 +1929,39 @@ static int load_pending(tf_replica *r, const tf_json *o, size_t idx,
 
 	memset(&c, 0, sizeof c);
 	snprintf(where, sizeof where, "pending[%zu]", idx);
-	rc = load_members(o, keys, where, err);
+	rc = load_members(o, res ? keys_res : keys, where, err);
 	if (rc == 0)
 		rc = load_ms(o, "at", 0, &at, err);
 	if (rc)
 		return rc;
+	if (res && (res->type != TF_JSON_STRING ||
+		    tf_status_parse(res->u.str, &st) != 0 ||
+		    (st != TF_ST_APPLIED && st != TF_ST_DUPLICATE &&
+		     st != TF_ST_CONFLICT)))
+		return tf_err_set(err, TF_EINVAL, where,
+				  "replica: %s.result: must be \"applied\", "
+				  "\"duplicate\" or \"conflict\"",
+				  where);
 	rc = tf_command_from_json(tf_json_object_get(o, "cmd"), &c, err);
 	if (rc == 0)
 		rc = tf_command_validate(r->schema, &c, 1, err);
 	if (rc)
 		goto out;
-	if (strcmp(c.device, r->device) != 0 || c.seq <= r->ack ||
+	if (strcmp(c.device, r->device) != 0 || c.seq == 0 ||
 	    c.seq >= r->next_seq ||
 	    (r->npq && c.seq <= r->pq[r->npq - 1].cmd.seq)) {
 		rc = tf_err_set(err, TF_EINVAL, where,
 				"replica: %s: command %s is out of place "
 				"(device, or seq %" PRIu64 " not in order "
-				"between ack and next_seq)",
+				"below next_seq)",
+				where, c.cmd_id, c.seq);
+		goto out;
+	}
+	if (st && (c.seq <= r->ack || c.seq > r->server_ack)) {
+		rc = tf_err_set(err, TF_EINVAL, where,
+				"replica: %s: command %s has a result but "
+				"seq %" PRIu64 " is not between ack and "
+				"server_ack",
 				where, c.cmd_id, c.seq);
 		goto out;
 	}
@@ -1839,6 +1985,9 @@ static int load_pending(tf_replica *r, const tf_json *o, size_t idx,
 	p = &r->pq[r->npq++];
 	p->cmd = c;
 	p->at = at;
+	p->result = st;
+	if (st == 0 && c.seq <= r->server_ack)
+		r->nresend++;
 	return 0;
 out:
 	tf_command_clear(&c);

@@ -1,8 +1,10 @@
 /*
  * test_replica.c - the client replica against the reference server
  * (tests/support/sim_server.c): mutate / push / pull cycles, local
- * refusals, rejections, clock_skew re-stamping, supersede notices,
- * text conflicts, purge, reset, partial pages, save/load, bad input,
+ * refusals, rejections, results whose reply was lost and that arrive
+ * only after a pull's ack passed the command (never silent), clock_skew
+ * re-stamping, supersede notices, text conflicts, purge, reset, partial
+ * pages, save/load, bad input,
  * sticky failure at every fault point, and the dispatch scenario of
  * DOMAIN.md (Dana, 2A12 offline with a fast clock, 2A14 reassigned).
  */
@@ -219,8 +221,12 @@ static tf_json *find_notice(tf_replica *r, const char *kind, const char *field)
 	return found;
 }
 
-/* Pushes once; the reply's bytes (caller frees), NULL on error. */
-static char *push_once(tf_sim *sv, tf_replica *r, int64_t now, size_t *len)
+/*
+ * Pushes once, at most max commands; the reply's bytes (caller frees),
+ * NULL on error.
+ */
+static char *push_max(tf_sim *sv, tf_replica *r, int64_t now, size_t max,
+		      size_t *len)
 {
 	tf_buf req, rep;
 	tf_err err;
@@ -228,7 +234,7 @@ static char *push_once(tf_sim *sv, tf_replica *r, int64_t now, size_t *len)
 
 	tf_buf_init(&req);
 	tf_buf_init(&rep);
-	rc = tf_replica_push_request(r, 1000, &req);
+	rc = tf_replica_push_request(r, max, &req);
 	if (rc == 0)
 		rc = tf_sim_push(sv, now, req.data, req.len, &rep, &err);
 	tf_buf_free(&req);
@@ -237,6 +243,12 @@ static char *push_once(tf_sim *sv, tf_replica *r, int64_t now, size_t *len)
 		return NULL;
 	}
 	return tf_buf_take(&rep, len);
+}
+
+/* Pushes once; the reply's bytes (caller frees), NULL on error. */
+static char *push_once(tf_sim *sv, tf_replica *r, int64_t now, size_t *len)
+{
+	return push_max(sv, r, now, 1000, len);
 }
 
 /* One pull page for device from r's cursor; caller frees. */
@@ -253,6 +265,43 @@ static char *pull_once(tf_sim *sv, tf_replica *r, const char *device,
 		return NULL;
 	}
 	return tf_buf_take(&rep, len);
+}
+
+/*
+ * Pulls and applies pages of `limit` from r's cursor until the final one,
+ * with no push before (unlike tf_sim_sync).  Returns the number of
+ * pages, 0 on any error.
+ */
+static size_t pull_all(tf_sim *sv, tf_replica *r, const char *device,
+		       int64_t now, size_t limit)
+{
+	size_t pages = 0, len;
+	int more = 1;
+
+	while (more && pages < 1000) {
+		char *p = pull_once(sv, r, device, now, limit, &len);
+		if (p == NULL || tf_replica_apply_pull(r, now, p, len, NULL)) {
+			free(p);
+			return 0;
+		}
+		more = strstr(p, "\"has_more\":true") != NULL;
+		free(p);
+		pages++;
+	}
+	return more ? 0 : pages;
+}
+
+/* 1 when r's next push request carries command cmd_id. */
+static int in_push_request(tf_replica *r, const char *cmd_id)
+{
+	tf_buf req;
+	int found;
+
+	tf_buf_init(&req);
+	found = tf_replica_push_request(r, 1000, &req) == 0 &&
+		strstr(tf_buf_cstr(&req), cmd_id) != NULL;
+	tf_buf_free(&req);
+	return found;
 }
 
 /* ------------------------------------------------------------ basics */
@@ -587,6 +636,256 @@ TEST(rejection_notice_until_acked)
 	CHECK_INT(tf_replica_ack_notice(a, cmd), TF_ENOTFOUND);
 	CHECK_INT(tf_replica_state(a, rep), TF_SYNC_SYNCED);
 	CHECK_INT(count_notices(a, NULL), 0);
+	CHECK(converged(sv, a, "mdt-2a12"));
+	tf_replica_free(a);
+	tf_replica_free(d);
+	tf_sim_free(sv);
+}
+
+/*
+ * The silent surprise this guards against: the server rejects a command,
+ * the reply is lost, and a pull's final page then carries an ack past the
+ * command.  The ack says only that the server holds it, not how it
+ * ended: the command stays pending (counted, sent again) until the
+ * server's stored rejection comes back, and the officer sees it.
+ */
+TEST(rejection_reply_lost_then_ack)
+{
+	tf_sim *sv = mk_server();
+	tf_replica *a = mk("mdt-2a12", "alvarez");
+	tf_replica *d = mk("console-dana", "dana");
+	char rep[TF_UUID_LEN + 1], cmd[TF_UUID_LEN + 1], *saved, *r;
+	tf_replica_summary s;
+	tf_status st;
+	tf_json *n;
+	size_t len;
+	tf_err err;
+
+	CHECK_INT(CREATE(a, T0, "report", rep,
+			 "{\"fields\":{\"author\":\"alvarez\","
+			 "\"status\":\"draft\"}}"),
+		  0);
+	SYNC(sv, a, "mdt-2a12", T0);
+	SYNC(sv, d, "console-dana", T0);
+	CHECK_INT(MUT(d, T0 + SEC, "report", rep, TF_OP_SET, NULL,
+		      "{\"fields\":{\"status\":\"submitted\"}}"),
+		  0);
+	CHECK_INT(MUT(d, T0 + 2 * SEC, "report", rep, TF_OP_SET, NULL,
+		      "{\"fields\":{\"status\":\"approved\"}}"),
+		  0);
+	SYNC(sv, d, "console-dana", T0 + 3 * SEC);
+	/* From the stale draft the officer submits: the server refuses. */
+	CHECK_INT(MUT(a, T0 + 4 * SEC, "report", rep, TF_OP_SET, cmd,
+		      "{\"fields\":{\"status\":\"submitted\"}}"),
+		  0);
+	r = push_once(sv, a, T0 + 5 * SEC, &len);
+	CHECK(r && strstr(r, "transition_not_allowed") != NULL);
+	free(r); /* the reply is lost */
+	CHECK_INT(tf_sim_cmd_result(sv, cmd, &st, NULL), 0);
+	CHECK_INT(st, TF_ST_REJECTED);
+	CHECK_INT(tf_sim_last(sv, "mdt-2a12"), 2);
+
+	/* A pull alone: its final page acks seq 2, the result unknown. */
+	CHECK(pull_all(sv, a, "mdt-2a12", T0 + 6 * SEC, 0) > 0);
+	tf_replica_summary_get(a, T0 + 6 * SEC, &s);
+	CHECK_INT(s.ack, 2);
+	CHECK_INT(s.pending, 1);
+	CHECK_INT(s.rejected, 0);
+	CHECK_INT(tf_replica_state(a, rep), TF_SYNC_PENDING);
+	/* The base holds the server's word; the command is not replayed
+	 * over it. */
+	CHECK_STR(view_str(a, rep, "status"), "approved");
+	CHECK_INT(tf_replica_unsent(a), 1);
+	CHECK(in_push_request(a, cmd));
+	/* Another pull changes nothing: still pending, nothing silent. */
+	CHECK(pull_all(sv, a, "mdt-2a12", T0 + 7 * SEC, 0) > 0);
+	CHECK_INT(tf_replica_state(a, rep), TF_SYNC_PENDING);
+	CHECK_INT(tf_replica_unsent(a), 1);
+
+	/* The state survives a restart. */
+	saved = save_str(a);
+	CHECK(saved != NULL);
+	tf_replica_free(a);
+	a = NULL;
+	CHECK_INT(tf_replica_load(schema, saved, strlen(saved), &a, &err), 0);
+	free(saved);
+	CHECK_INT(tf_replica_unsent(a), 1);
+	CHECK_INT(tf_replica_state(a, rep), TF_SYNC_PENDING);
+	CHECK_STR(view_str(a, rep, "status"), "approved");
+
+	/* Sent again, the ledger replays the stored rejection. */
+	SYNC(sv, a, "mdt-2a12", T0 + 8 * SEC);
+	CHECK_INT(tf_sim_last(sv, "mdt-2a12"), 2);
+	CHECK_INT(tf_replica_state(a, rep), TF_SYNC_REJECTED);
+	CHECK_STR(view_str(a, rep, "status"), "approved");
+	tf_replica_summary_get(a, T0 + 8 * SEC, &s);
+	CHECK_INT(s.pending, 0);
+	CHECK_INT(s.rejected, 1);
+	CHECK_INT(tf_replica_unsent(a), 0);
+	CHECK_INT(count_notices(a, "rejected"), 1);
+	n = find_notice(a, "rejected", NULL);
+	CHECK(n != NULL);
+	if (n) {
+		CHECK_STR(tf_json_get_str(n, "cmd_id", NULL), cmd);
+		CHECK_STR(tf_json_get_str(n, "record_id", NULL), rep);
+		CHECK_STR(tf_json_get_str(n, "code", NULL),
+			  "transition_not_allowed");
+		CHECK_STR(tf_json_get_str(n, "field", NULL), "status");
+	}
+	tf_json_free(n);
+	/* Once: more syncs raise no second notice. */
+	SYNC(sv, a, "mdt-2a12", T0 + 9 * SEC);
+	CHECK_INT(count_notices(a, "rejected"), 1);
+	CHECK_INT(tf_replica_ack_notice(a, cmd), 0);
+	CHECK_INT(tf_replica_state(a, rep), TF_SYNC_SYNCED);
+	CHECK(converged(sv, a, "mdt-2a12"));
+	tf_replica_free(a);
+	tf_replica_free(d);
+	tf_sim_free(sv);
+}
+
+/*
+ * The same with an applied lww value that lost to another node's later
+ * write: the supersede notice comes when the result does, checked
+ * against the base of that moment.
+ */
+TEST(lost_lww_reply_then_ack_still_superseded)
+{
+	tf_sim *sv = mk_server();
+	tf_replica *a = mk("mdt-2a12", "alvarez");
+	tf_replica *d = mk("console-dana", "dana");
+	char id[TF_UUID_LEN + 1], cmd[TF_UUID_LEN + 1], nid[80], *r;
+	const tf_json *detail;
+	tf_replica_summary s;
+	tf_status st;
+	tf_json *n;
+	size_t len;
+
+	CHECK_INT(CREATE(d, T0, "incident", id,
+			 "{\"fields\":{\"type_code\":\"disturbance\"}}"),
+		  0);
+	SYNC(sv, d, "console-dana", T0);
+	SYNC(sv, a, "mdt-2a12", T0);
+	CHECK_INT(MUT(a, T0 + 5 * MIN, "incident", id, TF_OP_SET, cmd,
+		      "{\"fields\":{\"type_code\":\"dv\"}}"),
+		  0);
+	CHECK_INT(MUT(d, T0 + 6 * MIN, "incident", id, TF_OP_SET, NULL,
+		      "{\"fields\":{\"type_code\":\"assault\"}}"),
+		  0);
+	SYNC(sv, d, "console-dana", T0 + 6 * MIN);
+	r = push_once(sv, a, T0 + 7 * MIN, &len);
+	CHECK(r && strstr(r, "\"lost\":[\"type_code\"]") != NULL);
+	free(r); /* lost */
+	CHECK_INT(tf_sim_cmd_result(sv, cmd, &st, &detail), 0);
+	CHECK_INT(st, TF_ST_APPLIED);
+
+	CHECK(pull_all(sv, a, "mdt-2a12", T0 + 7 * MIN, 1) > 0);
+	CHECK_STR(view_str(a, id, "type_code"), "assault");
+	CHECK_INT(tf_replica_state(a, id), TF_SYNC_PENDING);
+	CHECK_INT(count_notices(a, NULL), 0);
+	CHECK(in_push_request(a, cmd));
+
+	/* The replayed result (duplicate, with its detail) settles it. */
+	SYNC(sv, a, "mdt-2a12", T0 + 8 * MIN);
+	tf_replica_summary_get(a, T0 + 8 * MIN, &s);
+	CHECK_INT(s.pending, 0);
+	CHECK_INT(s.superseded, 1);
+	CHECK_INT(s.rejected, 0);
+	CHECK_INT(tf_replica_state(a, id), TF_SYNC_SUPERSEDED);
+	snprintf(nid, sizeof nid, "%s:type_code", cmd);
+	n = find_notice(a, "superseded", "type_code");
+	CHECK(n != NULL);
+	if (n) {
+		CHECK_STR(tf_json_get_str(n, "id", NULL), nid);
+		CHECK_STR(tf_json_get_str(n, "mine", NULL), "dv");
+		CHECK_STR(tf_json_get_str(n, "winner", NULL), "assault");
+		CHECK_STR(tf_json_get_str(n, "winner_by", NULL), "dana");
+	}
+	tf_json_free(n);
+	CHECK_INT(tf_replica_ack_notice(a, nid), 0);
+	CHECK_INT(tf_replica_state(a, id), TF_SYNC_SYNCED);
+	CHECK(converged(sv, a, "mdt-2a12"));
+	tf_replica_free(a);
+	tf_replica_free(d);
+	tf_sim_free(sv);
+}
+
+/*
+ * A reply whose ack runs past its results (an earlier, longer push got
+ * through but its reply was lost; this one carried fewer commands): the
+ * commands with no result are sent again, and each ends as the ledger
+ * says: a rejection in the middle is shown, the others settle.
+ */
+TEST(reply_ack_past_its_results)
+{
+	tf_sim *sv = mk_server();
+	tf_replica *a = mk("mdt-2a12", "alvarez");
+	tf_replica *d = mk("console-dana", "dana");
+	char inc[TF_UUID_LEN + 1], rep[TF_UUID_LEN + 1];
+	char c1[TF_UUID_LEN + 1], c2[TF_UUID_LEN + 1], c3[TF_UUID_LEN + 1];
+	tf_replica_summary s;
+	tf_status st;
+	size_t len;
+	tf_err err;
+	char *r;
+
+	CHECK_INT(CREATE(d, T0, "incident", inc, "{\"fields\":{}}"), 0);
+	CHECK_INT(CREATE(d, T0, "report", rep,
+			 "{\"fields\":{\"author\":\"alvarez\","
+			 "\"status\":\"draft\"}}"),
+		  0);
+	SYNC(sv, d, "console-dana", T0);
+	SYNC(sv, a, "mdt-2a12", T0);
+	MUT(d, T0 + SEC, "report", rep, TF_OP_SET, NULL,
+	    "{\"fields\":{\"status\":\"submitted\"}}");
+	MUT(d, T0 + SEC, "report", rep, TF_OP_SET, NULL,
+	    "{\"fields\":{\"status\":\"approved\"}}");
+	SYNC(sv, d, "console-dana", T0 + SEC);
+	MUT(a, T0 + 2 * SEC, "incident", inc, TF_OP_APPEND, c1,
+	    "{\"field\":\"notes\",\"body\":{\"text\":\"one\"}}");
+	MUT(a, T0 + 2 * SEC, "report", rep, TF_OP_SET, c2,
+	    "{\"fields\":{\"status\":\"submitted\"}}");
+	MUT(a, T0 + 2 * SEC, "incident", inc, TF_OP_APPEND, c3,
+	    "{\"field\":\"notes\",\"body\":{\"text\":\"three\"}}");
+	r = push_once(sv, a, T0 + 3 * SEC, &len);
+	free(r); /* all three held; the reply is lost */
+	CHECK_INT(tf_sim_last(sv, "mdt-2a12"), 3);
+	r = push_max(sv, a, T0 + 4 * SEC, 1, &len);
+	CHECK(r && strstr(r, "\"ack\":3") != NULL);
+	CHECK_INT(tf_replica_apply_push_reply(a, T0 + 4 * SEC, r, len, &err),
+		  0);
+	free(r);
+	/* Only seq 1 has a result: 2 and 3 go out again. */
+	CHECK_INT(tf_replica_unsent(a), 2);
+	CHECK(!in_push_request(a, c1));
+	CHECK(in_push_request(a, c2));
+	CHECK(in_push_request(a, c3));
+	/* A pull in between acks all three; only seq 1 leaves. */
+	CHECK(pull_all(sv, a, "mdt-2a12", T0 + 5 * SEC, 0) > 0);
+	tf_replica_summary_get(a, T0 + 5 * SEC, &s);
+	CHECK_INT(s.pending, 2);
+	CHECK_INT(tf_replica_unsent(a), 2);
+	SYNC(sv, a, "mdt-2a12", T0 + 6 * SEC);
+	tf_replica_summary_get(a, T0 + 6 * SEC, &s);
+	CHECK_INT(s.pending, 0);
+	CHECK_INT(s.rejected, 1);
+	CHECK_INT(tf_replica_state(a, rep), TF_SYNC_REJECTED);
+	CHECK_INT(tf_replica_state(a, inc), TF_SYNC_SYNCED);
+	CHECK_INT(tf_sim_cmd_result(sv, c2, &st, NULL), 0);
+	CHECK_INT(st, TF_ST_REJECTED);
+	{
+		tf_json *n = find_notice(a, "rejected", NULL);
+		CHECK(n != NULL);
+		if (n)
+			CHECK_STR(tf_json_get_str(n, "cmd_id", NULL), c2);
+		tf_json_free(n);
+	}
+	/* Notes once each: nothing replayed twice. */
+	{
+		const tf_json *e = tf_json_object_get(
+			tf_record_field(tf_replica_get(a, inc), "notes"), "e");
+		CHECK(e && e->len == 2);
+	}
 	CHECK(converged(sv, a, "mdt-2a12"));
 	tf_replica_free(a);
 	tf_replica_free(d);
@@ -1150,6 +1449,8 @@ TEST(save_load_round_trip)
 	CHECK_INT(count_notices(a, "rejected"), 1);
 	s1 = save_str(a);
 	CHECK(s1 != NULL);
+	/* The pushed command keeps the result its reply gave. */
+	CHECK(s1 && strstr(s1, "\"result\":\"applied\"") != NULL);
 	CHECK_INT(tf_replica_load(schema, s1, strlen(s1), &b, &err), 0);
 	s2 = b ? save_str(b) : NULL;
 	CHECK(s2 != NULL && strcmp(s1, s2) == 0);
@@ -1266,6 +1567,49 @@ TEST(load_refuses_bad_bytes)
 	LOAD_FAILS(s, "\"gone\":[]", "\"gone\":[\"x\"]", TF_EINVAL);
 	LOAD_FAILS(s, "\"base\":[{", "\"base\":[{\"x\":1,", TF_EUNKNOWN);
 	LOAD_FAILS(s, "\"v\":\"theirs\"", "\"v\":7", TF_ETYPE);
+	/* A pending command's result: only what the server keeps, only
+	 * where it can be (the server holds it, no final ack passed it). */
+	CHECK(strstr(s, "\"result\":\"applied\"") != NULL);
+	LOAD_FAILS(s, "\"result\":\"applied\"", "\"result\":\"rejected\"",
+		   TF_EINVAL);
+	LOAD_FAILS(s, "\"result\":\"applied\"", "\"result\":\"clock_skew\"",
+		   TF_EINVAL);
+	LOAD_FAILS(s, "\"result\":\"applied\"", "\"result\":1", TF_EINVAL);
+	LOAD_FAILS(s, "\"result\":\"applied\"",
+		   "\"result\":\"applied\",\"z\":1", TF_EUNKNOWN);
+	{
+		unsigned long long ack = 0, sack = 0;
+		char from[64], to[64], *two;
+		const char *at = strstr(s, "\"server_ack\":");
+		CHECK(sscanf(s, "{\"ack\":%llu", &ack) == 1);
+		CHECK(at && sscanf(at, "\"server_ack\":%llu", &sack) == 1);
+		CHECK(sack == ack + 1);
+		/* The command with the result is seq server_ack: below a
+		 * lowered server_ack it cannot have one... */
+		snprintf(from, sizeof from, "\"server_ack\":%llu", sack);
+		snprintf(to, sizeof to, "\"server_ack\":%llu", ack);
+		LOAD_FAILS(s, from, to, TF_EINVAL);
+		/* ...nor at or below a raised ack (it would have left)... */
+		snprintf(from, sizeof from, "{\"ack\":%llu,", ack);
+		snprintf(to, sizeof to, "{\"ack\":%llu,", sack);
+		LOAD_FAILS(s, from, to, TF_EINVAL);
+		/* ...where, without a result, it is acked, result unknown,
+		 * and is sent again. */
+		two = replace1(s, from, to);
+		{
+			char *three =
+				replace1(two, ",\"result\":\"applied\"", "");
+			CHECK_INT(tf_replica_load(schema, three, strlen(three),
+						  &b, &err),
+				  0);
+			CHECK_INT(tf_replica_unsent(b),
+				  tf_replica_unsent(a) + 1);
+			tf_replica_free(b);
+			b = NULL;
+			free(three);
+		}
+		free(two);
+	}
 	free(s);
 	tf_replica_free(a);
 	tf_sim_free(sv);
@@ -1531,7 +1875,45 @@ TEST(sticky_failure_fault_points)
 		tf_replica_free(d);
 		tf_sim_free(sv2);
 	}
-	CHECK(failures >= 12);
+	/* (4) The same notices raised by a push reply: the result of a
+	 * command a final ack already passed arrives late and settles it. */
+	{
+		tf_replica *o = mk("mdt-2a12", "alvarez");
+		tf_replica *d = mk("console-sup", "sgt");
+		tf_sim *sv2 = mk_server();
+		char rid[TF_UUID_LEN + 1], *s2;
+		CREATE(d, T0, "incident", rid,
+		       "{\"fields\":{\"priority\":2,\"type_code\":\"a\"}}");
+		SYNC(sv2, d, "console-sup", T0);
+		SYNC(sv2, o, "mdt-2a12", T0);
+		MUT(o, T0 + MIN, "incident", rid, TF_OP_SET, NULL,
+		    "{\"fields\":{\"priority\":3,\"type_code\":\"b\","
+		    "\"status\":\"active\",\"disposition\":\"x\"}}");
+		MUT(d, T0 + 2 * MIN, "incident", rid, TF_OP_SET, NULL,
+		    "{\"fields\":{\"priority\":4,\"type_code\":\"c\","
+		    "\"status\":\"closed\",\"disposition\":\"y\"}}");
+		SYNC(sv2, d, "console-sup", T0 + 2 * MIN);
+		reply = push_once(sv2, o, T0 + 3 * MIN, &rlen);
+		free(reply); /* lost */
+		CHECK(pull_all(sv2, o, "mdt-2a12", T0 + 3 * MIN, 0) > 0);
+		CHECK_INT(count_notices(o, NULL), 0);
+		s2 = save_str(o);
+		reply = push_once(sv2, o, T0 + 4 * MIN, &rlen);
+		CHECK(reply && strstr(reply, "duplicate") != NULL);
+		failures +=
+			fault_runs(s2, rid, T0 + 4 * MIN, reply, rlen, NULL, 0);
+		CHECK_INT(tf_replica_apply_push_reply(o, T0 + 4 * MIN, reply,
+						      rlen, &err),
+			  0);
+		CHECK_INT(count_notices(o, "superseded"), 4);
+		CHECK_INT(tf_replica_unsent(o), 0);
+		free(reply);
+		free(s2);
+		tf_replica_free(o);
+		tf_replica_free(d);
+		tf_sim_free(sv2);
+	}
+	CHECK(failures >= 20);
 	tf_buf_free(&out);
 	tf_sim_free(sv);
 }
@@ -1975,6 +2357,9 @@ int main(int argc, char **argv)
 	RUN(push_pull_cycle);
 	RUN(lost_reply_resend_is_duplicate);
 	RUN(rejection_notice_until_acked);
+	RUN(rejection_reply_lost_then_ack);
+	RUN(lost_lww_reply_then_ack_still_superseded);
+	RUN(reply_ack_past_its_results);
 	RUN(clock_skew_restamps);
 	RUN(supersede_notice_until_acked);
 	RUN(own_later_write_is_no_supersede);
