@@ -656,8 +656,6 @@ static int fault(struct verifier *vf, tf_audit_fault f, size_t index,
 	vf->rep->seq = index < vf->n && vf->v[index].ok ? vf->v[index].seq : 0;
 	vf->rep->verified = index;
 	va_start(ap, fmt);
-	/* The analyzer loses va_start when it inlines this from classify. */
-	/* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized) */
 	vsnprintf(vf->rep->msg, sizeof vf->rep->msg, fmt, ap);
 	va_end(ap);
 	return TF_EVALIDATE;
