@@ -37,7 +37,7 @@ typedef enum tf_sync_state {
 const char *tf_sync_state_name(tf_sync_state s);
 
 typedef struct tf_replica_summary {
-	size_t pending;            /* commands not yet acked */
+	size_t pending;            /* commands not yet settled */
 	int64_t oldest_pending_ms; /* age of the oldest, 0 when none */
 	int64_t last_sync_ms;      /* time of the last complete pull, 0 never */
 	size_t conflicts;          /* records with open text conflicts */
@@ -85,8 +85,9 @@ const char *tf_replica_cursor(const tf_replica *r);
 /*
  * Applies one pull page: record states replace the base, purged ids leave
  * (base, view; their pending commands stay until the server answers them),
- * on the final page (has_more false) pending commands with seq <= ack are
- * dropped, supersede notices are raised for dropped lww values that lost
+ * on the final page (has_more false) pending commands with seq <= ack
+ * whose result has arrived are dropped (those without stay, to be sent
+ * again: the ledger replays their stored results), supersede notices are raised for dropped lww values that lost
  * to another node's write, and the view is rebuilt by replaying the rest.
  * `reset` drops the base and the cursor (pending stays).
  */
@@ -120,8 +121,8 @@ int tf_replica_summary_json(tf_replica *r, int64_t now_ms, tf_buf *out);
 void tf_replica_set_allow_ref(tf_replica *r, int allow);
 
 /*
- * Pending commands the server has not yet said it holds: what the next
- * push request carries (0: nothing to push).
+ * Pending commands whose result has not arrived: what the next push
+ * request carries (0: nothing to push).
  */
 size_t tf_replica_unsent(const tf_replica *r);
 
