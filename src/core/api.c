@@ -906,9 +906,9 @@ static int write_store_result(tf_buf *out, const tf_apply_result *res,
 	}
 	if (rc == 0 && (res->status == TF_ST_REJECTED ||
 			res->status == TF_ST_CLOCK_SKEW)) {
-		tf_json *e = err_json(res->err.code ? res->err.code
-						    : TF_EVALIDATE,
-				      &res->err);
+		tf_json *e =
+			err_json(res->err.code ? res->err.code : TF_EVALIDATE,
+				 &res->err);
 		if (e == NULL)
 			return TF_ENOMEM;
 		tf_buf_puts(out, "\"error\":");
@@ -970,10 +970,11 @@ static int batch_error(call *c, size_t i, int rc, const tf_err *e,
 			 e->where);
 	else
 		snprintf(where, sizeof where, "input.commands[%zu]", i);
-	snprintf(msg, sizeof msg, "%.199s", e->msg[0] ? e->msg : tf_strerror(rc));
+	snprintf(msg, sizeof msg, "%.199s",
+		 e->msg[0] ? e->msg : tf_strerror(rc));
 	tf_err_clear(c->err);
-	return tf_err_set(c->err, rc, where, "input.commands[%zu]: %s (%s)",
-			  i, msg, state);
+	return tf_err_set(c->err, rc, where, "input.commands[%zu]: %s (%s)", i,
+			  msg, state);
 }
 
 /*
