@@ -204,6 +204,7 @@ static int table_reserve(tf_replica *r, size_t extra)
 		cap *= 2;
 	if (cap == r->cap)
 		return 0;
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
 	slots = calloc(cap, sizeof *slots);
 	if (slots == NULL)
 		return TF_ENOMEM;
@@ -1034,6 +1035,7 @@ int tf_replica_apply_push_reply(tf_replica *r, int64_t now_ms, const char *buf,
 		return rc;
 	if (m.nresults) {
 		idx = calloc(m.nresults, sizeof *idx);
+		/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
 		notes = calloc(m.nresults, sizeof *notes);
 		if (idx == NULL || notes == NULL) {
 			rc = tf_err_set(err, TF_ENOMEM, NULL,
@@ -1164,6 +1166,15 @@ out:
 static int cmp_str_ptr(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Orders an array of rentry pointers by record id. */
+static int cmp_entry_id(const void *a, const void *b)
+{
+	const rentry *x = *(const rentry *const *)a;
+	const rentry *y = *(const rentry *const *)b;
+
+	return strcmp(x->id, y->id);
 }
 
 /*
@@ -1434,6 +1445,7 @@ static int sorted_entries(const tf_replica *r, const char *entity,
 	*n = 0;
 	if (r->nent == 0)
 		return 0;
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
 	v = malloc(r->nent * sizeof *v);
 	if (v == NULL)
 		return TF_ENOMEM;
@@ -1448,7 +1460,8 @@ static int sorted_entries(const tf_replica *r, const char *entity,
 			continue;
 		v[k++] = e;
 	}
-	qsort(v, k, sizeof *v, cmp_str_ptr); /* id is the first member */
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
+	qsort(v, k, sizeof *v, cmp_entry_id);
 	*out = v;
 	*n = k;
 	return 0;
@@ -1630,13 +1643,15 @@ int tf_replica_save(tf_replica *r, tf_buf *out)
 		return out->failed;
 	mark = out->len;
 	if (r->nent) {
+		/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
 		v = malloc(r->nent * sizeof *v);
 		if (v == NULL)
 			return TF_ENOMEM;
 		for (i = 0; i < r->cap; i++)
 			if (r->slots[i])
 				v[n++] = r->slots[i];
-		qsort(v, n, sizeof *v, cmp_str_ptr);
+		/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
+		qsort(v, n, sizeof *v, cmp_entry_id);
 	}
 	tf_buf_printf(out, "{\"ack\":%" PRIu64 ",\"allow_ref\":%s,\"base\":[",
 		      r->ack, r->allow_ref ? "true" : "false");
@@ -1716,7 +1731,7 @@ int tf_replica_save(tf_replica *r, tf_buf *out)
 
 /* Limits for a saved replica: as large as the replica's own bounds. */
 static const tf_json_limits load_limits = {
-	TF_BUF_MAX, 32, 1024u * 1024, 1000000, 4096, 64,
+	TF_BUF_MAX, 32, (size_t)1024 * 1024, 1000000, 4096, 64,
 };
 
 static int load_u64(const tf_json *o, const char *key, uint64_t *out,
@@ -1736,6 +1751,7 @@ static int load_ms(const tf_json *o, const char *key, int64_t min, int64_t *out,
 {
 	const tf_json *v = tf_json_object_get(o, key);
 
+	*out = 0; /* set on every path: callers may read it after a failure */
 	if (v == NULL || tf_json_int64(v, out) != 0 || *out < min ||
 	    *out > TF_HLC_MAX_MS)
 		return tf_err_set(err, TF_ETYPE, key,
@@ -1774,6 +1790,7 @@ static int load_string(const tf_json *o, const char *key, const char *where,
 {
 	const tf_json *v = tf_json_object_get(o, key);
 
+	*s = ""; /* set on every path: callers may read it after a failure */
 	if (v == NULL || v->type != TF_JSON_STRING)
 		return tf_err_set(err, TF_ETYPE, where,
 				  "replica: %s.%s: must be a string", where,
@@ -2002,7 +2019,9 @@ static tf_json **take_items(tf_json *a, size_t *n)
 
 	*n = a->len;
 	if (a->len == 0)
+		/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
 		return calloc(1, sizeof *v);
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
 	v = malloc(a->len * sizeof *v);
 	if (v == NULL)
 		return NULL;
