@@ -16,6 +16,8 @@ need=(
 	"libclang-rt-14-dev-wasm32:/usr/lib/llvm-14/lib/clang/14.0.6/lib/wasi"
 	"libclang-rt-14-dev:/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a"
 	"nodejs:node"
+	"clang-tidy:clang-tidy"
+	"cppcheck:cppcheck"
 )
 
 missing=()

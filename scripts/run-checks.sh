@@ -2,7 +2,8 @@
 # run-checks.sh - runs every suite and prints the totals as the last line:
 #   N passed, N failed
 # Suites: native unit/property/vector tests, the same under ASan+UBSan,
-# libFuzzer corpus replay, the test vectors in wasm under Node.
+# libFuzzer corpus replay, the test vectors in wasm under Node, and the
+# static analysis of `make lint`.
 # `run-checks.sh native` runs only the native suite.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -73,6 +74,18 @@ suite_fuzz() {
 	done
 }
 
+suite_lint() {
+	local log="$log_dir/lint.log"
+	if make -s lint >"$log" 2>&1; then
+		echo "ok   lint (clang-tidy, cppcheck)"
+		total_pass=$((total_pass + 1))
+	else
+		echo "FAIL lint; log follows:"
+		tail -n 40 "$log"
+		total_fail=$((total_fail + 1))
+	fi
+}
+
 suite_wasm() {
 	if [[ -f build/wasm/tenfour.wasm ]]; then
 		run_counted wasm/vectors node --no-warnings tests/wasm/run-vectors.mjs build/wasm/tenfour.wasm
@@ -93,6 +106,7 @@ all)
 	TF_SEED=${TF_SEED_SAN:-1000001} suite_tests build/san
 	suite_fuzz
 	suite_wasm
+	suite_lint
 	;;
 esac
 
