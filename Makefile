@@ -49,15 +49,19 @@ LIBSUPPORT  := $(BUILD)/libtfsupport.a
 TEST_SRC := $(sort $(wildcard tests/core/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/core/%.c=$(BUILD)/tests/%)
 
+TOOL_SRC := $(sort $(wildcard tools/*.c))
+TOOL_BIN := $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%)
+
 BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all lib tests check deps test wasm fuzz fuzz-replay bench lint \
+.PHONY: all lib tests tools check deps test wasm fuzz fuzz-replay bench lint \
         format clean help demo vectors-wasm
-all: lib tests
+all: lib tests tools
 
 lib: $(LIBCORE)
 tests: $(TEST_BIN)
+tools: $(TOOL_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -76,6 +80,10 @@ $(LIBSUPPORT): $(SUPPORT_OBJ)
 $(BUILD)/tests/%: tests/core/%.c $(LIBSUPPORT) $(LIBCORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(LIBSUPPORT) $(LIBCORE) $(LDFLAGS) -o $@
+
+$(BUILD)/tools/%: tools/%.c $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(LIBCORE) $(LDFLAGS) -o $@
 
 $(BUILD)/bench/%: bench/%.c $(LIBSUPPORT) $(LIBCORE)
 	@mkdir -p $(dir $@)

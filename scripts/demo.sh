@@ -6,9 +6,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-make --no-print-directory SAN=0 lib >/dev/null
-mkdir -p build/native/tools
-cc -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -O2 -Iinclude \
-	-Isrc tools/demo.c build/native/libtenfour-core.a \
-	-o build/native/tools/demo
+make --no-print-directory SAN=0 build/native/tools/demo >/dev/null
 exec build/native/tools/demo schemas/cad.json

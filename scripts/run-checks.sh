@@ -74,6 +74,20 @@ suite_fuzz() {
 	done
 }
 
+# The patrol-car scenario of `make demo`, under the sanitizers: it must
+# play to the end (it stops on any unexpected core error).
+suite_demo() {
+	local log="$log_dir/demo.log"
+	if timeout 300 build/san/tools/demo schemas/cad.json >"$log" 2>&1; then
+		echo "ok   demo (scenario under ASan+UBSan)"
+		total_pass=$((total_pass + 1))
+	else
+		echo "FAIL demo; log follows:"
+		tail -n 40 "$log"
+		total_fail=$((total_fail + 1))
+	fi
+}
+
 suite_lint() {
 	local log="$log_dir/lint.log"
 	if make -s lint >"$log" 2>&1; then
@@ -106,6 +120,7 @@ all)
 	TF_SEED=${TF_SEED_SAN:-1000001} suite_tests build/san
 	suite_fuzz
 	suite_wasm
+	suite_demo
 	suite_lint
 	;;
 esac
