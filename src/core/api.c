@@ -1117,8 +1117,14 @@ static int m_store_apply(call *c)
 				  "input.status_only: only with "
 				  "input.commands (the batch form)");
 	memset(&cmd, 0, sizeof cmd);
-	if ((rc = in_command(c, &cmd)) || (rc = store_reserve(c)) ||
-	    (rc = in_apply_ctx(c, &ctx, &online)))
+	if ((rc = in_command(c, &cmd)) || (rc = in_apply_ctx(c, &ctx, &online)))
+		goto out;
+	/* Only a create of a record not yet held adds one: a full store still
+	 * takes updates of the records it holds. */
+	if (cmd.op == TF_OP_CREATE &&
+	    (c->a->store_n == 0 ||
+	     c->a->store[store_slot(c->a, cmd.record_id)] == NULL) &&
+	    (rc = store_reserve(c)))
 		goto out;
 	rc = store_apply_cmd(c, &ctx, online, &cmd, 0);
 out:
@@ -2499,7 +2505,8 @@ int tf_api_call(tf_api *a, const char *method, size_t mlen, const char *in,
 	if (m == NULL) {
 		rc = tf_err_set(&err, TF_ENOTFOUND, "method",
 				"unknown method \"%.*s\"",
-				(int)(mlen > 64 ? 64 : mlen), method);
+				(int)(mlen > 64 ? 64 : mlen),
+				method ? method : "");
 		goto out;
 	}
 	if (m->keys != NULL) {
