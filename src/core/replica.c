@@ -439,38 +439,44 @@ static void pq_compact(tf_replica *r)
 	r->npq = w;
 }
 
-static int pq_reserve(tf_replica *r, size_t extra)
+/*
+ * Grows the array *arr (*cap elements of `size` bytes, n in use) so that
+ * `extra` more fit, doubling from `first`.  Unchanged on TF_ENOMEM.
+ */
+static int array_reserve(void **arr, size_t *cap, size_t n, size_t extra,
+			 size_t size, size_t first)
 {
-	size_t cap = r->pqcap ? r->pqcap : 16;
-	pend *p;
+	size_t c = *cap ? *cap : first;
+	void *p;
 
-	if (r->npq + extra <= r->pqcap)
+	if (n + extra <= *cap)
 		return 0;
-	while (cap < r->npq + extra)
-		cap *= 2;
-	p = realloc(r->pq, cap * sizeof *p);
+	while (c < n + extra)
+		c *= 2;
+	p = realloc(*arr, c * size);
 	if (p == NULL)
 		return TF_ENOMEM;
-	r->pq = p;
-	r->pqcap = cap;
+	*arr = p;
+	*cap = c;
 	return 0;
+}
+
+static int pq_reserve(tf_replica *r, size_t extra)
+{
+	void *p = r->pq;
+	int rc = array_reserve(&p, &r->pqcap, r->npq, extra, sizeof *r->pq, 16);
+
+	r->pq = p;
+	return rc;
 }
 
 static int nt_reserve(tf_replica *r, size_t extra)
 {
-	size_t cap = r->ntcap ? r->ntcap : 8;
-	notice *p;
+	void *p = r->nt;
+	int rc = array_reserve(&p, &r->ntcap, r->nnt, extra, sizeof *r->nt, 8);
 
-	if (r->nnt + extra <= r->ntcap)
-		return 0;
-	while (cap < r->nnt + extra)
-		cap *= 2;
-	p = realloc(r->nt, cap * sizeof *p);
-	if (p == NULL)
-		return TF_ENOMEM;
 	r->nt = p;
-	r->ntcap = cap;
-	return 0;
+	return rc;
 }
 
 static size_t nt_find(const tf_replica *r, const char *id)
