@@ -49,6 +49,22 @@ LIBSUPPORT  := $(BUILD)/libtfsupport.a
 TEST_SRC := $(sort $(wildcard tests/core/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/core/%.c=$(BUILD)/tests/%)
 
+# Host crypto (OpenSSL EVP) shared by tenfourd and the native client.
+CRYPTO_SRC := $(sort $(wildcard src/crypto/*.c))
+CRYPTO_OBJ := $(CRYPTO_SRC:%.c=$(BUILD)/%.o)
+LIBCRYPTO  := $(BUILD)/libtenfour-crypto.a
+
+# tenfourd: services and storage backends in a library, main.c on top.
+SERVER_SRC := $(filter-out src/server/main.c, \
+                $(sort $(wildcard src/server/*.c src/server/db/*.c)))
+SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o)
+LIBSERVER  := $(BUILD)/libtenfourd.a
+TENFOURD   := $(BUILD)/tenfourd
+SERVER_LIBS := -lmicrohttpd -lsqlite3 -lcrypto -lpthread
+
+SRVTEST_SRC := $(sort $(wildcard tests/server/test_*.c))
+SRVTEST_BIN := $(SRVTEST_SRC:tests/server/%.c=$(BUILD)/tests/server/%)
+
 TOOL_SRC := $(sort $(wildcard tools/*.c))
 TOOL_BIN := $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%)
 
@@ -57,11 +73,12 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all lib tests tools check deps test wasm fuzz fuzz-replay bench lint \
         format clean help demo vectors-wasm
-all: lib tests tools
+all: lib tests tools server
 
 lib: $(LIBCORE)
-tests: $(TEST_BIN)
+tests: $(TEST_BIN) $(SRVTEST_BIN) $(TENFOURD)
 tools: $(TOOL_BIN)
+server: $(TENFOURD)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -76,6 +93,29 @@ $(LIBSUPPORT): $(SUPPORT_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@
 	ar rcs $@ $^
+
+$(LIBCRYPTO): $(CRYPTO_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(LIBSERVER): $(SERVER_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(TENFOURD): src/server/main.c $(LIBSERVER) $(LIBCRYPTO) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(LIBSERVER) $(LIBCRYPTO) $(LIBCORE) $(LDFLAGS) \
+	  $(SERVER_LIBS) -o $@
+
+# Tests that start tenfourd find it beside them: $(BUILD)/tenfourd
+# (`make tests` builds it too).
+$(BUILD)/tests/server/%: tests/server/%.c $(LIBSUPPORT) $(LIBSERVER) \
+		$(LIBCRYPTO) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(LIBSUPPORT) $(LIBSERVER) $(LIBCRYPTO) $(LIBCORE) \
+	  $(LDFLAGS) $(SERVER_LIBS) -lcurl -o $@
 
 $(BUILD)/tests/%: tests/core/%.c $(LIBSUPPORT) $(LIBCORE)
 	@mkdir -p $(dir $@)
@@ -138,12 +178,13 @@ demo: deps
 
 # clang-tidy runs once per file: in one process clang-tidy 14's va_list
 # checker only follows va_start in the first file.
+LINT_SRC := $(CORE_SRC) $(CRYPTO_SRC) $(SERVER_SRC) src/server/main.c
 lint:
-	@for f in $(CORE_SRC); do \
+	@for f in $(LINT_SRC); do \
 	  clang-tidy --quiet $$f -- $(CSTD) $(INC) || exit 1; \
 	done
 	cppcheck --error-exitcode=1 --enable=warning,performance,portability \
-	  --inline-suppr --quiet $(INC) $(CORE_SRC)
+	  --inline-suppr --quiet $(INC) $(LINT_SRC)
 
 format:
 	clang-format -i include/tenfour/*.h src/*/*.c src/*/*.h tests/*/*.c \
@@ -155,4 +196,5 @@ clean:
 help:
 	@sed -n '1,12p' Makefile
 
--include $(CORE_OBJ:.o=.d) $(SUPPORT_OBJ:.o=.d)
+-include $(CORE_OBJ:.o=.d) $(SUPPORT_OBJ:.o=.d) $(CRYPTO_OBJ:.o=.d) \
+  $(SERVER_OBJ:.o=.d)

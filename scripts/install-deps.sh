@@ -18,6 +18,14 @@ need=(
 	"nodejs:node"
 	"clang-tidy:clang-tidy"
 	"cppcheck:cppcheck"
+	"libssl-dev:/usr/include/openssl/evp.h"
+	"libsqlite3-dev:/usr/include/sqlite3.h"
+	"libmicrohttpd-dev:/usr/include/microhttpd.h"
+	"libgnutls28-dev:/usr/include/gnutls/gnutls.h"
+	"libcurl4-openssl-dev:/usr/include/x86_64-linux-gnu/curl/curl.h"
+	"pkg-config:pkg-config"
+	"sqlite3:sqlite3"
+	"curl:curl"
 )
 
 missing=()

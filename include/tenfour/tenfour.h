@@ -50,7 +50,11 @@ extern "C" {
 	X(EWIPE, -25, "wipe required", "wipe_required")                          \
 	X(ETYPE, -26, "wrong type", "wrong_type")                                \
 	X(EUNKNOWN, -27, "unknown field", "unknown_field")                       \
-	X(EMISSING, -28, "missing field", "missing_field")
+	X(EMISSING, -28, "missing field", "missing_field")                       \
+	X(EAUTH, -29, "authentication required or failed", "unauthenticated")   \
+	X(EREVOKED, -30, "device revoked", "device_revoked")                     \
+	X(EBUSY, -31, "service busy; retry later", "busy")                       \
+	X(EIO, -32, "storage or system error", "internal_error")
 
 enum tf_errno {
 	TF_OK = 0,
