@@ -153,6 +153,14 @@ build/fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(wildcard include/tenfour/*.h src/core
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $< $(CORE_SRC) -o $@
 
+# The server's request-parsing target links the services and SQLite.
+build/fuzz/fuzz_server_req: tests/fuzz/fuzz_server_req.c $(CORE_SRC) \
+		$(CRYPTO_SRC) $(SERVER_SRC) $(wildcard include/tenfour/*.h \
+		src/server/*.h src/server/db/*.h src/crypto/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $< $(CORE_SRC) $(CRYPTO_SRC) $(SERVER_SRC) \
+	  $(SERVER_LIBS) -o $@
+
 # ---------------------------------------------------------------- check
 deps:
 	@scripts/install-deps.sh

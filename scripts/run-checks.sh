@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run-checks.sh - runs every suite and prints the totals as the last line:
 #   N passed, N failed
-# Suites: native unit/property/vector tests, the same under ASan+UBSan,
+# Suites: native unit/property/vector tests of the core and of tenfourd,
+# the same under ASan+UBSan,
 # libFuzzer corpus replay, the test vectors in wasm under Node, and the
 # static analysis of `make lint`.
 # `run-checks.sh native` runs only the native suite.
@@ -41,11 +42,13 @@ run_counted() {
 	fi
 }
 
+# Core tests, then server tests (tests/server: tenfourd's modules and the
+# HTTP suites, which start $dir/tenfourd on loopback with temp data dirs).
 suite_tests() {
 	local dir=$1 t
-	for t in "$dir"/tests/test_*; do
+	for t in "$dir"/tests/test_* "$dir"/tests/server/test_*; do
 		[[ -x $t ]] || continue
-		run_counted "$(basename "$dir")/$(basename "$t")" "$t"
+		run_counted "$(basename "$dir")/${t#"$dir"/tests/}" "$t"
 	done
 }
 
