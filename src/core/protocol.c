@@ -523,7 +523,9 @@ int tf_push_reply_encode(const tf_push_reply *m, tf_buf *out)
 	rc = enc_begin(out, &mark);
 	if (rc)
 		return rc;
-	if (m->nresults && m->results == NULL) {
+	/* The decoder's ranges: what tenfourd sends, every client reads. */
+	if ((m->nresults && m->results == NULL) || m->server_time < 0 ||
+	    m->server_time > TF_HLC_MAX_MS || m->ack > TF_SEQ_MAX) {
 		rc = TF_EINVAL;
 		goto out;
 	}
@@ -535,7 +537,7 @@ int tf_push_reply_encode(const tf_push_reply *m, tf_buf *out)
 		const tf_cmd_result *r = &m->results[i];
 		if (!tf_uuid_valid(r->cmd_id, strlen(r->cmd_id)) ||
 		    r->seq == 0 || result_rule(r) != NULL ||
-		    r->server_time < 0 ||
+		    r->server_time < 0 || r->server_time > TF_HLC_MAX_MS ||
 		    !tf_utf8_valid(r->message, strlen(r->message)) ||
 		    !tf_utf8_valid(r->field, strlen(r->field)) ||
 		    (r->detail && r->detail->type != TF_JSON_OBJECT)) {
@@ -765,7 +767,11 @@ int tf_pull_page_encode(const tf_pull_page *m, tf_buf *out)
 	if (rc)
 		return rc;
 	cursor = m->cursor ? m->cursor : "";
-	if (!tf_utf8_valid(cursor, strlen(cursor)) ||
+	if (strlen(cursor) > tf_proto_default_limits.max_cursor ||
+	    m->ack > TF_SEQ_MAX ||
+	    m->nrecords > tf_proto_default_limits.max_records ||
+	    m->npurged > tf_proto_default_limits.max_purged ||
+	    !tf_utf8_valid(cursor, strlen(cursor)) ||
 	    (m->nrecords && m->records == NULL) ||
 	    (m->npurged && m->purged == NULL)) {
 		rc = TF_EINVAL;

@@ -514,6 +514,20 @@ TEST(push_reply_encode_refuses_bad_input)
 	r.code = 0;
 	CHECK_INT(tf_push_reply_encode(&m, &out), TF_EINVAL);
 	CHECK_INT(out.len, 0);
+	/* Ranges the decoder enforces, so a server cannot send them. */
+	r.server_time = TF_HLC_MAX_MS + 1;
+	CHECK_INT(tf_push_reply_encode(&m, &out), TF_EINVAL);
+	r.server_time = TF_HLC_MAX_MS;
+	CHECK_INT(tf_push_reply_encode(&m, &out), 0);
+	tf_buf_reset(&out);
+	m.server_time = -1;
+	CHECK_INT(tf_push_reply_encode(&m, &out), TF_EINVAL);
+	m.server_time = TF_HLC_MAX_MS + 1;
+	CHECK_INT(tf_push_reply_encode(&m, &out), TF_EINVAL);
+	m.server_time = 1;
+	m.ack = TF_SEQ_MAX + 1;
+	CHECK_INT(tf_push_reply_encode(&m, &out), TF_EINVAL);
+	CHECK_INT(out.len, 0);
 	tf_buf_free(&out);
 }
 
@@ -747,6 +761,22 @@ TEST(pull_page_encode_refuses_bad_input)
 	CHECK_INT(tf_pull_page_encode(&m, &out), 0);
 	CHECK(strncmp(tf_buf_cstr(&out), "[{\"ack\":0,\"cursor\":\"\",", 22) ==
 	      0);
+	/* A cursor longer than any decoder takes is refused at the source. */
+	{
+		char longc[300];
+		memset(longc, 'c', sizeof longc - 1);
+		longc[sizeof longc - 1] = '\0';
+		tf_buf_reset(&out);
+		m.cursor = longc;
+		CHECK_INT(tf_pull_page_encode(&m, &out), TF_EINVAL);
+		CHECK_INT(out.len, 0);
+		longc[tf_proto_default_limits.max_cursor] = '\0';
+		CHECK_INT(tf_pull_page_encode(&m, &out), 0);
+		m.cursor = NULL;
+	}
+	tf_buf_reset(&out);
+	m.ack = TF_SEQ_MAX + 1;
+	CHECK_INT(tf_pull_page_encode(&m, &out), TF_EINVAL);
 	free(bad);
 	tf_buf_free(&out);
 }
