@@ -1,0 +1,1433 @@
+/*
+ * sync.c - tenfourd's sync services: push through the command ledger,
+ * pull of the change feed, open text conflicts and text revisions.
+ * Design: ARCHITECTURE.md section 3; wire forms and ledger rules:
+ * docs/PROTOCOL.md sections 5-6 and "Ledger".  tests/support/sim_server.c
+ * is the reference: for the same inputs this file gives the same replies
+ * (tests/server/test_sync.c runs a core replica against both).
+ *
+ * Push runs as one tf_db_write job.  Each command is decided completely
+ * in memory (ledger position, clock, ACL, scope, merge) before anything
+ * of it is written; then its record, text revisions, conflict rows,
+ * ledger row and audit entry are written together.  A storage failure
+ * fails the job, which rolls back the whole push: nothing is
+ * acknowledged, and the reply is encoded only after the group commit
+ * returned (durable).
+ *
+ * One deliberate difference from the reference server: the ledger's
+ * request hash is SHA-256 of the command's canonical bytes *without* its
+ * "hlc" member.  A clock_skew refusal makes the client re-stamp the same
+ * command (same cmd_id, same seq, new hlc); a late copy of the request
+ * from before the re-stamp is then recognised as the same request and
+ * replayed, instead of being refused as cmd_id_reused.  The stamp does
+ * not change what the command does to the record, only how it orders.
+ */
+#include "server/acl.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SYNC_PUSH_ENDPOINT "POST /v1/sync/push"
+#define SYNC_CURSOR_VERSION "1"
+/* "1." + 16 hex + "." + up to 20 digits + "." + 16 hex */
+#define SYNC_CURSOR_MAX 64
+#define SYNC_EXCERPT_MAX 200
+
+/* ------------------------------------------------------------ helpers */
+
+static int64_t max_skew(const tf_srv *s)
+{
+	return s->max_skew_ms > 0 ? s->max_skew_ms : TF_DEFAULT_MAX_SKEW_MS;
+}
+
+/* [a-z][a-z0-9_]*, at most TF_NAME_MAX bytes (audit `what` names). */
+static int name_ok(const char *s)
+{
+	size_t i, n = s ? strlen(s) : 0;
+
+	if (n == 0 || n > TF_NAME_MAX || s[0] < 'a' || s[0] > 'z')
+		return 0;
+	for (i = 1; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+			return 0;
+	return 1;
+}
+
+/* A storage-integrity failure: the stored bytes are not what we wrote. */
+static int corrupt(tf_err *err, const char *what, const char *id)
+{
+	return tf_err_set(err, TF_EIO, "", "stored %s of %s is malformed",
+			  what, id);
+}
+
+/*
+ * The ledger's request hash: hex SHA-256 of the command's canonical
+ * bytes without "hlc" (see the file comment for why).
+ */
+static int request_hash(const tf_command *c, char out[TF_DB_HASH_HEX + 1])
+{
+	uint8_t h[TF_SHA256_LEN];
+	tf_json *j = NULL;
+	tf_buf b;
+	int rc;
+
+	tf_buf_init(&b);
+	rc = tf_command_to_json(c, &j);
+	if (rc)
+		goto out;
+	tf_json_free(tf_json_object_take(j, "hlc"));
+	rc = tf_json_write(j, &b);
+	if (rc == 0)
+		rc = tf_sha256(b.data, b.len, h);
+	if (rc == 0)
+		tf_hex_encode(h, sizeof h, out);
+out:
+	tf_json_free(j);
+	tf_buf_free(&b);
+	return rc;
+}
+
+/*
+ * The encoder's frame around one result: the push reply with ack 0 and
+ * server_time 0.  A stored result is exactly the bytes between them, so
+ * it is the same object the reply carried, written by the same code.
+ */
+static void frame(int64_t schema_version, char *pre, size_t npre, char *post,
+		  size_t npost)
+{
+	snprintf(pre, npre, "{\"ack\":0,\"protocol_version\":%d,\"results\":[",
+		 TF_PROTOCOL_VERSION);
+	snprintf(post, npost, "],\"schema_version\":%" PRId64
+			      ",\"server_time\":0}",
+		 schema_version);
+}
+
+/* Appends the canonical JSON of result r to out. */
+static int result_bytes(int64_t schema_version, const tf_cmd_result *r,
+			tf_buf *out)
+{
+	tf_push_reply rep;
+	tf_cmd_result one = *r; /* shallow: the encoder only reads it */
+	char pre[64], post[64];
+	size_t npre, npost;
+	tf_buf b;
+	int rc;
+
+	frame(schema_version, pre, sizeof pre, post, sizeof post);
+	npre = strlen(pre);
+	npost = strlen(post);
+	memset(&rep, 0, sizeof rep);
+	rep.schema_version = schema_version;
+	rep.results = &one;
+	rep.nresults = 1;
+	tf_buf_init(&b);
+	rc = tf_push_reply_encode(&rep, &b);
+	if (rc == 0 && (b.len < npre + npost || memcmp(b.data, pre, npre) ||
+			memcmp(b.data + b.len - npost, post, npost)))
+		rc = TF_EINVAL;
+	if (rc == 0)
+		rc = tf_buf_append(out, b.data + npre, b.len - npre - npost);
+	tf_buf_free(&b);
+	return rc;
+}
+
+/* Reads a stored result back (through the reply decoder's checks). */
+static int result_parse(int64_t schema_version, const char *bytes, size_t len,
+			tf_cmd_result *out)
+{
+	tf_push_reply rep;
+	char pre[64], post[64];
+	tf_buf b;
+	int rc;
+
+	frame(schema_version, pre, sizeof pre, post, sizeof post);
+	tf_buf_init(&b);
+	tf_buf_puts(&b, pre);
+	tf_buf_append(&b, bytes, len);
+	tf_buf_puts(&b, post);
+	rc = b.failed;
+	if (rc == 0)
+		rc = tf_push_reply_decode(b.data, b.len, NULL, &rep, NULL);
+	tf_buf_free(&b);
+	if (rc)
+		return rc;
+	if (rep.nresults != 1) {
+		tf_push_reply_clear(&rep);
+		return TF_EINVAL;
+	}
+	*out = rep.results[0];
+	rep.results[0].detail = NULL;
+	tf_push_reply_clear(&rep);
+	return 0;
+}
+
+/*
+ * The ledger key of a row whose command id is already taken (the
+ * "cmd_id already used" rejection, which still holds its seq): the
+ * backend keeps command ids unique, so the row gets a UUIDv8 derived
+ * from (device, seq, cmd_id).  The stored result keeps the client's
+ * cmd_id, and replays compare against that.
+ */
+static int alias_key(const char *agency, const char *device, uint64_t seq,
+		     const char *cmd_id, char out[TF_UUID_LEN + 1])
+{
+	uint8_t h[TF_SHA256_LEN];
+	char hex[2 * 16 + 1];
+	tf_buf b;
+	int rc;
+
+	tf_buf_init(&b);
+	tf_buf_printf(&b, "tenfour-ledger-alias\n%s\n%s\n%" PRIu64 "\n%s",
+		      agency, device, seq, cmd_id);
+	rc = b.failed;
+	if (rc == 0)
+		rc = tf_sha256(b.data, b.len, h);
+	tf_buf_free(&b);
+	if (rc)
+		return rc;
+	h[6] = (uint8_t)((h[6] & 0x0f) | 0x80); /* version 8 */
+	h[8] = (uint8_t)((h[8] & 0x3f) | 0x80); /* RFC 9562 variant */
+	tf_hex_encode(h, 16, hex);
+	snprintf(out, TF_UUID_LEN + 1, "%.8s-%.4s-%.4s-%.4s-%.12s", hex,
+		 hex + 8, hex + 12, hex + 16, hex + 20);
+	return 0;
+}
+
+static void reject_with(tf_cmd_result *res, int code, const char *msg,
+			const char *field)
+{
+	res->status = TF_ST_REJECTED;
+	res->code = code;
+	res->server_time = 0;
+	snprintf(res->message, sizeof res->message, "%s", msg);
+	snprintf(res->field, sizeof res->field, "%s", field);
+}
+
+/* The field part of an error place ("incident.priority" -> "priority"). */
+static void field_of(const tf_err *e, char *out, size_t n)
+{
+	const char *dot = strchr(e->where, '.');
+
+	snprintf(out, n, "%s", dot ? dot + 1 : "");
+}
+
+static int obj_put(tf_json *o, const char *key, tf_json *v)
+{
+	if (v == NULL)
+		return TF_ENOMEM;
+	return tf_json_object_set(o, key, v);
+}
+
+static int64_t int_member(const tf_json *o, const char *key)
+{
+	int64_t v = 0;
+
+	if (o == NULL || tf_json_int64(tf_json_object_get(o, key), &v))
+		return 0;
+	return v;
+}
+
+/* ------------------------------------------------------------ push */
+
+typedef struct push_job {
+	tf_srv *s;
+	const tf_srv_caller *c;
+	int64_t now;
+	const tf_push_request *req;
+	tf_cmd_result *results; /* req->ncommands slots */
+	size_t nresults;
+	uint64_t last; /* the device's ledger position */
+	uint64_t head; /* highest feed position written, 0: none */
+	char where[TF_AUDIT_WHERE_MAX + 1];
+} push_job;
+
+/* What one applied command changes, decided before anything is written. */
+typedef struct change {
+	const tf_entity *ent;
+	const tf_json *old; /* state before, NULL for a create */
+	tf_json *state;     /* state after (owned by the caller) */
+} change;
+
+static const char *agency_of(const push_job *j)
+{
+	return j->c->user.agency;
+}
+
+static const char *audit_role(const push_job *j, const char *role)
+{
+	if (role && name_ok(role))
+		return role;
+	if (j->c->user.nroles && name_ok(j->c->user.roles[0]))
+		return j->c->user.roles[0];
+	return NULL;
+}
+
+/* The field an audit entry names: args.field, or the only args.fields. */
+static const char *audit_field(const tf_command *cmd)
+{
+	const char *f = tf_json_get_str(cmd->args, "field", NULL);
+	const tf_json *fs;
+
+	if (f == NULL) {
+		fs = tf_json_object_get(cmd->args, "fields");
+		if (fs && fs->type == TF_JSON_OBJECT && fs->len == 1)
+			f = fs->u.members[0].key;
+	}
+	return name_ok(f) ? f : NULL;
+}
+
+/*
+ * The resolution part of an audit detail: what was kept and, for each
+ * discarded text, its author, side, size, SHA-256 and a 200-byte excerpt
+ * cut at a UTF-8 boundary (the full text is in the text revisions).
+ * Bounded: two discarded texts of at most 200 bytes each (6 bytes per
+ * escaped byte) stay well under TF_AUDIT_DETAIL_MAX.
+ */
+static int audit_resolution(tf_json *d, const tf_json *detail,
+			    const tf_json *state)
+{
+	const tf_json *disc = tf_json_object_get(detail, "discarded");
+	const char *field = tf_json_get_str(detail, "field", NULL);
+	tf_json *arr = tf_json_array();
+	size_t i;
+	int rc = 0;
+
+	if (arr == NULL)
+		return TF_ENOMEM;
+	rc = obj_put(d, "choice",
+		     tf_json_clone(tf_json_object_get(detail, "choice")));
+	if (rc == 0)
+		rc = obj_put(d, "conflict",
+			     tf_json_clone(tf_json_object_get(detail,
+							      "conflict")));
+	if (rc == 0)
+		rc = obj_put(d, "kept_rev",
+			     tf_json_int(int_member(
+				     field ? tf_record_field(state, field)
+					   : NULL,
+				     "rev")));
+	for (i = 0; rc == 0 && disc && i < disc->len; i++) {
+		const tf_json *it = disc->u.items[i];
+		const tf_json *text = tf_json_object_get(it, "text");
+		uint8_t h[TF_SHA256_LEN];
+		char hex[2 * TF_SHA256_LEN + 1];
+		size_t n;
+		tf_json *o;
+		if (text == NULL || text->type != TF_JSON_STRING)
+			continue;
+		n = text->len < SYNC_EXCERPT_MAX ? text->len
+						 : SYNC_EXCERPT_MAX;
+		while (n > 0 && n < text->len &&
+		       ((unsigned char)text->u.str[n] & 0xc0) == 0x80)
+			n--;
+		rc = tf_sha256(text->u.str, text->len, h);
+		if (rc)
+			break;
+		tf_hex_encode(h, sizeof h, hex);
+		o = tf_json_object();
+		if (o == NULL) {
+			rc = TF_ENOMEM;
+			break;
+		}
+		rc = obj_put(o, "by",
+			     tf_json_clone(tf_json_object_get(it, "by")));
+		if (rc == 0)
+			rc = obj_put(o, "from",
+				     tf_json_clone(
+					     tf_json_object_get(it, "from")));
+		if (rc == 0)
+			rc = obj_put(o, "bytes", tf_json_uint(text->len));
+		if (rc == 0)
+			rc = obj_put(o, "sha256", tf_json_cstring(hex));
+		if (rc == 0)
+			rc = obj_put(o, "excerpt",
+				     tf_json_string(text->u.str, n));
+		if (rc == 0)
+			rc = tf_json_array_push(arr, o);
+		else
+			tf_json_free(o);
+	}
+	if (rc == 0)
+		return tf_json_object_set(d, "discarded", arr);
+	tf_json_free(arr);
+	return rc;
+}
+
+/*
+ * One audit entry for a command that was applied, conflicted, refused or
+ * clock-skewed (replays are not audited again).  state: the record after
+ * an applied resolve (for kept_rev), else NULL.
+ */
+static int audit_cmd(push_job *j, tf_db_txn *t, const tf_command *cmd,
+		     const tf_cmd_result *res, const char *role,
+		     const tf_json *state, tf_err *err)
+{
+	tf_audit_event ev;
+	tf_json *d = tf_json_object();
+	int rc;
+
+	if (d == NULL)
+		return TF_ENOMEM;
+	memset(&ev, 0, sizeof ev);
+	rc = obj_put(d, "status", tf_json_cstring(tf_status_name(res->status)));
+	if (rc == 0 && res->code)
+		rc = obj_put(d, "code", tf_json_cstring(tf_errcode(res->code)));
+	if (rc == 0 && res->status == TF_ST_CONFLICT && res->detail &&
+	    tf_json_object_get(res->detail, "conflict"))
+		rc = obj_put(d, "conflict",
+			     tf_json_clone(tf_json_object_get(res->detail,
+							      "conflict")));
+	if (rc == 0 && cmd->op == TF_OP_RESOLVE &&
+	    res->status == TF_ST_APPLIED && res->detail)
+		rc = audit_resolution(d, res->detail, state);
+	if (rc)
+		goto out;
+	ev.ts_ms = j->now;
+	ev.type = cmd->op == TF_OP_CREATE    ? TF_AUDIT_CREATE
+		  : cmd->op == TF_OP_RESOLVE ? TF_AUDIT_CONFLICT_RESOLUTION
+					     : TF_AUDIT_MODIFY;
+	ev.success = res->status == TF_ST_APPLIED ||
+		     res->status == TF_ST_CONFLICT;
+	ev.user = j->c->user.id;
+	ev.device = j->c->device.id;
+	ev.role = audit_role(j, role);
+	ev.source = j->c->source;
+	ev.where = j->where;
+	ev.entity = cmd->entity;
+	ev.record_id = cmd->record_id;
+	ev.cmd_id = cmd->cmd_id;
+	ev.field = audit_field(cmd);
+	ev.detail = d;
+	rc = tf_srv_audit(t, &ev, err);
+out:
+	tf_json_free(d);
+	return rc;
+}
+
+/* Writes the ledger row of res (seq = cmd->seq) and moves last. */
+static int ledger_store(push_job *j, tf_db_txn *t, const tf_command *cmd,
+			const tf_cmd_result *res, const char *key,
+			const char *hash, tf_err *err)
+{
+	tf_db_ledger l;
+	tf_buf b;
+	int rc;
+
+	tf_buf_init(&b);
+	rc = result_bytes(j->s->schema->version, res, &b);
+	if (rc)
+		goto out;
+	memset(&l, 0, sizeof l);
+	snprintf(l.device, sizeof l.device, "%s", j->c->device.id);
+	l.seq = cmd->seq;
+	snprintf(l.cmd_id, sizeof l.cmd_id, "%s", key);
+	snprintf(l.req_hash, sizeof l.req_hash, "%s", hash);
+	l.status = res->status;
+	l.result = b.data;
+	l.result_len = b.len;
+	l.at_ms = j->now;
+	rc = t->ops->ledger_put(t, agency_of(j), &l, err);
+	if (rc == 0)
+		j->last = cmd->seq;
+out:
+	tf_buf_free(&b);
+	return rc;
+}
+
+/* A rejection that holds its seq: ledger row plus audit entry. */
+static int store_rejection(push_job *j, tf_db_txn *t, const tf_command *cmd,
+			   tf_cmd_result *res, const char *key,
+			   const char *hash, const char *role, tf_err *err)
+{
+	int rc = ledger_store(j, t, cmd, res, key, hash, err);
+
+	if (rc == 0)
+		rc = audit_cmd(j, t, cmd, res, role, NULL, err);
+	return rc;
+}
+
+static int textrev_put(push_job *j, tf_db_txn *t, const char *record_id,
+		       const char *field, int64_t rev, int kind,
+		       const char *by, const char *cmd_id, const tf_json *text,
+		       tf_err *err)
+{
+	tf_db_textrev r;
+
+	memset(&r, 0, sizeof r);
+	snprintf(r.record_id, sizeof r.record_id, "%s", record_id);
+	snprintf(r.field, sizeof r.field, "%s", field);
+	r.rev = rev;
+	r.kind = kind;
+	snprintf(r.by, sizeof r.by, "%s", by ? by : "");
+	snprintf(r.cmd_id, sizeof r.cmd_id, "%s", cmd_id);
+	r.text = text && text->type == TF_JSON_STRING ? text->u.str : "";
+	r.text_len = text && text->type == TF_JSON_STRING ? text->len : 0;
+	r.at_ms = j->now;
+	return t->ops->textrev_put(t, agency_of(j), &r, err);
+}
+
+/* The conflict with id `id` in a text field state's list, or NULL. */
+static const tf_json *conflict_find(const tf_json *fst, const char *id)
+{
+	const tf_json *cs = fst ? tf_json_object_get(fst, "conflicts") : NULL;
+	size_t i;
+
+	for (i = 0; cs && cs->type == TF_JSON_ARRAY && i < cs->len; i++) {
+		const char *cid = tf_json_get_str(cs->u.items[i], "id", NULL);
+		if (cid && strcmp(cid, id) == 0)
+			return cs->u.items[i];
+	}
+	return NULL;
+}
+
+/*
+ * The text side of one applied command: a resolve's discarded texts become
+ * DISCARDED revisions (head: the rev it had, proposed: the conflict's
+ * base); then, comparing each text field's state before and after, a new
+ * rev is an EDIT revision, a conflict that appeared gets its row and a
+ * PROPOSED revision (rev = its base), one that went away loses its row.
+ */
+static int text_changes(push_job *j, tf_db_txn *t, const tf_command *cmd,
+			const change *ch, const tf_json *detail, tf_err *err)
+{
+	const char *id = cmd->record_id;
+	size_t i, k;
+	int rc = 0;
+
+	if (cmd->op == TF_OP_RESOLVE && detail &&
+	    tf_json_object_get(detail, "discarded")) {
+		const tf_json *disc = tf_json_object_get(detail, "discarded");
+		const char *field = tf_json_get_str(detail, "field", NULL);
+		const char *cid = tf_json_get_str(detail, "conflict", NULL);
+		const tf_json *of =
+			field && ch->old ? tf_record_field(ch->old, field) : NULL;
+		const tf_json *oc = cid ? conflict_find(of, cid) : NULL;
+		for (k = 0; rc == 0 && field && k < disc->len; k++) {
+			const tf_json *it = disc->u.items[k];
+			const char *from = tf_json_get_str(it, "from", NULL);
+			int head = from && strcmp(from, "head") == 0;
+			rc = textrev_put(j, t, id, field,
+					 head ? int_member(of, "rev")
+					      : int_member(oc, "base_rev"),
+					 TF_TEXTREV_DISCARDED,
+					 tf_json_get_str(it, "by", NULL),
+					 cmd->cmd_id,
+					 tf_json_object_get(it, "text"), err);
+		}
+	}
+	for (i = 0; rc == 0 && i < ch->ent->nfields; i++) {
+		const tf_field *f = &ch->ent->fields[i];
+		const tf_json *of, *nf, *ocs, *ncs;
+		int64_t orev, nrev;
+		if (f->cls != TF_CLASS_TEXT)
+			continue;
+		of = ch->old ? tf_record_field(ch->old, f->name) : NULL;
+		nf = tf_record_field(ch->state, f->name);
+		orev = of ? int_member(of, "rev") : 0;
+		nrev = nf ? int_member(nf, "rev") : 0;
+		if (nf && (of == NULL || nrev != orev))
+			rc = textrev_put(j, t, id, f->name, nrev,
+					 TF_TEXTREV_EDIT,
+					 tf_json_get_str(nf, "by", NULL),
+					 cmd->cmd_id,
+					 tf_json_object_get(nf, "v"), err);
+		ncs = nf ? tf_json_object_get(nf, "conflicts") : NULL;
+		ocs = of ? tf_json_object_get(of, "conflicts") : NULL;
+		for (k = 0; rc == 0 && ncs && k < ncs->len; k++) {
+			const tf_json *cf = ncs->u.items[k];
+			const char *cid = tf_json_get_str(cf, "id", NULL);
+			tf_db_conflict row;
+			if (cid == NULL || conflict_find(of, cid))
+				continue;
+			memset(&row, 0, sizeof row);
+			snprintf(row.record_id, sizeof row.record_id, "%s", id);
+			snprintf(row.entity, sizeof row.entity, "%s",
+				 ch->ent->name);
+			snprintf(row.field, sizeof row.field, "%s", f->name);
+			snprintf(row.conflict_id, sizeof row.conflict_id, "%s",
+				 cid);
+			row.opened_at = j->now;
+			rc = t->ops->conflict_put(t, agency_of(j), &row, err);
+			if (rc == 0)
+				rc = textrev_put(
+					j, t, id, f->name,
+					int_member(cf, "base_rev"),
+					TF_TEXTREV_PROPOSED,
+					tf_json_get_str(cf, "by", NULL), cid,
+					tf_json_object_get(cf, "proposed"),
+					err);
+		}
+		for (k = 0; rc == 0 && ocs && k < ocs->len; k++) {
+			const char *cid =
+				tf_json_get_str(ocs->u.items[k], "id", NULL);
+			if (cid == NULL || conflict_find(nf, cid))
+				continue;
+			rc = t->ops->conflict_del(t, agency_of(j), id, cid,
+						  err);
+		}
+	}
+	return rc;
+}
+
+/*
+ * A new command (seq = last + 1, stamp acceptable, cmd_id unused):
+ * ACL, scope, merge, then its writes.  Business refusals are stored
+ * rejections.
+ */
+static int push_new(push_job *j, tf_db_txn *t, const tf_command *cmd,
+		    tf_cmd_result *res, const char *hash, tf_err *err)
+{
+	const tf_schema *schema = j->s->schema;
+	tf_apply_ctx ctx = {schema, j->now, 1, 0};
+	tf_apply_result ar;
+	tf_acl_refusal ref;
+	tf_db_record row;
+	tf_json *old = NULL, *state = NULL;
+	const char *role = NULL;
+	change ch;
+	tf_buf b;
+	uint64_t chg = 0;
+	int rc, in = 0;
+
+	memset(&row, 0, sizeof row);
+	memset(&ar, 0, sizeof ar);
+	tf_buf_init(&b);
+	rc = tf_acl_check_command(schema, j->c, cmd, &role, &ref);
+	if (rc < 0)
+		goto out;
+	if (rc == 1) {
+		reject_with(res, ref.code, ref.message, ref.field);
+		rc = store_rejection(j, t, cmd, res, cmd->cmd_id, hash, role,
+				     err);
+		goto out;
+	}
+	rc = t->ops->record_get(t, agency_of(j), cmd->record_id, &row, err);
+	if (rc && rc != TF_ENOTFOUND)
+		goto out;
+	if (rc == 0) {
+		rc = tf_json_parse(row.state, row.state_len, NULL, &old, NULL);
+		if (rc == TF_ENOMEM)
+			goto out;
+		if (rc) {
+			rc = corrupt(err, "record", cmd->record_id);
+			goto out;
+		}
+		rc = tf_acl_in_scope(schema, j->c, old, &in);
+		if (rc)
+			goto out;
+		if (!in) {
+			reject_with(res, TF_EPERM,
+				    "the record is not in your scope", "");
+			rc = store_rejection(j, t, cmd, res, cmd->cmd_id, hash,
+					     role, err);
+			goto out;
+		}
+		state = tf_json_clone(old);
+		if (state == NULL) {
+			rc = TF_ENOMEM;
+			goto out;
+		}
+	}
+	ctx.allow_ref = tf_acl_has_role(j->c, "service");
+	rc = tf_record_apply(&state, cmd, &ctx, &ar);
+	if (rc == TF_ENOMEM)
+		goto out;
+	if (rc) {
+		rc = corrupt(err, "record", cmd->record_id);
+		goto out;
+	}
+	if (ar.status == TF_ST_REJECTED) {
+		char field[64];
+		field_of(&ar.err, field, sizeof field);
+		reject_with(res, ar.err.code ? ar.err.code : TF_EVALIDATE,
+			    ar.err.msg, field);
+		rc = store_rejection(j, t, cmd, res, cmd->cmd_id, hash, role,
+				     err);
+		goto out;
+	}
+	if (old == NULL) {
+		rc = tf_acl_in_scope(schema, j->c, state, &in);
+		if (rc)
+			goto out;
+		if (!in) {
+			reject_with(res, TF_EPERM,
+				    "would create a record outside your scope",
+				    "");
+			rc = store_rejection(j, t, cmd, res, cmd->cmd_id, hash,
+					     role, err);
+			goto out;
+		}
+	}
+	/* Decided: write the record, its text side, the ledger, the audit. */
+	res->status = ar.status;
+	res->detail = ar.detail;
+	ar.detail = NULL;
+	ch.ent = tf_schema_entity(schema, tf_record_entity(state));
+	ch.old = old;
+	ch.state = state;
+	assert(ch.ent != NULL);
+	rc = tf_json_write(state, &b);
+	if (rc == 0)
+		rc = t->ops->record_put(t, agency_of(j), cmd->record_id,
+					ch.ent->name, b.data, b.len, &chg,
+					err);
+	if (rc == 0)
+		rc = text_changes(j, t, cmd, &ch, res->detail, err);
+	if (rc == 0)
+		rc = ledger_store(j, t, cmd, res, cmd->cmd_id, hash, err);
+	if (rc == 0)
+		rc = audit_cmd(j, t, cmd, res, role, state, err);
+	if (rc == 0 && chg > j->head)
+		j->head = chg;
+out:
+	tf_apply_result_clear(&ar);
+	tf_buf_free(&b);
+	tf_json_free(state);
+	tf_json_free(old);
+	tf_db_record_clear(&row);
+	return rc;
+}
+
+/* seq <= last: replay the stored result, or refuse a different request. */
+static int push_replay(push_job *j, tf_db_txn *t, const tf_command *cmd,
+		       tf_cmd_result *res, tf_err *err)
+{
+	char hash[TF_DB_HASH_HEX + 1];
+	tf_cmd_result st;
+	tf_db_ledger l;
+	int rc;
+
+	memset(&l, 0, sizeof l);
+	memset(&st, 0, sizeof st);
+	rc = t->ops->ledger_get_seq(t, agency_of(j), j->c->device.id,
+				    cmd->seq, &l, err);
+	if (rc == TF_ENOTFOUND)
+		rc = tf_err_set(err, TF_EIO, "", "ledger row %" PRIu64
+				" of %s is missing",
+				cmd->seq, j->c->device.id);
+	if (rc)
+		goto out;
+	rc = result_parse(j->s->schema->version, l.result, l.result_len, &st);
+	if (rc == TF_ENOMEM)
+		goto out;
+	if (rc) {
+		rc = corrupt(err, "ledger result", cmd->cmd_id);
+		goto out;
+	}
+	if (strcmp(st.cmd_id, cmd->cmd_id) != 0) {
+		char msg[128];
+		snprintf(msg, sizeof msg, "seq %" PRIu64 " already holds %s",
+			 cmd->seq, st.cmd_id);
+		reject_with(res, TF_EHASH, msg, "");
+		rc = audit_cmd(j, t, cmd, res, NULL, NULL, err);
+		goto out;
+	}
+	rc = request_hash(cmd, hash);
+	if (rc)
+		goto out;
+	if (strcmp(hash, l.req_hash) != 0) {
+		reject_with(res, TF_EHASH, "cmd_id reused for another request",
+			    "");
+		rc = audit_cmd(j, t, cmd, res, NULL, NULL, err);
+		goto out;
+	}
+	if (st.status == TF_ST_REJECTED) {
+		reject_with(res, st.code, st.message, st.field);
+		goto out;
+	}
+	res->status = TF_ST_DUPLICATE;
+	res->detail = st.detail;
+	st.detail = NULL;
+out:
+	tf_json_free(st.detail);
+	tf_db_ledger_clear(&l);
+	return rc;
+}
+
+/*
+ * One command through the ledger.  *has: res holds a result to send;
+ * *stop: the batch ends here (a gap, which gives no result, or a
+ * clock_skew).
+ */
+static int push_one(push_job *j, tf_db_txn *t, const tf_command *cmd,
+		    tf_cmd_result *res, int *has, int *stop, tf_err *err)
+{
+	char hash[TF_DB_HASH_HEX + 1], key[TF_UUID_LEN + 1];
+	tf_db_ledger l;
+	int rc;
+
+	memset(res, 0, sizeof *res);
+	memcpy(res->cmd_id, cmd->cmd_id, sizeof res->cmd_id);
+	res->seq = cmd->seq;
+	*has = 1;
+	*stop = 0;
+	if (cmd->seq <= j->last)
+		return push_replay(j, t, cmd, res, err);
+	if (cmd->seq > j->last + 1) {
+		*has = 0;
+		*stop = 1;
+		return 0;
+	}
+	if (tf_hlc_check_skew(j->now, max_skew(j->s), cmd->hlc)) {
+		res->status = TF_ST_CLOCK_SKEW;
+		res->code = TF_ECLOCKSKEW;
+		res->server_time = j->now;
+		snprintf(res->message, sizeof res->message,
+			 "stamp more than %" PRId64
+			 " ms ahead of the server",
+			 max_skew(j->s));
+		*stop = 1;
+		return audit_cmd(j, t, cmd, res, NULL, NULL, err);
+	}
+	rc = request_hash(cmd, hash);
+	if (rc)
+		return rc;
+	memset(&l, 0, sizeof l);
+	rc = t->ops->ledger_get_cmd(t, agency_of(j), cmd->cmd_id, &l, err);
+	tf_db_ledger_clear(&l);
+	if (rc == 0) {
+		reject_with(res, TF_EHASH, "cmd_id already used", "");
+		rc = alias_key(agency_of(j), j->c->device.id, cmd->seq,
+			       cmd->cmd_id, key);
+		if (rc == 0)
+			rc = store_rejection(j, t, cmd, res, key, hash, NULL,
+					     err);
+		return rc;
+	}
+	if (rc != TF_ENOTFOUND)
+		return rc;
+	return push_new(j, t, cmd, res, hash, err);
+}
+
+static void push_results_reset(push_job *j)
+{
+	size_t i;
+
+	for (i = 0; i < j->nresults; i++) {
+		tf_json_free(j->results[i].detail);
+		j->results[i].detail = NULL;
+	}
+	j->nresults = 0;
+	j->head = 0;
+}
+
+static int push_job_run(tf_db_txn *t, void *arg, tf_err *err)
+{
+	push_job *j = arg;
+	size_t i;
+	int rc, has, stop;
+
+	/* A backend may run a job again after a failed group: start over. */
+	push_results_reset(j);
+	rc = t->ops->ledger_last(t, agency_of(j), j->c->device.id, &j->last,
+				 err);
+	for (i = 0; rc == 0 && i < j->req->ncommands; i++) {
+		rc = push_one(j, t, &j->req->commands[i],
+			      &j->results[j->nresults], &has, &stop, err);
+		if (rc == 0 && has)
+			j->nresults++;
+		if (rc == 0 && stop)
+			break;
+	}
+	if (rc) {
+		/* The slot being filled may hold a detail already. */
+		if (j->nresults < j->req->ncommands) {
+			tf_json_free(j->results[j->nresults].detail);
+			j->results[j->nresults].detail = NULL;
+		}
+		/* Whatever failed inside the job, nothing was acknowledged:
+		   a server-side failure (the message says which). */
+		if (rc != TF_ENOMEM && rc != TF_EIO) {
+			if (err)
+				err->code = TF_EIO;
+			rc = TF_EIO;
+		}
+	}
+	return rc;
+}
+
+int tf_sync_push(tf_srv *s, const tf_srv_caller *c, int64_t now_ms,
+		 const char *body, size_t len, tf_buf *reply, tf_err *err)
+{
+	tf_push_request m;
+	tf_push_reply rep;
+	push_job j;
+	int rc;
+
+	assert(s != NULL && s->db != NULL && s->schema != NULL && c != NULL);
+	memset(&j, 0, sizeof j);
+	memset(&rep, 0, sizeof rep);
+	rc = tf_push_request_decode(body, len, NULL, NULL, &m, err);
+	if (rc)
+		return rc;
+	if (m.schema_version != s->schema->version) {
+		rc = tf_err_set(err, TF_EVERSION, "schema_version",
+				"push: schema_version %" PRId64
+				" differs from the server's %" PRId64,
+				m.schema_version, s->schema->version);
+		goto out;
+	}
+	if (strcmp(m.device, c->device.id) != 0) {
+		rc = tf_err_set(err, TF_EPERM, "device_id",
+				"push: device_id %s is not this session's "
+				"device",
+				m.device);
+		goto out;
+	}
+	j.s = s;
+	j.c = c;
+	j.now = now_ms;
+	j.req = &m;
+	snprintf(j.where, sizeof j.where, "%s %s",
+		 s->node && s->node[0] ? s->node : "tenfourd",
+		 SYNC_PUSH_ENDPOINT);
+	if (m.ncommands) {
+		j.results = calloc(m.ncommands, sizeof *j.results);
+		if (j.results == NULL) {
+			rc = TF_ENOMEM;
+			goto out;
+		}
+	}
+	rc = tf_db_write(s->db, push_job_run, &j, err);
+	if (rc)
+		goto out;
+	rep.schema_version = s->schema->version;
+	rep.ack = j.last;
+	rep.server_time = now_ms;
+	rep.results = j.results;
+	rep.nresults = j.nresults;
+	rc = tf_push_reply_encode(&rep, reply);
+	if (rc)
+		rc = tf_err_set(err, rc, "", "push: cannot encode the reply");
+	if (j.head && s->notify)
+		s->notify(s->notify_arg, c->user.agency, j.head);
+out:
+	push_results_reset(&j);
+	free(j.results);
+	tf_push_request_clear(&m);
+	return rc;
+}
+
+/* ------------------------------------------------------------ cursor */
+
+/*
+ * A cursor is "1.<epoch>.<chg>.<tag>": the format version, the database's
+ * feed epoch (16 hex), the feed position (decimal) and the caller's scope
+ * tag (16 hex, tf_acl_scope_tag).  Returns 0 with the parts, or
+ * TF_EINVAL when s is not of that form.
+ */
+static int cursor_parse(const char *s, char epoch[17], uint64_t *chg,
+			char tag[TF_ACL_TAG_LEN + 1])
+{
+	size_t n = strlen(s), i, k;
+	uint64_t v = 0;
+
+	if (n > SYNC_CURSOR_MAX || strncmp(s, SYNC_CURSOR_VERSION ".", 2) != 0)
+		return TF_EINVAL;
+	for (i = 2, k = 0; k < 16; i++, k++) {
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		      (s[i] >= 'a' && s[i] <= 'f')))
+			return TF_EINVAL;
+		epoch[k] = s[i];
+	}
+	epoch[16] = '\0';
+	if (s[i++] != '.')
+		return TF_EINVAL;
+	for (k = 0; s[i] >= '0' && s[i] <= '9'; i++, k++) {
+		if (k >= 20 || (k == 1 && s[i - 1] == '0') ||
+		    v > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
+			return TF_EINVAL;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (k == 0 || s[i++] != '.')
+		return TF_EINVAL;
+	for (k = 0; k < TF_ACL_TAG_LEN; i++, k++) {
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		      (s[i] >= 'a' && s[i] <= 'f')))
+			return TF_EINVAL;
+		tag[k] = s[i];
+	}
+	tag[TF_ACL_TAG_LEN] = '\0';
+	if (s[i] != '\0')
+		return TF_EINVAL;
+	*chg = v;
+	return 0;
+}
+
+static int cursor_write(const tf_srv *s, const char *tag, uint64_t chg,
+			char *out, size_t n)
+{
+	if (strlen(s->epoch) != 16)
+		return TF_EINVAL;
+	snprintf(out, n, SYNC_CURSOR_VERSION ".%s.%" PRIu64 ".%s", s->epoch,
+		 chg, tag);
+	return 0;
+}
+
+int tf_sync_cursor_chg(const tf_srv *s, const char *cursor, uint64_t *chg)
+{
+	char epoch[17], tag[TF_ACL_TAG_LEN + 1];
+	uint64_t v;
+
+	if (cursor == NULL || cursor_parse(cursor, epoch, &v, tag) ||
+	    strcmp(epoch, s->epoch) != 0)
+		return TF_EINVAL;
+	*chg = v;
+	return 0;
+}
+
+int tf_sync_cursor_make(const tf_srv *s, const tf_srv_caller *c, uint64_t chg,
+			tf_buf *out)
+{
+	char tag[TF_ACL_TAG_LEN + 1], cur[SYNC_CURSOR_MAX + 1];
+	int rc = tf_acl_scope_tag(c, tag);
+
+	if (rc == 0)
+		rc = cursor_write(s, tag, chg, cur, sizeof cur);
+	if (rc == 0)
+		rc = tf_buf_puts(out, cur);
+	return rc;
+}
+
+/* ------------------------------------------------------------ pull */
+
+typedef struct pull_job {
+	tf_srv *s;
+	const tf_srv_caller *c;
+	uint64_t from;
+	int purge; /* the cursor was not empty: out-of-scope ids are sent */
+	size_t limit;
+	/* results (reset at the start of the job) */
+	int reset, has_more;
+	uint64_t head, ack, last_chg;
+	size_t scanned;
+	tf_json **records;
+	size_t nrecords;
+	char **purged;
+	size_t npurged;
+} pull_job;
+
+static void pull_reset(pull_job *j)
+{
+	size_t i;
+
+	for (i = 0; i < j->nrecords; i++)
+		tf_json_free(j->records[i]);
+	for (i = 0; i < j->npurged; i++)
+		free(j->purged[i]);
+	j->nrecords = j->npurged = j->scanned = 0;
+	j->reset = j->has_more = 0;
+	j->head = j->ack = j->last_chg = 0;
+}
+
+static int pull_record(void *arg, const tf_db_record *r)
+{
+	pull_job *j = arg;
+	tf_json *st = NULL;
+	int rc, in = 0;
+
+	/* One record past the limit: the page is full and more exist. */
+	if (j->scanned == j->limit) {
+		j->has_more = 1;
+		return 1;
+	}
+	j->scanned++;
+	j->last_chg = r->chg;
+	rc = tf_json_parse(r->state, r->state_len, NULL, &st, NULL);
+	if (rc == TF_ENOMEM)
+		return rc;
+	if (rc == 0)
+		rc = tf_acl_in_scope(j->s->schema, j->c, st, &in);
+	if (rc == TF_ENOMEM) {
+		tf_json_free(st);
+		return rc;
+	}
+	if (rc == 0 && in) {
+		j->records[j->nrecords++] = st;
+		return 0;
+	}
+	/* Out of scope (or unreadable, fail closed): an id, never content. */
+	tf_json_free(st);
+	if (j->purge) {
+		char *id = malloc(TF_UUID_LEN + 1);
+		if (id == NULL)
+			return TF_ENOMEM;
+		snprintf(id, TF_UUID_LEN + 1, "%s", r->id);
+		j->purged[j->npurged++] = id;
+	}
+	return 0;
+}
+
+static int pull_job_run(tf_db_txn *t, void *arg, tf_err *err)
+{
+	pull_job *j = arg;
+	int rc;
+
+	pull_reset(j);
+	rc = t->ops->head_chg(t, &j->head, err);
+	if (rc == 0)
+		rc = t->ops->ledger_last(t, j->c->user.agency, j->c->device.id,
+					 &j->ack, err);
+	if (rc)
+		return rc;
+	if (j->from > j->head) {
+		j->reset = 1;
+		return 0;
+	}
+	rc = t->ops->records_since(t, j->c->user.agency, j->from, j->limit + 1,
+				   pull_record, j, err);
+	return rc > 0 ? 0 : rc;
+}
+
+/*
+ * Purge semantics: `purged` carries the ids (never the content) of the
+ * agency's records that changed after the cursor and are not in the
+ * caller's scope: records that left it (a unit unassigned) and records
+ * that were never in it.  A first pull (empty cursor) sends none: a
+ * device that never pulled holds nothing to purge.
+ */
+int tf_sync_pull(tf_srv *s, const tf_srv_caller *c, int64_t now_ms,
+		 const char *cursor, size_t limit, tf_buf *page,
+		 uint64_t *head, int *empty, tf_err *err)
+{
+	char epoch[17], tag[TF_ACL_TAG_LEN + 1], mine[TF_ACL_TAG_LEN + 1];
+	char cur[SYNC_CURSOR_MAX + 1];
+	tf_pull_page p;
+	pull_job j;
+	uint64_t from = 0;
+	int rc, reset = 0;
+
+	(void)now_ms;
+	assert(s != NULL && s->db != NULL && c != NULL && page != NULL);
+	memset(&j, 0, sizeof j);
+	memset(&p, 0, sizeof p);
+	if (cursor == NULL)
+		cursor = "";
+	rc = tf_acl_scope_tag(c, mine);
+	if (rc)
+		return tf_err_set(err, rc, "", "pull: %s", tf_strerror(rc));
+	if (cursor[0]) {
+		if (cursor_parse(cursor, epoch, &from, tag))
+			return tf_err_set(err, TF_EINVAL, "cursor",
+					  "pull: cursor \"%.40s\" is not one "
+					  "of this server's",
+					  cursor);
+		/* Another database or another scope: start over. */
+		reset = strcmp(epoch, s->epoch) != 0 || strcmp(tag, mine) != 0;
+	}
+	if (limit == 0)
+		limit = TF_SRV_DEFAULT_PULL_LIMIT;
+	if (limit > TF_SRV_MAX_PULL_LIMIT)
+		limit = TF_SRV_MAX_PULL_LIMIT;
+	j.s = s;
+	j.c = c;
+	j.from = reset ? 0 : from;
+	j.purge = cursor[0] != '\0';
+	j.limit = reset ? 0 : limit;
+	if (!reset) {
+		j.records = calloc(limit, sizeof *j.records);
+		j.purged = calloc(limit, sizeof *j.purged);
+		if (j.records == NULL || j.purged == NULL) {
+			rc = TF_ENOMEM;
+			goto out;
+		}
+	}
+	if (reset) {
+		/* Only the ack is read: the page carries no records. */
+		j.from = UINT64_MAX;
+	}
+	rc = tf_db_read(s->db, pull_job_run, &j, err);
+	if (rc)
+		goto out;
+	p.schema_version = s->schema->version;
+	p.ack = j.ack;
+	if (reset || j.reset) {
+		/* The reference server's reset page: no cursor, has_more. */
+		cur[0] = '\0';
+		p.cursor = cur;
+		p.has_more = 1;
+		p.reset = 1;
+	} else {
+		rc = cursor_write(s, mine, j.has_more ? j.last_chg : j.head,
+				  cur, sizeof cur);
+		if (rc) {
+			rc = tf_err_set(err, TF_EIO, "", "pull: no feed epoch");
+			goto out;
+		}
+		p.cursor = cur;
+		p.records = j.records;
+		p.nrecords = j.nrecords;
+		p.purged = j.purged;
+		p.npurged = j.npurged;
+		p.has_more = j.has_more;
+	}
+	rc = tf_pull_page_encode(&p, page);
+	if (rc) {
+		rc = tf_err_set(err, rc, "", "pull: cannot encode the page");
+		goto out;
+	}
+	if (head)
+		*head = j.head;
+	if (empty)
+		*empty = !p.reset && p.nrecords == 0 && p.npurged == 0 &&
+			 !p.has_more;
+out:
+	pull_reset(&j);
+	free(j.records);
+	free(j.purged);
+	return rc;
+}
+
+/* ------------------------------------------------------------ conflicts */
+
+typedef struct conflict_job {
+	tf_srv *s;
+	const tf_srv_caller *c;
+	tf_db_conflict *rows;
+	size_t n, cap;
+	tf_json *list; /* out */
+} conflict_job;
+
+/* Collects rows first: no other query runs inside the scan. */
+static int conflict_row(void *arg, const tf_db_conflict *row)
+{
+	conflict_job *j = arg;
+
+	if (j->n == j->cap) {
+		size_t cap = j->cap ? j->cap * 2 : 16;
+		tf_db_conflict *p = realloc(j->rows, cap * sizeof *p);
+		if (p == NULL)
+			return TF_ENOMEM;
+		j->rows = p;
+		j->cap = cap;
+	}
+	j->rows[j->n++] = *row;
+	return 0;
+}
+
+/* 1 when the caller may see and resolve conflict row r. */
+static int conflict_visible(conflict_job *j, tf_db_txn *t,
+			    const tf_db_conflict *r, tf_err *err)
+{
+	const tf_entity *e = tf_schema_entity(j->s->schema, r->entity);
+	const tf_field *f = e ? tf_entity_field(e, r->field) : NULL;
+	tf_db_record rec;
+	tf_json *st = NULL;
+	int rc, in = 0;
+
+	if (f == NULL || tf_acl_may_write(j->c, e, f) == NULL)
+		return 0;
+	memset(&rec, 0, sizeof rec);
+	rc = t->ops->record_get(t, j->c->user.agency, r->record_id, &rec, err);
+	if (rc == TF_ENOTFOUND)
+		return 0;
+	if (rc)
+		return rc;
+	rc = tf_json_parse(rec.state, rec.state_len, NULL, &st, NULL);
+	if (rc == 0)
+		rc = tf_acl_in_scope(j->s->schema, j->c, st, &in);
+	tf_json_free(st);
+	tf_db_record_clear(&rec);
+	if (rc == TF_ENOMEM)
+		return rc;
+	return rc == 0 && in;
+}
+
+static int conflict_job_run(tf_db_txn *t, void *arg, tf_err *err)
+{
+	conflict_job *j = arg;
+	size_t i;
+	int rc;
+
+	j->n = 0;
+	tf_json_free(j->list);
+	j->list = tf_json_array();
+	if (j->list == NULL)
+		return TF_ENOMEM;
+	rc = t->ops->conflict_list(t, j->c->user.agency, conflict_row, j, err);
+	if (rc > 0)
+		rc = 0;
+	for (i = 0; rc == 0 && i < j->n; i++) {
+		const tf_db_conflict *r = &j->rows[i];
+		tf_json *o;
+		rc = conflict_visible(j, t, r, err);
+		if (rc <= 0)
+			continue;
+		rc = 0;
+		o = tf_json_object();
+		if (o == NULL)
+			return TF_ENOMEM;
+		rc = obj_put(o, "conflict", tf_json_cstring(r->conflict_id));
+		if (rc == 0)
+			rc = obj_put(o, "entity", tf_json_cstring(r->entity));
+		if (rc == 0)
+			rc = obj_put(o, "field", tf_json_cstring(r->field));
+		if (rc == 0)
+			rc = obj_put(o, "opened_at", tf_json_int(r->opened_at));
+		if (rc == 0)
+			rc = obj_put(o, "record_id",
+				     tf_json_cstring(r->record_id));
+		if (rc == 0)
+			rc = tf_json_array_push(j->list, o);
+		else
+			tf_json_free(o);
+	}
+	return rc;
+}
+
+int tf_sync_conflicts(tf_srv *s, const tf_srv_caller *c, tf_buf *out,
+		      tf_err *err)
+{
+	conflict_job j;
+	int rc;
+
+	assert(s != NULL && c != NULL && out != NULL);
+	memset(&j, 0, sizeof j);
+	j.s = s;
+	j.c = c;
+	rc = tf_db_read(s->db, conflict_job_run, &j, err);
+	if (rc == 0) {
+		tf_buf_puts(out, "{\"conflicts\":");
+		tf_json_write(j.list, out);
+		tf_buf_putc(out, '}');
+		rc = out->failed;
+	}
+	tf_json_free(j.list);
+	free(j.rows);
+	return rc;
+}
+
+/* ------------------------------------------------------------ text revs */
+
+typedef struct textrev_job {
+	tf_srv *s;
+	const tf_srv_caller *c;
+	const char *record_id, *field;
+	tf_json *list; /* out */
+} textrev_job;
+
+static const char *textrev_kind(int kind)
+{
+	switch (kind) {
+	case TF_TEXTREV_EDIT:
+		return "edit";
+	case TF_TEXTREV_PROPOSED:
+		return "proposed";
+	case TF_TEXTREV_DISCARDED:
+		return "discarded";
+	default:
+		return "unknown";
+	}
+}
+
+static int textrev_row(void *arg, const tf_db_textrev *r)
+{
+	textrev_job *j = arg;
+	tf_json *o = tf_json_object();
+	int rc;
+
+	if (o == NULL)
+		return TF_ENOMEM;
+	rc = obj_put(o, "at", tf_json_int(r->at_ms));
+	if (rc == 0)
+		rc = obj_put(o, "by", tf_json_cstring(r->by));
+	if (rc == 0)
+		rc = obj_put(o, "cmd_id", tf_json_cstring(r->cmd_id));
+	if (rc == 0)
+		rc = obj_put(o, "kind", tf_json_cstring(textrev_kind(r->kind)));
+	if (rc == 0)
+		rc = obj_put(o, "rev", tf_json_int(r->rev));
+	if (rc == 0)
+		rc = obj_put(o, "text",
+			     tf_json_string(r->text ? r->text : "",
+					    r->text ? r->text_len : 0));
+	if (rc == 0)
+		return tf_json_array_push(j->list, o);
+	tf_json_free(o);
+	return rc;
+}
+
+static int textrev_job_run(tf_db_txn *t, void *arg, tf_err *err)
+{
+	textrev_job *j = arg;
+	const tf_entity *e;
+	const tf_field *f;
+	tf_db_record rec;
+	tf_json *st = NULL;
+	int rc, in = 0;
+
+	tf_json_free(j->list);
+	j->list = NULL;
+	memset(&rec, 0, sizeof rec);
+	rc = t->ops->record_get(t, j->c->user.agency, j->record_id, &rec, err);
+	if (rc && rc != TF_ENOTFOUND)
+		return rc;
+	if (rc == 0) {
+		rc = tf_json_parse(rec.state, rec.state_len, NULL, &st, NULL);
+		if (rc == 0)
+			rc = tf_acl_in_scope(j->s->schema, j->c, st, &in);
+		if (rc == TF_ENOMEM)
+			goto out;
+	}
+	/* Absent, of another agency or out of scope: all look the same. */
+	if (rc || !in) {
+		rc = tf_err_set(err, TF_ENOTFOUND, "record_id",
+				"no record %s", j->record_id);
+		goto out;
+	}
+	e = tf_schema_entity(j->s->schema, tf_record_entity(st));
+	f = e ? tf_entity_field(e, j->field) : NULL;
+	if (f == NULL || f->cls != TF_CLASS_TEXT) {
+		rc = tf_err_set(err, TF_EINVAL, "field",
+				"%s has no text field \"%.40s\"",
+				e ? e->name : "the record", j->field);
+		goto out;
+	}
+	j->list = tf_json_array();
+	if (j->list == NULL) {
+		rc = TF_ENOMEM;
+		goto out;
+	}
+	rc = t->ops->textrev_list(t, j->c->user.agency, j->record_id, f->name,
+				  textrev_row, j, err);
+	if (rc > 0)
+		rc = 0;
+out:
+	tf_json_free(st);
+	tf_db_record_clear(&rec);
+	return rc;
+}
+
+int tf_sync_text_revisions(tf_srv *s, const tf_srv_caller *c,
+			   const char *record_id, const char *field,
+			   tf_buf *out, tf_err *err)
+{
+	textrev_job j;
+	int rc;
+
+	assert(s != NULL && c != NULL && out != NULL);
+	if (record_id == NULL || !tf_uuid_valid(record_id, strlen(record_id)))
+		return tf_err_set(err, TF_EINVAL, "record_id",
+				  "record id must be a lower-case UUID");
+	if (field == NULL || !name_ok(field))
+		return tf_err_set(err, TF_EINVAL, "field",
+				  "field must match [a-z][a-z0-9_]*");
+	memset(&j, 0, sizeof j);
+	j.s = s;
+	j.c = c;
+	j.record_id = record_id;
+	j.field = field;
+	rc = tf_db_read(s->db, textrev_job_run, &j, err);
+	if (rc == 0) {
+		tf_buf_puts(out, "{\"revisions\":");
+		tf_json_write(j.list, out);
+		tf_buf_putc(out, '}');
+		rc = out->failed;
+	}
+	tf_json_free(j.list);
+	return rc;
+}

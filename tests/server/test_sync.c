@@ -1,0 +1,1539 @@
+/*
+ * test_sync.c - tenfourd's sync services (src/server/sync.c, acl.c) on a
+ * temporary SQLite database with schemas/cad.json: every ledger rule
+ * (replays of applied and rejected commands, gaps, reused command ids,
+ * clock_skew and the re-stamp, the late copy of a pre-re-stamp request),
+ * the ACL rules (wrong user, roles without write right, scope, ref_set,
+ * report approval, create outside scope), agency isolation, text
+ * revisions / conflicts / resolution with their audit entries, pull paging,
+ * purge on unassign, cursor resets and bad cursors, and core replicas
+ * syncing against the server until their records are the server's bytes.
+ */
+#include "server/server.h"
+
+#include <dirent.h>
+#include <stdarg.h>
+#include <unistd.h>
+
+#include "tf_test.h"
+
+#define T0 1764000000000LL
+#define SEC 1000LL
+#define MIN (60 * SEC)
+#define EPOCH "00c0ffee00c0ffee"
+
+static tf_schema *schema;
+static tf_srv srv;
+static char dir[64];
+static uint64_t rnd_state = 0x5eed;
+static int64_t hlc_ms = T0;
+static unsigned notify_calls;
+static uint64_t notify_chg;
+static char notify_agency[TF_ID_MAX + 1];
+
+/* Callers: agency pd1 and pd2. */
+static tf_srv_caller dana, alvarez, brooks, sam, svc, aud, eve;
+
+/* ------------------------------------------------------------ fixtures */
+
+static void on_notify(void *arg, const char *agency, uint64_t chg)
+{
+	(void)arg;
+	notify_calls++;
+	notify_chg = chg;
+	snprintf(notify_agency, sizeof notify_agency, "%s", agency);
+}
+
+static void die(const char *what, const tf_err *e)
+{
+	fprintf(stderr, "test_sync setup: %s: %s\n", what, e ? e->msg : "");
+	exit(1);
+}
+
+typedef struct who {
+	const char *agency, *user, *device, *unit;
+	const char *roles[3];
+} who;
+
+static int put_who(tf_db_txn *t, void *arg, tf_err *err)
+{
+	const who *w = arg;
+	tf_db_agency a;
+	tf_db_user u;
+	tf_db_device d;
+	size_t i;
+	int rc;
+
+	rc = t->ops->agency_get(t, w->agency, &a, err);
+	if (rc == TF_ENOTFOUND) {
+		memset(&a, 0, sizeof a);
+		snprintf(a.id, sizeof a.id, "%s", w->agency);
+		snprintf(a.name, sizeof a.name, "Agency %s", w->agency);
+		tf_agency_policy_default(&a.policy);
+		snprintf(a.banner, sizeof a.banner, "Authorized use only.");
+		a.banner_rev = 1;
+		rc = t->ops->agency_put(t, &a, err);
+	}
+	if (rc)
+		return rc;
+	memset(&u, 0, sizeof u);
+	snprintf(u.agency, sizeof u.agency, "%s", w->agency);
+	snprintf(u.id, sizeof u.id, "%s", w->user);
+	snprintf(u.name, sizeof u.name, "User %s", w->user);
+	for (i = 0; i < 3 && w->roles[i]; i++)
+		snprintf(u.roles[u.nroles++], sizeof u.roles[0], "%s",
+			 w->roles[i]);
+	snprintf(u.unit, sizeof u.unit, "%s", w->unit ? w->unit : "");
+	snprintf(u.pwhash, sizeof u.pwhash, "pbkdf2-sha256$600000$x$y");
+	u.created_at = T0;
+	rc = t->ops->user_put(t, &u, err);
+	if (rc)
+		return rc;
+	memset(&d, 0, sizeof d);
+	snprintf(d.agency, sizeof d.agency, "%s", w->agency);
+	snprintf(d.id, sizeof d.id, "%s", w->device);
+	snprintf(d.label, sizeof d.label, "device %s", w->device);
+	snprintf(d.pubkey, sizeof d.pubkey,
+		 "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo");
+	d.status = TF_DEV_ENROLLED;
+	d.enrolled_at = T0;
+	return t->ops->device_put(t, &d, err);
+}
+
+typedef struct get_ctx {
+	const who *w;
+	tf_srv_caller *out;
+} get_ctx;
+
+static int get_who(tf_db_txn *t, void *arg, tf_err *err)
+{
+	get_ctx *g = arg;
+	int rc;
+
+	rc = t->ops->user_get(t, g->w->agency, g->w->user, &g->out->user, err);
+	if (rc == 0)
+		rc = t->ops->device_get(t, g->w->agency, g->w->device,
+					&g->out->device, err);
+	return rc;
+}
+
+/* Inserts the user and device rows, then builds the caller from them. */
+static void mk_caller(tf_srv_caller *c, const char *agency, const char *user,
+		      const char *device, const char *unit, const char *role)
+{
+	who w = {agency, user, device, unit, {role, NULL, NULL}};
+	get_ctx g = {&w, c};
+	tf_err e;
+
+	memset(c, 0, sizeof *c);
+	if (tf_db_write(srv.db, put_who, &w, &e) ||
+	    tf_db_read(srv.db, get_who, &g, &e))
+		die(user, &e);
+	snprintf(c->session.agency, sizeof c->session.agency, "%s", agency);
+	snprintf(c->session.user, sizeof c->session.user, "%s", user);
+	snprintf(c->session.device, sizeof c->session.device, "%s", device);
+	c->session.created_at = T0;
+	c->session.expires_at = T0 + 12 * 60 * MIN;
+	snprintf(c->source, sizeof c->source, "127.0.0.1");
+}
+
+/* Removes the files SQLite left in the temporary directory, then it. */
+static void rm_dir(const char *path)
+{
+	char file[512];
+	struct dirent *de;
+	DIR *d = opendir(path);
+	size_t guard;
+
+	for (guard = 0; d && guard < 64 && (de = readdir(d)) != NULL;
+	     guard++) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(file, sizeof file, "%s/%s", path, de->d_name);
+		remove(file);
+	}
+	if (d)
+		closedir(d);
+	rmdir(path);
+}
+
+static void setup(void)
+{
+	char dsn[128];
+	tf_db_options o;
+	size_t len;
+	char *text = tf_test_read_file(TF_TEST_SCHEMA_PATH, &len);
+	tf_err e;
+
+	if (text == NULL || tf_schema_load(text, len, &schema, &e) != 0)
+		die("schema", NULL);
+	free(text);
+	snprintf(dir, sizeof dir, "/tmp/tf-sync-XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		die("mkdtemp", NULL);
+	snprintf(dsn, sizeof dsn, "sqlite:%s/sync.db", dir);
+	tf_db_options_default(&o);
+	o.fsync = 0;
+	memset(&srv, 0, sizeof srv);
+	if (tf_db_open(dsn, &o, &srv.db, &e))
+		die("open", &e);
+	srv.schema = schema;
+	snprintf(srv.epoch, sizeof srv.epoch, EPOCH);
+	srv.max_skew_ms = TF_DEFAULT_MAX_SKEW_MS;
+	srv.node = "tenfourd";
+	srv.notify = on_notify;
+	mk_caller(&dana, "pd1", "dana", "console-dana", NULL, "dispatcher");
+	mk_caller(&alvarez, "pd1", "alvarez", "mdt-2a12", "2A12", "officer");
+	mk_caller(&brooks, "pd1", "brooks", "mdt-2a14", "2A14", "officer");
+	mk_caller(&sam, "pd1", "sam", "console-sup", NULL, "supervisor");
+	mk_caller(&svc, "pd1", "cad", "cad-svc", NULL, "service");
+	mk_caller(&aud, "pd1", "audrey", "console-aud", NULL, "auditor");
+	mk_caller(&eve, "pd2", "eve", "console-eve", NULL, "dispatcher");
+}
+
+static void teardown(void)
+{
+	tf_db_close(srv.db);
+	tf_schema_free(schema);
+	rm_dir(dir);
+}
+
+/* ------------------------------------------------------------ commands */
+
+static void new_uuid(char out[TF_UUID_LEN + 1])
+{
+	uint8_t rnd[10];
+
+	tf_test_rand_bytes(&rnd_state, rnd, sizeof rnd);
+	tf_uuid7(T0, rnd, out);
+}
+
+/* Per-device next seq (the tests' own bookkeeping). */
+typedef struct devseq {
+	const tf_srv_caller *c;
+	uint64_t next;
+} devseq;
+static devseq seqs[16];
+
+static uint64_t next_seq(const tf_srv_caller *c)
+{
+	size_t i;
+
+	for (i = 0; i < 16 && seqs[i].c; i++)
+		if (seqs[i].c == c)
+			return ++seqs[i].next;
+	seqs[i].c = c;
+	seqs[i].next = 1;
+	return 1;
+}
+
+/* A command's wire JSON; hlc 0 = the next test stamp. */
+static void cmd_json(char *out, size_t n, const tf_srv_caller *c,
+		     const char *user, uint64_t seq, const char *cmd_id,
+		     tf_hlc hlc, const char *entity, const char *record_id,
+		     const char *op, const char *args)
+{
+	char h[TF_HLC_TEXT_LEN + 1];
+
+	if (hlc == 0)
+		hlc = TF_HLC_MAKE(++hlc_ms, 0);
+	tf_hlc_format(hlc, h);
+	snprintf(out, n,
+		 "{\"args\":%s,\"base\":0,\"cmd_id\":\"%s\",\"device\":\"%s\","
+		 "\"entity\":\"%s\",\"hlc\":\"%s\",\"op\":\"%s\","
+		 "\"record_id\":\"%s\",\"seq\":%llu,\"user\":\"%s\"}",
+		 args, cmd_id, c->device.id, entity, h, op, record_id,
+		 (unsigned long long)seq, user ? user : c->user.id);
+}
+
+static char *body_of(const tf_srv_caller *c, const char *const *cmds,
+		     size_t n)
+{
+	tf_buf b;
+	size_t i;
+
+	tf_buf_init(&b);
+	tf_buf_puts(&b, "{\"commands\":[");
+	for (i = 0; i < n; i++) {
+		if (i)
+			tf_buf_putc(&b, ',');
+		tf_buf_puts(&b, cmds[i]);
+	}
+	tf_buf_printf(&b,
+		      "],\"device_id\":\"%s\",\"protocol_version\":1,"
+		      "\"schema_version\":1}",
+		      c->device.id);
+	return tf_buf_take(&b, NULL);
+}
+
+/* Pushes raw command JSONs; decodes the reply into rep. */
+static int push_raw(const tf_srv_caller *c, int64_t now,
+		    const char *const *cmds, size_t n, tf_push_reply *rep,
+		    tf_err *e)
+{
+	char *body = body_of(c, cmds, n);
+	tf_buf out;
+	int rc;
+
+	tf_buf_init(&out);
+	memset(rep, 0, sizeof *rep);
+	rc = tf_sync_push(&srv, c, now, body, strlen(body), &out, e);
+	if (rc == 0)
+		rc = tf_push_reply_decode(out.data, out.len, NULL, rep, e);
+	tf_buf_free(&out);
+	free(body);
+	return rc;
+}
+
+/*
+ * Pushes one command (next seq of the caller, fresh cmd id unless given)
+ * and returns its result status; res (may be NULL) gets a copy of the
+ * result without detail.  cmd_out gets the command id.
+ */
+static tf_status push1(const tf_srv_caller *c, const char *user,
+		       const char *entity, const char *record_id,
+		       const char *op, const char *args, char *cmd_out,
+		       tf_cmd_result *res)
+{
+	char cmd[8192], id[TF_UUID_LEN + 1];
+	const char *one[1] = {cmd};
+	tf_push_reply rep;
+	tf_status st = 0;
+	tf_err e;
+
+	new_uuid(id);
+	if (cmd_out)
+		memcpy(cmd_out, id, sizeof id);
+	cmd_json(cmd, sizeof cmd, c, user, next_seq(c), id, 0, entity,
+		 record_id, op, args);
+	if (push_raw(c, T0 + MIN, one, 1, &rep, &e) != 0) {
+		fprintf(stderr, "push failed: %s\n", e.msg);
+		return 0;
+	}
+	if (rep.nresults == 1) {
+		st = rep.results[0].status;
+		if (res) {
+			*res = rep.results[0];
+			res->detail = NULL;
+		}
+	}
+	tf_push_reply_clear(&rep);
+	return st;
+}
+
+/* ------------------------------------------------------------ readers */
+
+typedef struct rec_ctx {
+	const char *agency, *id;
+	char *state;
+	size_t len;
+} rec_ctx;
+
+static int get_rec(tf_db_txn *t, void *arg, tf_err *err)
+{
+	rec_ctx *r = arg;
+	tf_db_record row;
+	int rc;
+
+	memset(&row, 0, sizeof row);
+	rc = t->ops->record_get(t, r->agency, r->id, &row, err);
+	if (rc == 0) {
+		r->state = row.state;
+		r->len = row.state_len;
+	}
+	return rc;
+}
+
+/* The stored state of a record (caller frees), NULL when absent. */
+static char *server_state(const char *agency, const char *id)
+{
+	rec_ctx r = {agency, id, NULL, 0};
+	tf_err e;
+
+	if (tf_db_read(srv.db, get_rec, &r, &e) != 0)
+		return NULL;
+	return r.state;
+}
+
+typedef struct last_ctx {
+	const tf_srv_caller *c;
+	uint64_t last;
+} last_ctx;
+
+static int get_last(tf_db_txn *t, void *arg, tf_err *err)
+{
+	last_ctx *l = arg;
+
+	return t->ops->ledger_last(t, l->c->user.agency, l->c->device.id,
+				   &l->last, err);
+}
+
+static uint64_t ledger_last(const tf_srv_caller *c)
+{
+	last_ctx l = {c, 0};
+	tf_err e;
+
+	tf_db_read(srv.db, get_last, &l, &e);
+	return l.last;
+}
+
+/* The server audit log as an array of parsed entries. */
+static int audit_row(void *arg, const tf_db_audit *a)
+{
+	tf_json *arr = arg, *ent = NULL;
+
+	if (tf_json_parse(a->bytes, a->len, NULL, &ent, NULL))
+		return TF_EINVAL;
+	return tf_json_array_push(arr, ent);
+}
+
+static int scan_audit(tf_db_txn *t, void *arg, tf_err *err)
+{
+	return t->ops->audit_scan(t, 1, 0, audit_row, arg, err);
+}
+
+static tf_json *audit_all(void)
+{
+	tf_json *arr = tf_json_array();
+	tf_err e;
+
+	if (tf_db_read(srv.db, scan_audit, arr, &e) != 0) {
+		tf_json_free(arr);
+		return NULL;
+	}
+	return arr;
+}
+
+/* The last audit entry naming cmd_id (borrowed from arr), or NULL. */
+static const tf_json *audit_for(const tf_json *arr, const char *cmd_id)
+{
+	size_t i;
+
+	for (i = arr ? arr->len : 0; i > 0; i--) {
+		const tf_json *w =
+			tf_json_object_get(arr->u.items[i - 1], "what");
+		const char *id = tf_json_get_str(w, "cmd_id", NULL);
+		if (id && strcmp(id, cmd_id) == 0)
+			return arr->u.items[i - 1];
+	}
+	return NULL;
+}
+
+static size_t audit_count(void)
+{
+	tf_json *arr = audit_all();
+	size_t n = arr ? arr->len : 0;
+
+	tf_json_free(arr);
+	return n;
+}
+
+/* Pulls one page; returns the rc, page decoded into p. */
+static int pull(const tf_srv_caller *c, const char *cursor, size_t limit,
+		tf_pull_page *p, uint64_t *head, int *empty, tf_err *e)
+{
+	tf_buf out;
+	int rc;
+
+	tf_buf_init(&out);
+	memset(p, 0, sizeof *p);
+	rc = tf_sync_pull(&srv, c, T0 + MIN, cursor, limit, &out, head, empty,
+			  e);
+	if (rc == 0)
+		rc = tf_pull_page_decode(out.data, out.len, schema, NULL, p, e);
+	tf_buf_free(&out);
+	return rc;
+}
+
+/* Pulls every page from cursor; returns the final cursor (malloc'd) and
+   counts records in *nrec, purged in *npur; 1 when id was in records. */
+static char *pull_all(const tf_srv_caller *c, const char *cursor,
+		      size_t limit, size_t *nrec, size_t *npur)
+{
+	char *cur = strdup(cursor ? cursor : "");
+	tf_pull_page p;
+	size_t guard;
+	tf_err e;
+
+	*nrec = *npur = 0;
+	for (guard = 0; guard < 1000; guard++) {
+		if (pull(c, cur, limit, &p, NULL, NULL, &e) != 0) {
+			fprintf(stderr, "pull: %s\n", e.msg);
+			break;
+		}
+		*nrec += p.nrecords;
+		*npur += p.npurged;
+		free(cur);
+		cur = strdup(p.cursor);
+		if (!p.has_more) {
+			tf_pull_page_clear(&p);
+			break;
+		}
+		tf_pull_page_clear(&p);
+	}
+	return cur;
+}
+
+static int page_has_record(const tf_pull_page *p, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < p->nrecords; i++)
+		if (strcmp(tf_record_id(p->records[i]), id) == 0)
+			return 1;
+	return 0;
+}
+
+static int page_has_purged(const tf_pull_page *p, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < p->npurged; i++)
+		if (strcmp(p->purged[i], id) == 0)
+			return 1;
+	return 0;
+}
+
+/* Creates an incident assigned to `unit` (NULL: none) as c; returns st. */
+static tf_status mk_incident(const tf_srv_caller *c, const char *unit,
+			     char id[TF_UUID_LEN + 1], char *cmd_out)
+{
+	char args[256];
+
+	new_uuid(id);
+	if (unit)
+		snprintf(args, sizeof args,
+			 "{\"fields\":{\"assigned_units\":[\"%s\"],"
+			 "\"priority\":2,\"remarks\":\"caller on scene\"}}",
+			 unit);
+	else
+		snprintf(args, sizeof args,
+			 "{\"fields\":{\"priority\":2,\"remarks\":\"caller on "
+			 "scene\"}}");
+	return push1(c, NULL, "incident", id, "create", args, cmd_out, NULL);
+}
+
+/* ------------------------------------------------------------ ledger */
+
+TEST(test_push_applied_and_replay)
+{
+	char cmd[1024], id[TF_UUID_LEN + 1], cid[TF_UUID_LEN + 1];
+	const char *one[1] = {cmd};
+	tf_push_reply r1, r2;
+	uint64_t seq = next_seq(&dana);
+	unsigned calls = notify_calls;
+	size_t before;
+	tf_err e;
+
+	new_uuid(id);
+	new_uuid(cid);
+	cmd_json(cmd, sizeof cmd, &dana, NULL, seq, cid, 0, "incident", id,
+		 "create", "{\"fields\":{\"priority\":3}}");
+	CHECK_INT(push_raw(&dana, T0, one, 1, &r1, &e), 0);
+	CHECK_INT(r1.nresults, 1);
+	CHECK_INT(r1.results[0].status, TF_ST_APPLIED);
+	CHECK_INT(r1.ack, seq);
+	CHECK_INT(r1.server_time, T0);
+	CHECK_INT(notify_calls, calls + 1);
+	CHECK_STR(notify_agency, "pd1");
+	CHECK(notify_chg > 0);
+	before = audit_count();
+	/* The same request again: the stored result as a duplicate. */
+	CHECK_INT(push_raw(&dana, T0 + 5, one, 1, &r2, &e), 0);
+	CHECK_INT(r2.nresults, 1);
+	CHECK_INT(r2.results[0].status, TF_ST_DUPLICATE);
+	CHECK_STR(r2.results[0].cmd_id, cid);
+	CHECK_INT(r2.ack, seq);
+	CHECK_INT(audit_count(), before); /* replays are not audited */
+	CHECK_INT(notify_calls, calls + 1);
+	tf_push_reply_clear(&r1);
+	tf_push_reply_clear(&r2);
+	{
+		char *st = server_state("pd1", id);
+		CHECK(st != NULL && strstr(st, "\"ver\":1") != NULL);
+		free(st);
+	}
+}
+
+TEST(test_push_rejection_replayed)
+{
+	char cmd[1024], id[TF_UUID_LEN + 1], cid[TF_UUID_LEN + 1];
+	const char *one[1] = {cmd};
+	tf_push_reply r1, r2;
+	uint64_t seq = next_seq(&dana);
+	tf_err e;
+
+	new_uuid(id);
+	new_uuid(cid);
+	cmd_json(cmd, sizeof cmd, &dana, NULL, seq, cid, 0, "incident", id,
+		 "create", "{\"fields\":{\"priority\":9}}");
+	CHECK_INT(push_raw(&dana, T0, one, 1, &r1, &e), 0);
+	CHECK_INT(r1.nresults, 1);
+	CHECK_INT(r1.results[0].status, TF_ST_REJECTED);
+	CHECK_INT(r1.results[0].code, TF_ERANGE);
+	CHECK_STR(r1.results[0].field, "priority");
+	CHECK_INT(r1.ack, seq); /* a rejection advances last */
+	CHECK(server_state("pd1", id) == NULL);
+	CHECK_INT(push_raw(&dana, T0, one, 1, &r2, &e), 0);
+	CHECK_INT(r2.nresults, 1);
+	CHECK_INT(r2.results[0].status, TF_ST_REJECTED);
+	CHECK_INT(r2.results[0].code, r1.results[0].code);
+	CHECK_STR(r2.results[0].message, r1.results[0].message);
+	CHECK_STR(r2.results[0].field, r1.results[0].field);
+	tf_push_reply_clear(&r1);
+	tf_push_reply_clear(&r2);
+}
+
+TEST(test_push_gap_stops)
+{
+	char c1[1024], c2[1024], id1[TF_UUID_LEN + 1], id2[TF_UUID_LEN + 1];
+	char k1[TF_UUID_LEN + 1], k2[TF_UUID_LEN + 1];
+	const char *two[2] = {c1, c2};
+	const char *gap[1] = {c2};
+	tf_push_reply r;
+	uint64_t seq = next_seq(&brooks);
+	tf_err e;
+
+	new_uuid(id1);
+	new_uuid(id2);
+	new_uuid(k1);
+	new_uuid(k2);
+	cmd_json(c1, sizeof c1, &brooks, NULL, seq, k1, 0, "unit", id1,
+		 "create", "{\"fields\":{\"status\":\"available\"}}");
+	cmd_json(c2, sizeof c2, &brooks, NULL, seq + 2, k2, 0, "unit", id2,
+		 "create", "{\"fields\":{\"status\":\"available\"}}");
+	/* Only the gap: nothing, ack unchanged. */
+	CHECK_INT(push_raw(&brooks, T0, gap, 1, &r, &e), 0);
+	CHECK_INT(r.nresults, 0);
+	CHECK_INT(r.ack, seq - 1);
+	tf_push_reply_clear(&r);
+	/* The contiguous one applies, the batch stops at the gap. */
+	CHECK_INT(push_raw(&brooks, T0, two, 2, &r, &e), 0);
+	CHECK_INT(r.nresults, 1);
+	CHECK_INT(r.results[0].status, TF_ST_APPLIED);
+	CHECK_INT(r.ack, seq);
+	tf_push_reply_clear(&r);
+	CHECK(server_state("pd1", id2) == NULL);
+}
+
+TEST(test_push_cmd_id_reused)
+{
+	char a[1024], b[1024], id[TF_UUID_LEN + 1], cid[TF_UUID_LEN + 1];
+	char other[TF_UUID_LEN + 1];
+	const char *one[1] = {a}, *oneb[1] = {b};
+	tf_push_reply r;
+	uint64_t seq = next_seq(&dana), last;
+	tf_err e;
+
+	new_uuid(id);
+	new_uuid(cid);
+	new_uuid(other);
+	cmd_json(a, sizeof a, &dana, NULL, seq, cid, 0, "incident", id,
+		 "create", "{\"fields\":{\"priority\":1}}");
+	CHECK_INT(push_raw(&dana, T0, one, 1, &r, &e), 0);
+	CHECK_INT(r.results[0].status, TF_ST_APPLIED);
+	tf_push_reply_clear(&r);
+	last = ledger_last(&dana);
+
+	/* Same seq, another cmd_id: refused, nothing stored. */
+	cmd_json(b, sizeof b, &dana, NULL, seq, other, 0, "incident", id,
+		 "set", "{\"fields\":{\"priority\":4}}");
+	CHECK_INT(push_raw(&dana, T0, oneb, 1, &r, &e), 0);
+	CHECK_INT(r.nresults, 1);
+	CHECK_INT(r.results[0].status, TF_ST_REJECTED);
+	CHECK_INT(r.results[0].code, TF_EHASH);
+	CHECK(strstr(r.results[0].message, cid) != NULL);
+	CHECK_INT(r.ack, last);
+	tf_push_reply_clear(&r);
+
+	/* Same seq and cmd_id, other content: refused. */
+	cmd_json(b, sizeof b, &dana, NULL, seq, cid, 0, "incident", id,
+		 "create", "{\"fields\":{\"priority\":5}}");
+	CHECK_INT(push_raw(&dana, T0, oneb, 1, &r, &e), 0);
+	CHECK_INT(r.results[0].status, TF_ST_REJECTED);
+	CHECK_INT(r.results[0].code, TF_EHASH);
+	CHECK_STR(r.results[0].message, "cmd_id reused for another request");
+	CHECK_INT(r.ack, last);
+	tf_push_reply_clear(&r);
+
+	/* A new seq with a used cmd_id: a stored rejection (last moves). */
+	seq = next_seq(&dana);
+	cmd_json(b, sizeof b, &dana, NULL, seq, cid, 0, "incident", id, "set",
+		 "{\"fields\":{\"priority\":4}}");
+	CHECK_INT(push_raw(&dana, T0, oneb, 1, &r, &e), 0);
+	CHECK_INT(r.results[0].status, TF_ST_REJECTED);
+	CHECK_INT(r.results[0].code, TF_EHASH);
+	CHECK_STR(r.results[0].message, "cmd_id already used");
+	CHECK_INT(r.ack, seq);
+	tf_push_reply_clear(&r);
+	/* ... and its replay is the same rejection. */
+	CHECK_INT(push_raw(&dana, T0, oneb, 1, &r, &e), 0);
+	CHECK_INT(r.nresults, 1);
+	CHECK_INT(r.results[0].status, TF_ST_REJECTED);
+	CHECK_STR(r.results[0].message, "cmd_id already used");
+	CHECK_STR(r.results[0].cmd_id, cid);
+	tf_push_reply_clear(&r);
+	{
+		char *st = server_state("pd1", id);
+		CHECK(st && strstr(st, "\"v\":1") != NULL); /* priority kept */
+		free(st);
+	}
+}
+
+TEST(test_push_clock_skew_and_restamp)
+{
+	char a[1024], b[1024], late[1024], id[TF_UUID_LEN + 1];
+	char k1[TF_UUID_LEN + 1], k2[TF_UUID_LEN + 1];
+	const char *two[2] = {a, b}, *onea[1] = {a}, *onel[1] = {late};
+	int64_t now = T0 + 10 * MIN;
+	tf_push_reply r;
+	uint64_t seq = next_seq(&alvarez);
+	size_t before = audit_count();
+	tf_err e;
+
+	new_uuid(id);
+	new_uuid(k1);
+	new_uuid(k2);
+	/* Stamped 2 minutes ahead of the server. */
+	cmd_json(late, sizeof late, &alvarez, NULL, seq, k1,
+		 TF_HLC_MAKE(now + 2 * MIN, 0), "unit", id, "create",
+		 "{\"fields\":{\"status\":\"available\"}}");
+	cmd_json(b, sizeof b, &alvarez, NULL, seq + 1, k2,
+		 TF_HLC_MAKE(now, 1), "unit", id, "set",
+		 "{\"fields\":{\"status\":\"busy\"}}");
+	memcpy(a, late, sizeof late);
+	CHECK_INT(push_raw(&alvarez, now, two, 2, &r, &e), 0);
+	CHECK_INT(r.nresults, 1); /* the batch stops */
+	CHECK_INT(r.results[0].status, TF_ST_CLOCK_SKEW);
+	CHECK_INT(r.results[0].code, TF_ECLOCKSKEW);
+	CHECK_INT(r.results[0].server_time, now);
+	CHECK_INT(r.ack, seq - 1); /* last did not move */
+	tf_push_reply_clear(&r);
+	CHECK_INT(audit_count(), before + 1); /* audited as a failure */
+	{
+		tf_json *log = audit_all();
+		const tf_json *ent = audit_for(log, k1);
+		CHECK(ent != NULL);
+		CHECK_STR(tf_json_get_str(ent, "outcome", NULL), "failure");
+		CHECK_STR(tf_json_get_str(tf_json_object_get(ent, "detail"),
+					  "code", NULL),
+			  "clock_skew");
+		tf_json_free(log);
+	}
+	/* Re-stamped (same cmd_id and seq, new hlc): applied. */
+	cmd_json(a, sizeof a, &alvarez, NULL, seq, k1, TF_HLC_MAKE(now, 0),
+		 "unit", id, "create",
+		 "{\"fields\":{\"status\":\"available\"}}");
+	CHECK_INT(push_raw(&alvarez, now, onea, 1, &r, &e), 0);
+	CHECK_INT(r.results[0].status, TF_ST_APPLIED);
+	CHECK_INT(r.ack, seq);
+	tf_push_reply_clear(&r);
+	/* A late copy of the pre-re-stamp request: the same request (the
+	   hash leaves out hlc), so a duplicate, not cmd_id_reused. */
+	CHECK_INT(push_raw(&alvarez, now, onel, 1, &r, &e), 0);
+	CHECK_INT(r.nresults, 1);
+	CHECK_INT(r.results[0].status, TF_ST_DUPLICATE);
+	tf_push_reply_clear(&r);
+}
+
+TEST(test_push_refused_requests)
+{
+	char cmd[1024], id[TF_UUID_LEN + 1], cid[TF_UUID_LEN + 1], *body;
+	tf_buf out;
+	uint64_t last = ledger_last(&dana);
+	size_t before = audit_count();
+	tf_err e;
+
+	tf_buf_init(&out);
+	new_uuid(id);
+	new_uuid(cid);
+	cmd_json(cmd, sizeof cmd, &dana, NULL, last + 1, cid, 0, "incident",
+		 id, "create", "{\"fields\":{\"priority\":3}}");
+	{
+		const char *one[1] = {cmd};
+		body = body_of(&dana, one, 1);
+	}
+	/* Another device's session. */
+	CHECK_INT(tf_sync_push(&srv, &brooks, T0, body, strlen(body), &out,
+			       &e),
+		  TF_EPERM);
+	CHECK_STR(e.where, "device_id");
+	/* Malformed envelope: refused whole. */
+	CHECK(tf_sync_push(&srv, &dana, T0, body, strlen(body) - 1, &out,
+			   &e) < 0);
+	CHECK(tf_sync_push(&srv, &dana, T0, "{}", 2, &out, &e) < 0);
+	free(body);
+	body = strdup("{\"commands\":[],\"device_id\":\"console-dana\","
+		      "\"protocol_version\":1,\"schema_version\":7}");
+	CHECK_INT(tf_sync_push(&srv, &dana, T0, body, strlen(body), &out, &e),
+		  TF_EVERSION);
+	free(body);
+	CHECK_INT(out.len, 0);
+	CHECK_INT(ledger_last(&dana), last);
+	CHECK(server_state("pd1", id) == NULL);
+	CHECK_INT(audit_count(), before);
+	tf_buf_free(&out);
+}
+
+/* ------------------------------------------------------------ ACL */
+
+TEST(test_acl_rules)
+{
+	char inc[TF_UUID_LEN + 1], rep[TF_UUID_LEN + 1], unit[TF_UUID_LEN + 1];
+	char bolo[TF_UUID_LEN + 1], id[TF_UUID_LEN + 1], cid[TF_UUID_LEN + 1];
+	tf_cmd_result res;
+	char args[256];
+
+	/* Wrong user in the command. */
+	new_uuid(id);
+	CHECK_INT(push1(&alvarez, "brooks", "unit", id, "create",
+			"{\"fields\":{\"status\":\"available\"}}", NULL, &res),
+		  TF_ST_REJECTED);
+	CHECK_INT(res.code, TF_EPERM);
+	CHECK_STR(res.field, "user");
+	CHECK_STR(res.message, "command by brooks sent in alvarez's session");
+
+	/* A role without write right on the entity (auditor). */
+	new_uuid(id);
+	CHECK_INT(push1(&aud, NULL, "incident", id, "create",
+			"{\"fields\":{\"priority\":2}}", NULL, &res),
+		  TF_ST_REJECTED);
+	CHECK_INT(res.code, TF_EPERM);
+	CHECK_STR(res.field, "priority");
+	/* ... and on one field (bolo.status: dispatcher, supervisor). */
+	CHECK_INT(push1(&dana, NULL, "bolo", (new_uuid(bolo), bolo), "create",
+			"{\"fields\":{\"kind\":\"vehicle\"}}", NULL, NULL),
+		  TF_ST_APPLIED);
+	CHECK_INT(push1(&alvarez, NULL, "bolo", bolo, "set",
+			"{\"fields\":{\"status\":\"cancelled\"}}", NULL, &res),
+		  TF_ST_REJECTED);
+	CHECK_INT(res.code, TF_EPERM);
+	CHECK_STR(res.field, "status");
+	CHECK_INT(push1(&dana, NULL, "bolo", bolo, "set",
+			"{\"fields\":{\"status\":\"active\"}}", NULL, NULL),
+		  TF_ST_APPLIED);
+
+	/* An officer on an incident not assigned to his unit. */
+	CHECK_INT(mk_incident(&dana, "2A14", inc, NULL), TF_ST_APPLIED);
+	CHECK_INT(push1(&alvarez, NULL, "incident", inc, "set",
+			"{\"fields\":{\"priority\":1}}", NULL, &res),
+		  TF_ST_REJECTED);
+	CHECK_INT(res.code, TF_EPERM);
+	CHECK(strstr(res.message, "scope") != NULL);
+	CHECK(strstr(res.message, "caller") == NULL); /* no content */
+	CHECK_INT(push1(&brooks, NULL, "incident", inc, "set",
+			"{\"fields\":{\"priority\":1}}", NULL, NULL),
+		  TF_ST_APPLIED);
+
+	/* ref_set: only service accounts. */
+	new_uuid(unit);
+	CHECK_INT(push1(&dana, NULL, "unit", unit, "create",
+			"{\"fields\":{\"status\":\"available\"}}", NULL, NULL),
+		  TF_ST_APPLIED);
+	snprintf(args, sizeof args,
+		 "{\"fields\":{\"callsign\":{\"fetched_at\":%lld,\"ttl\":"
+		 "86400000,\"v\":\"2A12\"}}}",
+		 (long long)T0);
+	CHECK_INT(push1(&dana, NULL, "unit", unit, "ref_set", args, NULL, &res),
+		  TF_ST_REJECTED);
+	CHECK_INT(res.code, TF_EPERM);
+	CHECK_INT(push1(&svc, NULL, "unit", unit, "ref_set", args, NULL, &res),
+		  TF_ST_APPLIED);
+
+	/* Report approval: supervisors only. */
+	new_uuid(rep);
+	CHECK_INT(push1(&alvarez, NULL, "report", rep, "create",
+			"{\"fields\":{\"author\":\"alvarez\",\"status\":"
+			"\"draft\"}}",
+			NULL, NULL),
+		  TF_ST_APPLIED);
+	CHECK_INT(push1(&alvarez, NULL, "report", rep, "set",
+			"{\"fields\":{\"status\":\"submitted\"}}", NULL, NULL),
+		  TF_ST_APPLIED);
+	CHECK_INT(push1(&alvarez, NULL, "report", rep, "set",
+			"{\"fields\":{\"status\":\"approved\"}}", cid, &res),
+		  TF_ST_REJECTED);
+	CHECK_INT(res.code, TF_EPERM);
+	CHECK_STR(res.field, "status");
+	CHECK_INT(push1(&sam, NULL, "report", rep, "set",
+			"{\"fields\":{\"status\":\"approved\"}}", NULL, NULL),
+		  TF_ST_APPLIED);
+	{
+		tf_json *log = audit_all();
+		const tf_json *ent = audit_for(log, cid);
+		CHECK(ent != NULL);
+		CHECK_STR(tf_json_get_str(ent, "type", NULL), "modify");
+		CHECK_STR(tf_json_get_str(ent, "outcome", NULL), "failure");
+		CHECK_STR(tf_json_get_str(tf_json_object_get(ent, "what"),
+					  "field", NULL),
+			  "status");
+		CHECK_STR(tf_json_get_str(tf_json_object_get(ent, "actor"),
+					  "role", NULL),
+			  "officer");
+		CHECK_STR(tf_json_get_str(ent, "where", NULL),
+			  "tenfourd POST /v1/sync/push");
+		CHECK_STR(tf_json_get_str(ent, "source", NULL), "127.0.0.1");
+		tf_json_free(log);
+	}
+
+	/* Create outside one's scope: refused, nothing stored. */
+	CHECK_INT(mk_incident(&alvarez, "2A14", id, NULL), TF_ST_REJECTED);
+	CHECK(server_state("pd1", id) == NULL);
+	new_uuid(id);
+	CHECK_INT(push1(&alvarez, NULL, "report", id, "create",
+			"{\"fields\":{\"author\":\"brooks\"}}", NULL, &res),
+		  TF_ST_REJECTED);
+	CHECK_INT(res.code, TF_EPERM);
+	CHECK_STR(res.message, "would create a record outside your scope");
+	CHECK(server_state("pd1", id) == NULL);
+}
+
+/* ------------------------------------------------------------ agencies */
+
+TEST(test_agency_isolation)
+{
+	char inc[TF_UUID_LEN + 1], *a, *b;
+	tf_pull_page p;
+	tf_buf out;
+	tf_err e;
+
+	CHECK_INT(mk_incident(&dana, "2A12", inc, NULL), TF_ST_APPLIED);
+	/* The same record id in another agency is another record. */
+	CHECK_INT(push1(&eve, NULL, "incident", inc, "create",
+			"{\"fields\":{\"priority\":5}}", NULL, NULL),
+		  TF_ST_APPLIED);
+	a = server_state("pd1", inc);
+	b = server_state("pd2", inc);
+	CHECK(a && b && strcmp(a, b) != 0);
+	CHECK(a && strstr(a, "\"v\":2") != NULL);
+	free(a);
+	free(b);
+	/* eve's pull holds only pd2 records. */
+	CHECK_INT(pull(&eve, "", 100, &p, NULL, NULL, &e), 0);
+	CHECK_INT(p.nrecords, 1);
+	CHECK_INT(p.ack, 1);
+	tf_pull_page_clear(&p);
+	/* Another agency's record: not found, whatever the field. */
+	{
+		char only[TF_UUID_LEN + 1];
+		CHECK_INT(mk_incident(&dana, NULL, only, NULL), TF_ST_APPLIED);
+		tf_buf_init(&out);
+		CHECK_INT(tf_sync_text_revisions(&srv, &eve, only, "remarks",
+						 &out, &e),
+			  TF_ENOTFOUND);
+		CHECK_INT(tf_sync_text_revisions(&srv, &dana, only, "remarks",
+						 &out, &e),
+			  0);
+		tf_buf_free(&out);
+	}
+}
+
+/* ------------------------------------------------------------ text */
+
+TEST(test_text_conflict_and_resolution)
+{
+	char inc[TF_UUID_LEN + 1], create[TF_UUID_LEN + 1];
+	char edit[TF_UUID_LEN + 1], stale[TF_UUID_LEN + 1];
+	char res_id[TF_UUID_LEN + 1];
+	tf_json *doc = NULL, *log;
+	const tf_json *revs, *ent, *d, *disc;
+	tf_buf out;
+	tf_err e;
+	size_t i, nconf_alv;
+
+	CHECK_INT(mk_incident(&dana, "2A12", inc, create), TF_ST_APPLIED);
+	CHECK_INT(push1(&dana, NULL, "incident", inc, "edit_text",
+			"{\"base\":\"caller on scene\",\"base_rev\":1,"
+			"\"field\":\"remarks\",\"text\":\"caller left "
+			"scene\"}",
+			edit, NULL),
+		  TF_ST_APPLIED);
+	/* An edit from rev 1 while the text is at rev 2: a conflict. */
+	CHECK_INT(push1(&alvarez, NULL, "incident", inc, "edit_text",
+			"{\"base\":\"caller on scene\",\"base_rev\":1,"
+			"\"field\":\"remarks\",\"text\":\"caller on scene, "
+			"armed\"}",
+			stale, NULL),
+		  TF_ST_CONFLICT);
+
+	/* Conflicts: dana (dispatcher) and alvarez (assigned) see it;
+	   brooks (2A14) does not. */
+	tf_buf_init(&out);
+	CHECK_INT(tf_sync_conflicts(&srv, &dana, &out, &e), 0);
+	CHECK(strstr(tf_buf_cstr(&out), stale) != NULL);
+	tf_buf_reset(&out);
+	CHECK_INT(tf_sync_conflicts(&srv, &brooks, &out, &e), 0);
+	CHECK(strstr(tf_buf_cstr(&out), stale) == NULL);
+	tf_buf_reset(&out);
+	CHECK_INT(tf_sync_conflicts(&srv, &alvarez, &out, &e), 0);
+	tf_json_parse(out.data, out.len, NULL, &doc, NULL);
+	nconf_alv = 0;
+	for (i = 0; doc && i < tf_json_object_get(doc, "conflicts")->len;
+	     i++) {
+		const tf_json *c =
+			tf_json_object_get(doc, "conflicts")->u.items[i];
+		if (strcmp(tf_json_get_str(c, "conflict", NULL), stale) == 0) {
+			nconf_alv++;
+			CHECK_STR(tf_json_get_str(c, "record_id", NULL), inc);
+			CHECK_STR(tf_json_get_str(c, "field", NULL),
+				  "remarks");
+			CHECK_STR(tf_json_get_str(c, "entity", NULL),
+				  "incident");
+		}
+	}
+	CHECK_INT(nconf_alv, 1);
+	tf_json_free(doc);
+	doc = NULL;
+
+	/* Dana resolves with a custom text: both sides are discarded. */
+	{
+		char args[512];
+		snprintf(args, sizeof args,
+			 "{\"choice\":\"custom\",\"conflict\":\"%s\","
+			 "\"field\":\"remarks\",\"head_rev\":2,"
+			 "\"text\":\"caller left scene, armed\"}",
+			 stale);
+		CHECK_INT(push1(&dana, NULL, "incident", inc, "resolve", args,
+				res_id, NULL),
+			  TF_ST_APPLIED);
+	}
+	tf_buf_reset(&out);
+	CHECK_INT(tf_sync_conflicts(&srv, &dana, &out, &e), 0);
+	CHECK(strstr(tf_buf_cstr(&out), stale) == NULL);
+
+	/* Revisions: edit 1, edit 2, proposed (base 1), discarded x2,
+	   edit 3. */
+	tf_buf_reset(&out);
+	CHECK_INT(tf_sync_text_revisions(&srv, &alvarez, inc, "remarks", &out,
+					 &e),
+		  0);
+	tf_json_parse(out.data, out.len, NULL, &doc, NULL);
+	revs = doc ? tf_json_object_get(doc, "revisions") : NULL;
+	CHECK(revs != NULL && revs->len == 6);
+	if (revs && revs->len == 6) {
+		static const char *const kinds[6] = {
+			"edit",	     "edit",	  "proposed",
+			"discarded", "discarded", "edit"};
+		static const int64_t rev[6] = {1, 2, 1, 2, 1, 3};
+		for (i = 0; i < 6; i++) {
+			const tf_json *r = revs->u.items[i];
+			int64_t v = -1;
+			CHECK_STR(tf_json_get_str(r, "kind", NULL), kinds[i]);
+			tf_json_int64(tf_json_object_get(r, "rev"), &v);
+			CHECK_INT(v, rev[i]);
+		}
+		CHECK_STR(tf_json_get_str(revs->u.items[0], "cmd_id", NULL),
+			  create);
+		CHECK_STR(tf_json_get_str(revs->u.items[1], "text", NULL),
+			  "caller left scene");
+		CHECK_STR(tf_json_get_str(revs->u.items[2], "text", NULL),
+			  "caller on scene, armed");
+		CHECK_STR(tf_json_get_str(revs->u.items[2], "by", NULL),
+			  "alvarez");
+		CHECK_STR(tf_json_get_str(revs->u.items[5], "text", NULL),
+			  "caller left scene, armed");
+	}
+	tf_json_free(doc);
+	doc = NULL;
+	/* Field checks: not a text field, unknown field, bad id, scope. */
+	CHECK_INT(tf_sync_text_revisions(&srv, &dana, inc, "priority", &out,
+					 &e),
+		  TF_EINVAL);
+	CHECK_STR(e.where, "field");
+	CHECK_INT(tf_sync_text_revisions(&srv, &dana, inc, "nope", &out, &e),
+		  TF_EINVAL);
+	CHECK_INT(tf_sync_text_revisions(&srv, &dana, "x", "remarks", &out,
+					 &e),
+		  TF_EINVAL);
+	CHECK_INT(tf_sync_text_revisions(&srv, &brooks, inc, "remarks", &out,
+					 &e),
+		  TF_ENOTFOUND);
+
+	/* Audit: the conflict and the resolution with what was discarded. */
+	log = audit_all();
+	ent = audit_for(log, stale);
+	CHECK(ent != NULL);
+	CHECK_STR(tf_json_get_str(tf_json_object_get(ent, "detail"), "status",
+				  NULL),
+		  "conflict");
+	CHECK_STR(tf_json_get_str(ent, "outcome", NULL), "success");
+	ent = audit_for(log, res_id);
+	CHECK(ent != NULL);
+	CHECK_STR(tf_json_get_str(ent, "type", NULL), "conflict_resolution");
+	CHECK_STR(tf_json_get_str(tf_json_object_get(ent, "actor"), "user",
+				  NULL),
+		  "dana");
+	d = ent ? tf_json_object_get(ent, "detail") : NULL;
+	CHECK_STR(tf_json_get_str(d, "choice", NULL), "custom");
+	CHECK_STR(tf_json_get_str(d, "conflict", NULL), stale);
+	disc = d ? tf_json_object_get(d, "discarded") : NULL;
+	CHECK(disc && disc->len == 2);
+	if (disc && disc->len == 2) {
+		CHECK_STR(tf_json_get_str(disc->u.items[0], "by", NULL),
+			  "dana");
+		CHECK_STR(tf_json_get_str(disc->u.items[0], "excerpt", NULL),
+			  "caller left scene");
+		CHECK_STR(tf_json_get_str(disc->u.items[1], "from", NULL),
+			  "proposed");
+		CHECK_STR(tf_json_get_str(disc->u.items[1], "by", NULL),
+			  "alvarez");
+		CHECK(tf_json_get_str(disc->u.items[1], "sha256", NULL) !=
+		      NULL);
+	}
+	{
+		int64_t kept = 0;
+		tf_json_int64(tf_json_object_get(d, "kept_rev"), &kept);
+		CHECK_INT(kept, 3);
+	}
+	tf_json_free(log);
+	tf_buf_free(&out);
+}
+
+/* A long multi-byte discarded text: the excerpt stops at 200 bytes, on a
+   character boundary, and the audit entry stays within its limit. */
+TEST(test_resolution_excerpt_bounded)
+{
+	char inc[TF_UUID_LEN + 1], stale[TF_UUID_LEN + 1];
+	char res_id[TF_UUID_LEN + 1];
+	static char args[8192], text[4096];
+	const tf_json *ent, *disc;
+	tf_json *log;
+	size_t i, n = 0;
+
+	for (i = 0; i < 600; i++) /* "é" is 2 bytes; offset by one "x" */
+		n += (size_t)snprintf(text + n, sizeof text - n, "%s",
+				      i == 0 ? "x" : "\xc3\xa9");
+	CHECK_INT(mk_incident(&dana, "2A12", inc, NULL), TF_ST_APPLIED);
+	CHECK_INT(push1(&dana, NULL, "incident", inc, "edit_text",
+			"{\"base\":\"caller on scene\",\"base_rev\":1,"
+			"\"field\":\"remarks\",\"text\":\"new\"}",
+			NULL, NULL),
+		  TF_ST_APPLIED);
+	snprintf(args, sizeof args,
+		 "{\"base\":\"caller on scene\",\"base_rev\":1,"
+		 "\"field\":\"remarks\",\"text\":\"%s\"}",
+		 text);
+	CHECK_INT(push1(&alvarez, NULL, "incident", inc, "edit_text", args,
+			stale, NULL),
+		  TF_ST_CONFLICT);
+	snprintf(args, sizeof args,
+		 "{\"choice\":\"mine\",\"conflict\":\"%s\","
+		 "\"field\":\"remarks\",\"head_rev\":2,\"text\":\"new\"}",
+		 stale);
+	CHECK_INT(push1(&dana, NULL, "incident", inc, "resolve", args, res_id,
+			NULL),
+		  TF_ST_APPLIED);
+	log = audit_all();
+	ent = audit_for(log, res_id);
+	disc = ent ? tf_json_object_get(tf_json_object_get(ent, "detail"),
+					"discarded")
+		   : NULL;
+	CHECK(disc && disc->len == 1);
+	if (disc && disc->len == 1) {
+		size_t len = 0;
+		int64_t bytes = 0;
+		const char *x =
+			tf_json_get_str(disc->u.items[0], "excerpt", &len);
+		CHECK(x != NULL);
+		CHECK_INT(len, 199); /* 200 would split a character */
+		CHECK(x && tf_utf8_valid(x, len));
+		tf_json_int64(tf_json_object_get(disc->u.items[0], "bytes"),
+			      &bytes);
+		CHECK_INT(bytes, strlen(text));
+	}
+	tf_json_free(log);
+}
+
+/* ------------------------------------------------------------ pull */
+
+TEST(test_pull_paging)
+{
+	char ids[7][TF_UUID_LEN + 1], *cur, *cur2;
+	tf_pull_page p;
+	size_t i, k, seen = 0, nrec, npur, guard;
+	uint64_t head = 0;
+	int empty = -1;
+	tf_err e;
+
+	/* Catch up first, then add 7 records in sam's scope. */
+	cur = pull_all(&sam, "", 5000, &nrec, &npur);
+	CHECK_INT(npur, 0);
+	for (i = 0; i < 7; i++)
+		CHECK_INT(mk_incident(&dana, NULL, ids[i], NULL),
+			  TF_ST_APPLIED);
+	for (guard = 0; guard < 10; guard++) {
+		CHECK_INT(pull(&sam, cur, 3, &p, &head, &empty, &e), 0);
+		CHECK(p.nrecords <= 3);
+		for (k = 0; k < p.nrecords; k++)
+			for (i = 0; i < 7; i++)
+				if (strcmp(tf_record_id(p.records[k]),
+					   ids[i]) == 0)
+					seen++;
+		CHECK_INT(empty, 0);
+		free(cur);
+		cur = strdup(p.cursor);
+		if (!p.has_more) {
+			tf_pull_page_clear(&p);
+			break;
+		}
+		CHECK_INT(p.nrecords, 3);
+		tf_pull_page_clear(&p);
+	}
+	CHECK_INT(guard, 2); /* 3 + 3 + 1 */
+	CHECK_INT(seen, 7);
+	/* Caught up: an empty page, the same position. */
+	CHECK_INT(pull(&sam, cur, 3, &p, &head, &empty, &e), 0);
+	CHECK_INT(p.nrecords, 0);
+	CHECK_INT(p.has_more, 0);
+	CHECK_INT(empty, 1);
+	CHECK_STR(p.cursor, cur);
+	{
+		uint64_t chg = 0;
+		CHECK_INT(tf_sync_cursor_chg(&srv, cur, &chg), 0);
+		CHECK_INT(chg, head);
+	}
+	CHECK_INT(p.ack, ledger_last(&sam));
+	tf_pull_page_clear(&p);
+	/* cursor_make for SSE ids round-trips. */
+	{
+		tf_buf b;
+		tf_buf_init(&b);
+		CHECK_INT(tf_sync_cursor_make(&srv, &sam, head, &b), 0);
+		CHECK_STR(tf_buf_cstr(&b), cur);
+		tf_buf_free(&b);
+	}
+	/* A whole pull in pages of 2 sees as much as one big page. */
+	free(pull_all(&sam, "", 5000, &nrec, &npur));
+	cur2 = pull_all(&sam, "", 2, &i, &k);
+	CHECK_INT(i, nrec);
+	CHECK_STR(cur2, cur);
+	free(cur2);
+	free(cur);
+}
+
+TEST(test_pull_purge_on_unassign)
+{
+	char inc[TF_UUID_LEN + 1], create[TF_UUID_LEN + 1], args[256], *cur;
+	tf_pull_page p;
+	size_t nrec, npur;
+	tf_err e;
+
+	cur = pull_all(&alvarez, "", 5000, &nrec, &npur);
+	CHECK_INT(npur, 0); /* a first pull purges nothing */
+	CHECK_INT(mk_incident(&dana, "2A12", inc, create), TF_ST_APPLIED);
+	CHECK_INT(pull(&alvarez, cur, 100, &p, NULL, NULL, &e), 0);
+	CHECK(page_has_record(&p, inc));
+	free(cur);
+	cur = strdup(p.cursor);
+	tf_pull_page_clear(&p);
+	/* Unassign 2A12: the incident leaves alvarez's devices. */
+	snprintf(args, sizeof args,
+		 "{\"field\":\"assigned_units\",\"tags\":[\"%s\"],"
+		 "\"value\":\"2A12\"}",
+		 create);
+	CHECK_INT(push1(&dana, NULL, "incident", inc, "set_remove", args, NULL,
+			NULL),
+		  TF_ST_APPLIED);
+	CHECK_INT(pull(&alvarez, cur, 100, &p, NULL, NULL, &e), 0);
+	CHECK(!page_has_record(&p, inc));
+	CHECK(page_has_purged(&p, inc));
+	tf_pull_page_clear(&p);
+	/* Brooks never pulled: his first pull carries no purged ids. */
+	CHECK_INT(pull(&brooks, "", 5000, &p, NULL, NULL, &e), 0);
+	CHECK_INT(p.npurged, 0);
+	CHECK(!page_has_record(&p, inc));
+	tf_pull_page_clear(&p);
+	free(cur);
+}
+
+TEST(test_pull_reset_and_bad_cursor)
+{
+	char cur[128], *good;
+	tf_pull_page p;
+	size_t nrec, npur;
+	uint64_t chg = 0;
+	tf_err e;
+
+	good = pull_all(&alvarez, "", 5000, &nrec, &npur);
+	CHECK_INT(tf_sync_cursor_chg(&srv, good, &chg), 0);
+	/* Another epoch (another database). */
+	snprintf(cur, sizeof cur, "1.%s%s", "1111111111111111", good + 18);
+	CHECK_INT(pull(&alvarez, cur, 100, &p, NULL, NULL, &e), 0);
+	CHECK_INT(p.reset, 1);
+	CHECK_INT(p.has_more, 1);
+	CHECK_STR(p.cursor, "");
+	CHECK_INT(p.nrecords, 0);
+	CHECK_INT(p.ack, ledger_last(&alvarez));
+	tf_pull_page_clear(&p);
+	CHECK_INT(tf_sync_cursor_chg(&srv, cur, &chg), TF_EINVAL);
+	/* Another scope: alvarez's cursor in brooks's session. */
+	CHECK_INT(pull(&brooks, good, 100, &p, NULL, NULL, &e), 0);
+	CHECK_INT(p.reset, 1);
+	tf_pull_page_clear(&p);
+	/* Ahead of the head. */
+	{
+		tf_buf b;
+		tf_buf_init(&b);
+		tf_sync_cursor_make(&srv, &alvarez, chg + 1000, &b);
+		CHECK_INT(pull(&alvarez, tf_buf_cstr(&b), 100, &p, NULL, NULL,
+			       &e),
+			  0);
+		CHECK_INT(p.reset, 1);
+		tf_pull_page_clear(&p);
+		tf_buf_free(&b);
+	}
+	/* Garbage. */
+	{
+		static const char *const bad[] = {
+			"x", "17", "1.", "2.00c0ffee00c0ffee.1.0000000000000000",
+			"1.00c0ffee00c0ffee.01.0000000000000000",
+			"1.00c0ffee00c0ffee..0000000000000000",
+			"1.00c0ffee00c0ffee.1.000000000000000",
+			"1.00c0ffee00c0ffee.1.00000000000000000",
+			"1.00C0FFEE00C0FFEE.1.0000000000000000",
+			"1.00c0ffee00c0ffee.99999999999999999999999."
+			"0000000000000000"};
+		size_t i;
+		tf_buf out;
+		tf_buf_init(&out);
+		for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+			CHECK_INT(tf_sync_pull(&srv, &alvarez, T0, bad[i], 10,
+					       &out, NULL, NULL, &e),
+				  TF_EINVAL);
+			CHECK_STR(e.where, "cursor");
+			CHECK_INT(tf_sync_cursor_chg(&srv, bad[i], &chg),
+				  TF_EINVAL);
+		}
+		CHECK_INT(out.len, 0);
+		tf_buf_free(&out);
+	}
+	free(good);
+}
+
+/* ------------------------------------------------------------ replicas */
+
+/* tf_sim_sync's loop against tenfourd's services. */
+static int rsync(tf_replica *r, const tf_srv_caller *c, int64_t server_ms,
+		 int64_t replica_ms, size_t limit, tf_err *err)
+{
+	tf_pull_page page;
+	tf_buf req, rep;
+	size_t guard, before, stalled = 0;
+	int rc = 0, more = 1;
+
+	tf_buf_init(&req);
+	tf_buf_init(&rep);
+	for (guard = 0; guard < 1000 && tf_replica_unsent(r) > 0; guard++) {
+		before = tf_replica_unsent(r);
+		tf_buf_reset(&req);
+		tf_buf_reset(&rep);
+		rc = tf_replica_push_request(r, 1000, &req);
+		if (rc == 0)
+			rc = tf_sync_push(&srv, c, server_ms, req.data, req.len,
+					  &rep, err);
+		if (rc == 0)
+			rc = tf_replica_apply_push_reply(
+				r, replica_ms, rep.data, rep.len, err);
+		if (rc)
+			goto out;
+		if (tf_replica_unsent(r) < before)
+			stalled = 0;
+		else if (++stalled > 3)
+			break;
+	}
+	for (guard = 0; guard < 1000 && more; guard++) {
+		tf_buf_reset(&rep);
+		rc = tf_sync_pull(&srv, c, server_ms, tf_replica_cursor(r),
+				  limit, &rep, NULL, NULL, err);
+		if (rc == 0)
+			rc = tf_pull_page_decode(rep.data, rep.len, NULL, NULL,
+						 &page, err);
+		if (rc)
+			goto out;
+		more = page.has_more;
+		tf_pull_page_clear(&page);
+		rc = tf_replica_apply_pull(r, replica_ms, rep.data, rep.len,
+					   err);
+		if (rc)
+			goto out;
+	}
+out:
+	tf_buf_free(&req);
+	tf_buf_free(&rep);
+	return rc;
+}
+
+static int mutate(tf_replica *r, int64_t now, const char *entity,
+		  const char *id, char *id_out, tf_op op, const char *args)
+{
+	uint8_t rnd[20];
+	tf_json *a = NULL;
+	tf_err e;
+	int rc;
+
+	if (tf_json_parse(args, strlen(args), NULL, &a, &e) != 0)
+		return TF_EJSON;
+	tf_test_rand_bytes(&rnd_state, rnd, sizeof rnd);
+	rc = tf_replica_mutate(r, now, rnd, 1, entity, id, op, a, NULL, id_out,
+			       &e);
+	tf_json_free(a);
+	return rc;
+}
+
+/* Every record r shows is the server's bytes, and r shows all of them. */
+static int converged(tf_replica *r, const tf_srv_caller *c)
+{
+	tf_buf ids, mine;
+	tf_json *list = NULL;
+	size_t i, nrec = 0, npur = 0;
+	int same = 1;
+
+	tf_buf_init(&ids);
+	tf_buf_init(&mine);
+	tf_replica_list_json(r, NULL, &ids);
+	tf_json_parse(ids.data, ids.len, NULL, &list, NULL);
+	for (i = 0; list && i < list->len; i++) {
+		const char *id = list->u.items[i]->u.str;
+		char *st = server_state(c->user.agency, id);
+		tf_buf_reset(&mine);
+		tf_json_write(tf_replica_get(r, id), &mine);
+		if (st == NULL || strcmp(st, tf_buf_cstr(&mine)) != 0) {
+			fprintf(stderr, "record %s\nserver:  %s\nreplica: %s\n",
+				id, st ? st : "(none)", tf_buf_cstr(&mine));
+			same = 0;
+		}
+		free(st);
+	}
+	free(pull_all(c, "", 5000, &nrec, &npur));
+	if (list == NULL || nrec != list->len) {
+		fprintf(stderr, "server shows %zu records, replica %zu\n", nrec,
+			list ? list->len : 0);
+		same = 0;
+	}
+	tf_json_free(list);
+	tf_buf_free(&ids);
+	tf_buf_free(&mine);
+	return same;
+}
+
+TEST(test_replicas_converge)
+{
+	tf_srv_caller d2, o2;
+	tf_replica *rd = NULL, *ro = NULL;
+	char inc[TF_UUID_LEN + 1], unit[TF_UUID_LEN + 1];
+	int64_t now = T0 + 30 * MIN;
+	tf_replica_summary sum;
+	tf_err e;
+
+	/* Fresh devices so the replicas start at seq 1. */
+	mk_caller(&d2, "pd1", "dana", "console-dana-2", NULL, "dispatcher");
+	mk_caller(&o2, "pd1", "alvarez", "mdt-2a12-b", "2A12", "officer");
+	CHECK_INT(tf_replica_new(schema, "console-dana-2", "dana", 0, &rd), 0);
+	CHECK_INT(tf_replica_new(schema, "mdt-2a12-b", "alvarez", 0, &ro), 0);
+	CHECK_INT(rsync(rd, &d2, now, now, 7, &e), 0);
+	CHECK_INT(rsync(ro, &o2, now, now, 7, &e), 0);
+
+	CHECK_INT(mutate(rd, now, "incident", NULL, inc, TF_OP_CREATE,
+			 "{\"fields\":{\"assigned_units\":[\"2A12\"],"
+			 "\"priority\":2,\"remarks\":\"shots fired\","
+			 "\"status\":\"pending\"}}"),
+		  0);
+	CHECK_INT(mutate(rd, now, "unit", NULL, unit, TF_OP_CREATE,
+			 "{\"fields\":{\"status\":\"available\"}}"),
+		  0);
+	CHECK_INT(rsync(rd, &d2, now, now, 7, &e), 0);
+	CHECK_INT(rsync(ro, &o2, now, now, 7, &e), 0);
+	CHECK(tf_replica_get(ro, inc) != NULL);
+
+	/* The officer's clock runs 3 minutes fast: clock_skew, re-stamp. */
+	now += MIN;
+	CHECK_INT(mutate(ro, now + 3 * MIN, "incident", inc, NULL, TF_OP_SET,
+			 "{\"fields\":{\"status\":\"active\"}}"),
+		  0);
+	CHECK_INT(mutate(ro, now + 3 * MIN, "incident", inc, NULL,
+			 TF_OP_APPEND,
+			 "{\"body\":{\"text\":\"on scene\"},\"field\":"
+			 "\"notes\"}"),
+		  0);
+	CHECK_INT(mutate(rd, now, "incident", inc, NULL, TF_OP_SET,
+			 "{\"fields\":{\"priority\":1}}"),
+		  0);
+	CHECK_INT(rsync(ro, &o2, now, now + 3 * MIN, 7, &e), 0);
+	CHECK_INT(rsync(rd, &d2, now, now, 7, &e), 0);
+	CHECK_INT(rsync(ro, &o2, now, now + 3 * MIN, 7, &e), 0);
+	tf_replica_summary_get(ro, now, &sum);
+	CHECK_INT(sum.pending, 0);
+	tf_replica_summary_get(rd, now, &sum);
+	CHECK_INT(sum.pending, 0);
+	CHECK(converged(rd, &d2));
+	CHECK(converged(ro, &o2));
+	{
+		const tf_json *v = tf_record_value(tf_replica_get(rd, inc),
+						   "status");
+		CHECK(v && strcmp(v->u.str, "active") == 0);
+	}
+
+	/* Concurrent text edits: a conflict both replicas see. */
+	CHECK_INT(mutate(ro, now + 3 * MIN, "incident", inc, NULL,
+			 TF_OP_EDIT_TEXT,
+			 "{\"base\":\"shots fired\",\"base_rev\":1,\"field\":"
+			 "\"remarks\",\"text\":\"shots fired, one down\"}"),
+		  0);
+	CHECK_INT(mutate(rd, now, "incident", inc, NULL, TF_OP_EDIT_TEXT,
+			 "{\"base\":\"shots fired\",\"base_rev\":1,\"field\":"
+			 "\"remarks\",\"text\":\"shots fired near school\"}"),
+		  0);
+	CHECK_INT(rsync(rd, &d2, now, now, 7, &e), 0);
+	CHECK_INT(rsync(ro, &o2, now, now + 3 * MIN, 7, &e), 0);
+	CHECK_INT(rsync(rd, &d2, now, now, 7, &e), 0);
+	CHECK_INT(tf_replica_state(rd, inc), TF_SYNC_CONFLICT);
+	CHECK(converged(rd, &d2));
+	CHECK(converged(ro, &o2));
+
+	/* Unassigning the unit purges the incident from the officer. */
+	{
+		const tf_json *set = tf_record_field(tf_replica_get(rd, inc),
+						     "assigned_units");
+		const tf_json *el = tf_json_object_get(set, "s")->u.items[0];
+		const tf_json *tags = tf_json_object_get(el, "tags");
+		char args[256];
+		snprintf(args, sizeof args,
+			 "{\"field\":\"assigned_units\",\"tags\":[\"%s\"],"
+			 "\"value\":\"2A12\"}",
+			 tags->u.items[0]->u.str);
+		CHECK_INT(mutate(rd, now, "incident", inc, NULL,
+				 TF_OP_SET_REMOVE, args),
+			  0);
+	}
+	CHECK_INT(rsync(rd, &d2, now, now, 7, &e), 0);
+	CHECK_INT(rsync(ro, &o2, now, now + 3 * MIN, 7, &e), 0);
+	CHECK(tf_replica_get(ro, inc) == NULL);
+	CHECK(tf_replica_get(ro, unit) != NULL);
+	CHECK(converged(rd, &d2));
+	CHECK(converged(ro, &o2));
+	tf_replica_free(rd);
+	tf_replica_free(ro);
+}
+
+int main(int argc, char **argv)
+{
+	(void)argc;
+	setup();
+	RUN(test_push_applied_and_replay);
+	RUN(test_push_rejection_replayed);
+	RUN(test_push_gap_stops);
+	RUN(test_push_cmd_id_reused);
+	RUN(test_push_clock_skew_and_restamp);
+	RUN(test_push_refused_requests);
+	RUN(test_acl_rules);
+	RUN(test_agency_isolation);
+	RUN(test_text_conflict_and_resolution);
+	RUN(test_resolution_excerpt_bounded);
+	RUN(test_pull_paging);
+	RUN(test_pull_purge_on_unassign);
+	RUN(test_pull_reset_and_bad_cursor);
+	RUN(test_replicas_converge);
+	teardown();
+	return tf_test_finish(argv[0]);
+}
