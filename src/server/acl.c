@@ -99,8 +99,7 @@ static void field_of(const tf_err *e, char *out, size_t n)
 
 /* Write permission on one named field; 0 allowed, 1 refused. */
 static int check_field(const tf_srv_caller *c, const tf_entity *e,
-		       const char *name, const char **role,
-		       tf_acl_refusal *ref)
+		       const char *name, const char **role, tf_acl_refusal *ref)
 {
 	const tf_field *f = tf_entity_field(e, name);
 	const char *r;
@@ -111,8 +110,8 @@ static int check_field(const tf_srv_caller *c, const tf_entity *e,
 	r = tf_acl_may_write(c, e, f);
 	if (r == NULL)
 		return refuse(ref, TF_EPERM, name,
-			      "%s.%s: none of your roles may write it",
-			      e->name, name);
+			      "%s.%s: none of your roles may write it", e->name,
+			      name);
 	if (*role == NULL)
 		*role = r;
 	return 0;
@@ -234,7 +233,7 @@ static int cmp_str(const void *a, const void *b)
 
 int tf_acl_scope_tag(const tf_srv_caller *c, char out[TF_ACL_TAG_LEN + 1])
 {
-	const char *roles[TF_POLICY_MAX_ROLES];
+	const char *roles[TF_POLICY_MAX_ROLES] = {NULL};
 	uint8_t h[TF_SHA256_LEN];
 	size_t i, n = 0;
 	tf_buf b;

@@ -60,8 +60,8 @@ static int name_ok(const char *s)
 /* A storage-integrity failure: the stored bytes are not what we wrote. */
 static int corrupt(tf_err *err, const char *what, const char *id)
 {
-	return tf_err_set(err, TF_EIO, "", "stored %s of %s is malformed",
-			  what, id);
+	return tf_err_set(err, TF_EIO, "", "stored %s of %s is malformed", what,
+			  id);
 }
 
 /*
@@ -101,8 +101,8 @@ static void frame(int64_t schema_version, char *pre, size_t npre, char *post,
 {
 	snprintf(pre, npre, "{\"ack\":0,\"protocol_version\":%d,\"results\":[",
 		 TF_PROTOCOL_VERSION);
-	snprintf(post, npost, "],\"schema_version\":%" PRId64
-			      ",\"server_time\":0}",
+	snprintf(post, npost,
+		 "],\"schema_version\":%" PRId64 ",\"server_time\":0}",
 		 schema_version);
 }
 
@@ -126,8 +126,9 @@ static int result_bytes(int64_t schema_version, const tf_cmd_result *r,
 	rep.nresults = 1;
 	tf_buf_init(&b);
 	rc = tf_push_reply_encode(&rep, &b);
-	if (rc == 0 && (b.len < npre + npost || memcmp(b.data, pre, npre) ||
-			memcmp(b.data + b.len - npost, post, npost)))
+	if (rc == 0 &&
+	    (b.len < npre + npost || memcmp(b.data, pre, npre) != 0 ||
+	     memcmp(b.data + b.len - npost, post, npost) != 0))
 		rc = TF_EINVAL;
 	if (rc == 0)
 		rc = tf_buf_append(out, b.data + npre, b.len - npre - npost);
@@ -249,7 +250,7 @@ typedef struct push_job {
 typedef struct change {
 	const tf_entity *ent;
 	const tf_json *old; /* state before, NULL for a create */
-	tf_json *state;     /* state after (owned by the caller) */
+	tf_json *state;	    /* state after (owned by the caller) */
 } change;
 
 static const char *agency_of(const push_job *j)
@@ -301,15 +302,15 @@ static int audit_resolution(tf_json *d, const tf_json *detail,
 	rc = obj_put(d, "choice",
 		     tf_json_clone(tf_json_object_get(detail, "choice")));
 	if (rc == 0)
-		rc = obj_put(d, "conflict",
-			     tf_json_clone(tf_json_object_get(detail,
-							      "conflict")));
+		rc = obj_put(
+			d, "conflict",
+			tf_json_clone(tf_json_object_get(detail, "conflict")));
 	if (rc == 0)
-		rc = obj_put(d, "kept_rev",
-			     tf_json_int(int_member(
-				     field ? tf_record_field(state, field)
-					   : NULL,
-				     "rev")));
+		rc = obj_put(
+			d, "kept_rev",
+			tf_json_int(int_member(
+				field ? tf_record_field(state, field) : NULL,
+				"rev")));
 	for (i = 0; rc == 0 && disc && i < disc->len; i++) {
 		const tf_json *it = disc->u.items[i];
 		const tf_json *text = tf_json_object_get(it, "text");
@@ -319,8 +320,7 @@ static int audit_resolution(tf_json *d, const tf_json *detail,
 		tf_json *o;
 		if (text == NULL || text->type != TF_JSON_STRING)
 			continue;
-		n = text->len < SYNC_EXCERPT_MAX ? text->len
-						 : SYNC_EXCERPT_MAX;
+		n = text->len < SYNC_EXCERPT_MAX ? text->len : SYNC_EXCERPT_MAX;
 		while (n > 0 && n < text->len &&
 		       ((unsigned char)text->u.str[n] & 0xc0) == 0x80)
 			n--;
@@ -336,9 +336,9 @@ static int audit_resolution(tf_json *d, const tf_json *detail,
 		rc = obj_put(o, "by",
 			     tf_json_clone(tf_json_object_get(it, "by")));
 		if (rc == 0)
-			rc = obj_put(o, "from",
-				     tf_json_clone(
-					     tf_json_object_get(it, "from")));
+			rc = obj_put(
+				o, "from",
+				tf_json_clone(tf_json_object_get(it, "from")));
 		if (rc == 0)
 			rc = obj_put(o, "bytes", tf_json_uint(text->len));
 		if (rc == 0)
@@ -390,8 +390,8 @@ static int audit_cmd(push_job *j, tf_db_txn *t, const tf_command *cmd,
 	ev.type = cmd->op == TF_OP_CREATE    ? TF_AUDIT_CREATE
 		  : cmd->op == TF_OP_RESOLVE ? TF_AUDIT_CONFLICT_RESOLUTION
 					     : TF_AUDIT_MODIFY;
-	ev.success = res->status == TF_ST_APPLIED ||
-		     res->status == TF_ST_CONFLICT;
+	ev.success =
+		res->status == TF_ST_APPLIED || res->status == TF_ST_CONFLICT;
 	ev.user = j->c->user.id;
 	ev.device = j->c->device.id;
 	ev.role = audit_role(j, role);
@@ -451,9 +451,8 @@ static int store_rejection(push_job *j, tf_db_txn *t, const tf_command *cmd,
 }
 
 static int textrev_put(push_job *j, tf_db_txn *t, const char *record_id,
-		       const char *field, int64_t rev, int kind,
-		       const char *by, const char *cmd_id, const tf_json *text,
-		       tf_err *err)
+		       const char *field, int64_t rev, int kind, const char *by,
+		       const char *cmd_id, const tf_json *text, tf_err *err)
 {
 	tf_db_textrev r;
 
@@ -503,8 +502,9 @@ static int text_changes(push_job *j, tf_db_txn *t, const tf_command *cmd,
 		const tf_json *disc = tf_json_object_get(detail, "discarded");
 		const char *field = tf_json_get_str(detail, "field", NULL);
 		const char *cid = tf_json_get_str(detail, "conflict", NULL);
-		const tf_json *of =
-			field && ch->old ? tf_record_field(ch->old, field) : NULL;
+		const tf_json *of = field && ch->old
+					    ? tf_record_field(ch->old, field)
+					    : NULL;
 		const tf_json *oc = cid ? conflict_find(of, cid) : NULL;
 		for (k = 0; rc == 0 && field && k < disc->len; k++) {
 			const tf_json *it = disc->u.items[k];
@@ -530,11 +530,10 @@ static int text_changes(push_job *j, tf_db_txn *t, const tf_command *cmd,
 		orev = of ? int_member(of, "rev") : 0;
 		nrev = nf ? int_member(nf, "rev") : 0;
 		if (nf && (of == NULL || nrev != orev))
-			rc = textrev_put(j, t, id, f->name, nrev,
-					 TF_TEXTREV_EDIT,
-					 tf_json_get_str(nf, "by", NULL),
-					 cmd->cmd_id,
-					 tf_json_object_get(nf, "v"), err);
+			rc = textrev_put(
+				j, t, id, f->name, nrev, TF_TEXTREV_EDIT,
+				tf_json_get_str(nf, "by", NULL), cmd->cmd_id,
+				tf_json_object_get(nf, "v"), err);
 		ncs = nf ? tf_json_object_get(nf, "conflicts") : NULL;
 		ocs = of ? tf_json_object_get(of, "conflicts") : NULL;
 		for (k = 0; rc == 0 && ncs && k < ncs->len; k++) {
@@ -673,8 +672,7 @@ static int push_new(push_job *j, tf_db_txn *t, const tf_command *cmd,
 	rc = tf_json_write(state, &b);
 	if (rc == 0)
 		rc = t->ops->record_put(t, agency_of(j), cmd->record_id,
-					ch.ent->name, b.data, b.len, &chg,
-					err);
+					ch.ent->name, b.data, b.len, &chg, err);
 	if (rc == 0)
 		rc = text_changes(j, t, cmd, &ch, res->detail, err);
 	if (rc == 0)
@@ -703,11 +701,11 @@ static int push_replay(push_job *j, tf_db_txn *t, const tf_command *cmd,
 
 	memset(&l, 0, sizeof l);
 	memset(&st, 0, sizeof st);
-	rc = t->ops->ledger_get_seq(t, agency_of(j), j->c->device.id,
-				    cmd->seq, &l, err);
+	rc = t->ops->ledger_get_seq(t, agency_of(j), j->c->device.id, cmd->seq,
+				    &l, err);
 	if (rc == TF_ENOTFOUND)
-		rc = tf_err_set(err, TF_EIO, "", "ledger row %" PRIu64
-				" of %s is missing",
+		rc = tf_err_set(err, TF_EIO, "",
+				"ledger row %" PRIu64 " of %s is missing",
 				cmd->seq, j->c->device.id);
 	if (rc)
 		goto out;
@@ -777,8 +775,7 @@ static int push_one(push_job *j, tf_db_txn *t, const tf_command *cmd,
 		res->code = TF_ECLOCKSKEW;
 		res->server_time = j->now;
 		snprintf(res->message, sizeof res->message,
-			 "stamp more than %" PRId64
-			 " ms ahead of the server",
+			 "stamp more than %" PRId64 " ms ahead of the server",
 			 max_skew(j->s));
 		*stop = 1;
 		return audit_cmd(j, t, cmd, res, NULL, NULL, err);
@@ -807,7 +804,7 @@ static void push_results_reset(push_job *j)
 {
 	size_t i;
 
-	for (i = 0; i < j->nresults; i++) {
+	for (i = 0; j->results && i < j->nresults; i++) {
 		tf_json_free(j->results[i].detail);
 		j->results[i].detail = NULL;
 	}
@@ -1091,8 +1088,8 @@ static int pull_job_run(tf_db_txn *t, void *arg, tf_err *err)
  * device that never pulled holds nothing to purge.
  */
 int tf_sync_pull(tf_srv *s, const tf_srv_caller *c, int64_t now_ms,
-		 const char *cursor, size_t limit, tf_buf *page,
-		 uint64_t *head, int *empty, tf_err *err)
+		 const char *cursor, size_t limit, tf_buf *page, uint64_t *head,
+		 int *empty, tf_err *err)
 {
 	char epoch[17], tag[TF_ACL_TAG_LEN + 1], mine[TF_ACL_TAG_LEN + 1];
 	char cur[SYNC_CURSOR_MAX + 1];
@@ -1129,6 +1126,7 @@ int tf_sync_pull(tf_srv *s, const tf_srv_caller *c, int64_t now_ms,
 	j.purge = cursor[0] != '\0';
 	j.limit = reset ? 0 : limit;
 	if (!reset) {
+		/* NOLINTNEXTLINE(bugprone-sizeof-expression) */
 		j.records = calloc(limit, sizeof *j.records);
 		j.purged = calloc(limit, sizeof *j.purged);
 		if (j.records == NULL || j.purged == NULL) {
@@ -1256,8 +1254,8 @@ static int conflict_job_run(tf_db_txn *t, void *arg, tf_err *err)
 		tf_json *o;
 		rc = conflict_visible(j, t, r, err);
 		if (rc <= 0)
-			continue;
-		rc = 0;
+			continue; /* not visible (0), or a failure ends the loop
+				   */
 		o = tf_json_object();
 		if (o == NULL)
 			return TF_ENOMEM;
@@ -1375,8 +1373,8 @@ static int textrev_job_run(tf_db_txn *t, void *arg, tf_err *err)
 	}
 	/* Absent, of another agency or out of scope: all look the same. */
 	if (rc || !in) {
-		rc = tf_err_set(err, TF_ENOTFOUND, "record_id",
-				"no record %s", j->record_id);
+		rc = tf_err_set(err, TF_ENOTFOUND, "record_id", "no record %s",
+				j->record_id);
 		goto out;
 	}
 	e = tf_schema_entity(j->s->schema, tf_record_entity(st));

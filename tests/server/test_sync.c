@@ -133,7 +133,7 @@ static void mk_caller(tf_srv_caller *c, const char *agency, const char *user,
 	snprintf(c->session.user, sizeof c->session.user, "%s", user);
 	snprintf(c->session.device, sizeof c->session.device, "%s", device);
 	c->session.created_at = T0;
-	c->session.expires_at = T0 + 12 * 60 * MIN;
+	c->session.expires_at = T0 + 720 * MIN;
 	snprintf(c->source, sizeof c->source, "127.0.0.1");
 }
 
@@ -145,8 +145,7 @@ static void rm_dir(const char *path)
 	DIR *d = opendir(path);
 	size_t guard;
 
-	for (guard = 0; d && guard < 64 && (de = readdir(d)) != NULL;
-	     guard++) {
+	for (guard = 0; d && guard < 64 && (de = readdir(d)) != NULL; guard++) {
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
 			continue;
@@ -220,10 +219,10 @@ static uint64_t next_seq(const tf_srv_caller *c)
 {
 	size_t i;
 
-	for (i = 0; i < 16 && seqs[i].c; i++)
+	for (i = 0; i < 15 && seqs[i].c; i++)
 		if (seqs[i].c == c)
 			return ++seqs[i].next;
-	seqs[i].c = c;
+	seqs[i].c = c; /* at most 15 devices in this program */
 	seqs[i].next = 1;
 	return 1;
 }
@@ -247,8 +246,7 @@ static void cmd_json(char *out, size_t n, const tf_srv_caller *c,
 		 (unsigned long long)seq, user ? user : c->user.id);
 }
 
-static char *body_of(const tf_srv_caller *c, const char *const *cmds,
-		     size_t n)
+static char *body_of(const tf_srv_caller *c, const char *const *cmds, size_t n)
 {
 	tf_buf b;
 	size_t i;
@@ -448,8 +446,8 @@ static int pull(const tf_srv_caller *c, const char *cursor, size_t limit,
 
 /* Pulls every page from cursor; returns the final cursor (malloc'd) and
    counts records in *nrec, purged in *npur; 1 when id was in records. */
-static char *pull_all(const tf_srv_caller *c, const char *cursor,
-		      size_t limit, size_t *nrec, size_t *npur)
+static char *pull_all(const tf_srv_caller *c, const char *cursor, size_t limit,
+		      size_t *nrec, size_t *npur)
 {
 	char *cur = strdup(cursor ? cursor : "");
 	tf_pull_page p;
@@ -538,6 +536,23 @@ TEST(test_push_applied_and_replay)
 	CHECK_INT(notify_calls, calls + 1);
 	CHECK_STR(notify_agency, "pd1");
 	CHECK(notify_chg > 0);
+	{
+		tf_json *log = audit_all();
+		const tf_json *ent = audit_for(log, cid);
+		CHECK(ent != NULL);
+		CHECK_STR(tf_json_get_str(ent, "type", NULL), "create");
+		CHECK_STR(tf_json_get_str(ent, "outcome", NULL), "success");
+		CHECK_STR(tf_json_get_str(tf_json_object_get(ent, "detail"),
+					  "status", NULL),
+			  "applied");
+		CHECK_STR(tf_json_get_str(tf_json_object_get(ent, "actor"),
+					  "device", NULL),
+			  "console-dana");
+		CHECK_STR(tf_json_get_str(tf_json_object_get(ent, "what"),
+					  "record_id", NULL),
+			  id);
+		tf_json_free(log);
+	}
 	before = audit_count();
 	/* The same request again: the stored result as a duplicate. */
 	CHECK_INT(push_raw(&dana, T0 + 5, one, 1, &r2, &e), 0);
@@ -637,8 +652,8 @@ TEST(test_push_cmd_id_reused)
 	last = ledger_last(&dana);
 
 	/* Same seq, another cmd_id: refused, nothing stored. */
-	cmd_json(b, sizeof b, &dana, NULL, seq, other, 0, "incident", id,
-		 "set", "{\"fields\":{\"priority\":4}}");
+	cmd_json(b, sizeof b, &dana, NULL, seq, other, 0, "incident", id, "set",
+		 "{\"fields\":{\"priority\":4}}");
 	CHECK_INT(push_raw(&dana, T0, oneb, 1, &r, &e), 0);
 	CHECK_INT(r.nresults, 1);
 	CHECK_INT(r.results[0].status, TF_ST_REJECTED);
@@ -699,9 +714,8 @@ TEST(test_push_clock_skew_and_restamp)
 	cmd_json(late, sizeof late, &alvarez, NULL, seq, k1,
 		 TF_HLC_MAKE(now + 2 * MIN, 0), "unit", id, "create",
 		 "{\"fields\":{\"status\":\"available\"}}");
-	cmd_json(b, sizeof b, &alvarez, NULL, seq + 1, k2,
-		 TF_HLC_MAKE(now, 1), "unit", id, "set",
-		 "{\"fields\":{\"status\":\"busy\"}}");
+	cmd_json(b, sizeof b, &alvarez, NULL, seq + 1, k2, TF_HLC_MAKE(now, 1),
+		 "unit", id, "set", "{\"fields\":{\"status\":\"busy\"}}");
 	memcpy(a, late, sizeof late);
 	CHECK_INT(push_raw(&alvarez, now, two, 2, &r, &e), 0);
 	CHECK_INT(r.nresults, 1); /* the batch stops */
@@ -748,20 +762,19 @@ TEST(test_push_refused_requests)
 	tf_buf_init(&out);
 	new_uuid(id);
 	new_uuid(cid);
-	cmd_json(cmd, sizeof cmd, &dana, NULL, last + 1, cid, 0, "incident",
-		 id, "create", "{\"fields\":{\"priority\":3}}");
+	cmd_json(cmd, sizeof cmd, &dana, NULL, last + 1, cid, 0, "incident", id,
+		 "create", "{\"fields\":{\"priority\":3}}");
 	{
 		const char *one[1] = {cmd};
 		body = body_of(&dana, one, 1);
 	}
 	/* Another device's session. */
-	CHECK_INT(tf_sync_push(&srv, &brooks, T0, body, strlen(body), &out,
-			       &e),
+	CHECK_INT(tf_sync_push(&srv, &brooks, T0, body, strlen(body), &out, &e),
 		  TF_EPERM);
 	CHECK_STR(e.where, "device_id");
 	/* Malformed envelope: refused whole. */
-	CHECK(tf_sync_push(&srv, &dana, T0, body, strlen(body) - 1, &out,
-			   &e) < 0);
+	CHECK(tf_sync_push(&srv, &dana, T0, body, strlen(body) - 1, &out, &e) <
+	      0);
 	CHECK(tf_sync_push(&srv, &dana, T0, "{}", 2, &out, &e) < 0);
 	free(body);
 	body = strdup("{\"commands\":[],\"device_id\":\"console-dana\","
@@ -969,15 +982,13 @@ TEST(test_text_conflict_and_resolution)
 	CHECK_INT(tf_sync_conflicts(&srv, &alvarez, &out, &e), 0);
 	tf_json_parse(out.data, out.len, NULL, &doc, NULL);
 	nconf_alv = 0;
-	for (i = 0; doc && i < tf_json_object_get(doc, "conflicts")->len;
-	     i++) {
+	for (i = 0; doc && i < tf_json_object_get(doc, "conflicts")->len; i++) {
 		const tf_json *c =
 			tf_json_object_get(doc, "conflicts")->u.items[i];
 		if (strcmp(tf_json_get_str(c, "conflict", NULL), stale) == 0) {
 			nconf_alv++;
 			CHECK_STR(tf_json_get_str(c, "record_id", NULL), inc);
-			CHECK_STR(tf_json_get_str(c, "field", NULL),
-				  "remarks");
+			CHECK_STR(tf_json_get_str(c, "field", NULL), "remarks");
 			CHECK_STR(tf_json_get_str(c, "entity", NULL),
 				  "incident");
 		}
@@ -1012,9 +1023,9 @@ TEST(test_text_conflict_and_resolution)
 	revs = doc ? tf_json_object_get(doc, "revisions") : NULL;
 	CHECK(revs != NULL && revs->len == 6);
 	if (revs && revs->len == 6) {
-		static const char *const kinds[6] = {
-			"edit",	     "edit",	  "proposed",
-			"discarded", "discarded", "edit"};
+		static const char *const kinds[6] = {"edit",	  "edit",
+						     "proposed",  "discarded",
+						     "discarded", "edit"};
 		static const int64_t rev[6] = {1, 2, 1, 2, 1, 3};
 		for (i = 0; i < 6; i++) {
 			const tf_json *r = revs->u.items[i];
@@ -1037,18 +1048,17 @@ TEST(test_text_conflict_and_resolution)
 	tf_json_free(doc);
 	doc = NULL;
 	/* Field checks: not a text field, unknown field, bad id, scope. */
-	CHECK_INT(tf_sync_text_revisions(&srv, &dana, inc, "priority", &out,
-					 &e),
-		  TF_EINVAL);
+	CHECK_INT(
+		tf_sync_text_revisions(&srv, &dana, inc, "priority", &out, &e),
+		TF_EINVAL);
 	CHECK_STR(e.where, "field");
 	CHECK_INT(tf_sync_text_revisions(&srv, &dana, inc, "nope", &out, &e),
 		  TF_EINVAL);
-	CHECK_INT(tf_sync_text_revisions(&srv, &dana, "x", "remarks", &out,
-					 &e),
+	CHECK_INT(tf_sync_text_revisions(&srv, &dana, "x", "remarks", &out, &e),
 		  TF_EINVAL);
-	CHECK_INT(tf_sync_text_revisions(&srv, &brooks, inc, "remarks", &out,
-					 &e),
-		  TF_ENOTFOUND);
+	CHECK_INT(
+		tf_sync_text_revisions(&srv, &brooks, inc, "remarks", &out, &e),
+		TF_ENOTFOUND);
 
 	/* Audit: the conflict and the resolution with what was discarded. */
 	log = audit_all();
@@ -1061,9 +1071,9 @@ TEST(test_text_conflict_and_resolution)
 	ent = audit_for(log, res_id);
 	CHECK(ent != NULL);
 	CHECK_STR(tf_json_get_str(ent, "type", NULL), "conflict_resolution");
-	CHECK_STR(tf_json_get_str(tf_json_object_get(ent, "actor"), "user",
-				  NULL),
-		  "dana");
+	CHECK_STR(
+		tf_json_get_str(tf_json_object_get(ent, "actor"), "user", NULL),
+		"dana");
 	d = ent ? tf_json_object_get(ent, "detail") : NULL;
 	CHECK_STR(tf_json_get_str(d, "choice", NULL), "custom");
 	CHECK_STR(tf_json_get_str(d, "conflict", NULL), stale);
@@ -1286,14 +1296,17 @@ TEST(test_pull_reset_and_bad_cursor)
 	/* Garbage. */
 	{
 		static const char *const bad[] = {
-			"x", "17", "1.", "2.00c0ffee00c0ffee.1.0000000000000000",
+			"x",
+			"17",
+			"1.",
+			"2.00c0ffee00c0ffee.1.0000000000000000",
 			"1.00c0ffee00c0ffee.01.0000000000000000",
 			"1.00c0ffee00c0ffee..0000000000000000",
 			"1.00c0ffee00c0ffee.1.000000000000000",
 			"1.00c0ffee00c0ffee.1.00000000000000000",
 			"1.00C0FFEE00C0FFEE.1.0000000000000000",
-			"1.00c0ffee00c0ffee.99999999999999999999999."
-			"0000000000000000"};
+			("1.00c0ffee00c0ffee.99999999999999999999999."
+			 "0000000000000000")};
 		size_t i;
 		tf_buf out;
 		tf_buf_init(&out);
@@ -1419,7 +1432,7 @@ static int converged(tf_replica *r, const tf_srv_caller *c)
 
 TEST(test_replicas_converge)
 {
-	tf_srv_caller d2, o2;
+	tf_srv_caller d2 = {0}, o2 = {0};
 	tf_replica *rd = NULL, *ro = NULL;
 	char inc[TF_UUID_LEN + 1], unit[TF_UUID_LEN + 1];
 	int64_t now = T0 + 30 * MIN;
@@ -1451,8 +1464,7 @@ TEST(test_replicas_converge)
 	CHECK_INT(mutate(ro, now + 3 * MIN, "incident", inc, NULL, TF_OP_SET,
 			 "{\"fields\":{\"status\":\"active\"}}"),
 		  0);
-	CHECK_INT(mutate(ro, now + 3 * MIN, "incident", inc, NULL,
-			 TF_OP_APPEND,
+	CHECK_INT(mutate(ro, now + 3 * MIN, "incident", inc, NULL, TF_OP_APPEND,
 			 "{\"body\":{\"text\":\"on scene\"},\"field\":"
 			 "\"notes\"}"),
 		  0);
@@ -1469,8 +1481,8 @@ TEST(test_replicas_converge)
 	CHECK(converged(rd, &d2));
 	CHECK(converged(ro, &o2));
 	{
-		const tf_json *v = tf_record_value(tf_replica_get(rd, inc),
-						   "status");
+		const tf_json *v =
+			tf_record_value(tf_replica_get(rd, inc), "status");
 		CHECK(v && strcmp(v->u.str, "active") == 0);
 	}
 
