@@ -1100,6 +1100,63 @@ TEST(test_text_conflict_and_resolution)
 	tf_buf_free(&out);
 }
 
+/* A resolve from a stale head opens a new conflict in place of the old:
+   the old row goes, the new one (named by the resolve) comes, with its
+   proposed text kept as a revision. */
+TEST(test_stale_resolve_replaces_conflict)
+{
+	char inc[TF_UUID_LEN + 1], c1[TF_UUID_LEN + 1], c2[TF_UUID_LEN + 1];
+	char args[512];
+	tf_json *doc = NULL;
+	const tf_json *revs, *last;
+	tf_buf out;
+	tf_err e;
+
+	CHECK_INT(mk_incident(&dana, "2A12", inc, NULL), TF_ST_APPLIED);
+	CHECK_INT(push1(&dana, NULL, "incident", inc, "edit_text",
+			"{\"base\":\"caller on scene\",\"base_rev\":1,"
+			"\"field\":\"remarks\",\"text\":\"two\"}",
+			NULL, NULL),
+		  TF_ST_APPLIED);
+	CHECK_INT(push1(&alvarez, NULL, "incident", inc, "edit_text",
+			"{\"base\":\"caller on scene\",\"base_rev\":1,"
+			"\"field\":\"remarks\",\"text\":\"mine\"}",
+			c1, NULL),
+		  TF_ST_CONFLICT);
+	CHECK_INT(push1(&dana, NULL, "incident", inc, "edit_text",
+			"{\"base\":\"two\",\"base_rev\":2,"
+			"\"field\":\"remarks\",\"text\":\"three\"}",
+			NULL, NULL),
+		  TF_ST_APPLIED);
+	snprintf(args, sizeof args,
+		 "{\"choice\":\"mine\",\"conflict\":\"%s\","
+		 "\"field\":\"remarks\",\"head_rev\":2,\"text\":\"mine\"}",
+		 c1);
+	CHECK_INT(push1(&alvarez, NULL, "incident", inc, "resolve", args, c2,
+			NULL),
+		  TF_ST_CONFLICT);
+	tf_buf_init(&out);
+	CHECK_INT(tf_sync_conflicts(&srv, &dana, &out, &e), 0);
+	CHECK(strstr(tf_buf_cstr(&out), c1) == NULL);
+	CHECK(strstr(tf_buf_cstr(&out), c2) != NULL);
+	tf_buf_reset(&out);
+	CHECK_INT(tf_sync_text_revisions(&srv, &dana, inc, "remarks", &out, &e),
+		  0);
+	tf_json_parse(out.data, out.len, NULL, &doc, NULL);
+	revs = doc ? tf_json_object_get(doc, "revisions") : NULL;
+	last = revs && revs->len ? revs->u.items[revs->len - 1] : NULL;
+	CHECK_STR(tf_json_get_str(last, "kind", NULL), "proposed");
+	CHECK_STR(tf_json_get_str(last, "cmd_id", NULL), c2);
+	CHECK_STR(tf_json_get_str(last, "text", NULL), "mine");
+	{
+		int64_t rev = 0;
+		tf_json_int64(tf_json_object_get(last, "rev"), &rev);
+		CHECK_INT(rev, 2); /* its base: the old conflict's head */
+	}
+	tf_json_free(doc);
+	tf_buf_free(&out);
+}
+
 /* A long multi-byte discarded text: the excerpt stops at 200 bytes, on a
    character boundary, and the audit entry stays within its limit. */
 TEST(test_resolution_excerpt_bounded)
@@ -1541,6 +1598,7 @@ int main(int argc, char **argv)
 	RUN(test_acl_rules);
 	RUN(test_agency_isolation);
 	RUN(test_text_conflict_and_resolution);
+	RUN(test_stale_resolve_replaces_conflict);
 	RUN(test_resolution_excerpt_bounded);
 	RUN(test_pull_paging);
 	RUN(test_pull_purge_on_unassign);
