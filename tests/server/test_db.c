@@ -1,0 +1,1119 @@
+/*
+ * test_db.c - the storage backend (src/server/db): every operation's round
+ * trip and not-found, agency isolation, constraints, the feed, group
+ * commit and savepoint isolation, read snapshots, migrations, the audit
+ * chain (and tampering with it through sqlite3), and durability across
+ * SIGKILL.  Databases live in a temp dir under /tmp, removed at the end.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crypto/crypto.h"
+#include "server/db/db.h"
+#include "server/db/sqlite.h"
+#include "tenfour/audit.h"
+#include "tf_test.h"
+
+static char g_dir[64];
+
+static void db_path(const char *name, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s/%s", g_dir, name);
+}
+
+static tf_db *open_opts(const char *name, const tf_db_options *o)
+{
+	char path[256], dsn[300];
+	tf_db *db = NULL;
+	tf_err e;
+	int rc;
+
+	db_path(name, path, sizeof path);
+	snprintf(dsn, sizeof dsn, "sqlite:%s", path);
+	rc = tf_db_open(dsn, o, &db, &e);
+	if (rc != 0)
+		tf_test_fail(__FILE__, __LINE__, "open %s: %s", name, e.msg);
+	return db;
+}
+
+static tf_db *open_db(const char *name)
+{
+	return open_opts(name, NULL);
+}
+
+/* Runs a body inside tf_db_write / tf_db_read; the body CHECKs. */
+typedef void (*body_fn)(tf_db_txn *t, void *arg);
+typedef struct body {
+	body_fn fn;
+	void *arg;
+	int rc; /* what the txn fn returns */
+} body;
+
+static int run_body(tf_db_txn *t, void *arg, tf_err *err)
+{
+	body *b = arg;
+
+	(void)err;
+	b->fn(t, b->arg);
+	return b->rc;
+}
+
+static int wr(tf_db *db, body_fn fn, void *arg)
+{
+	body b = {fn, arg, 0};
+	tf_err e;
+
+	return tf_db_write(db, run_body, &b, &e);
+}
+
+static int rd(tf_db *db, body_fn fn, void *arg)
+{
+	body b = {fn, arg, 0};
+	tf_err e;
+
+	return tf_db_read(db, run_body, &b, &e);
+}
+
+static void mkuuid(unsigned n, char out[TF_UUID_LEN + 1])
+{
+	snprintf(out, TF_UUID_LEN + 1, "00000000-0000-7000-8000-%012x", n);
+}
+
+static void mkhash(unsigned n, char out[TF_DB_HASH_HEX + 1])
+{
+	snprintf(out, TF_DB_HASH_HEX + 1, "%064x", n);
+}
+
+/* Direct SQL on a closed database file (tampering, future versions). */
+static int raw_sql(const char *name, const char *sql)
+{
+	char path[256];
+	sqlite3 *h = NULL;
+	int rc;
+
+	db_path(name, path, sizeof path);
+	rc = sqlite3_open(path, &h);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(h, sql, NULL, NULL, NULL);
+	sqlite3_close(h);
+	return rc;
+}
+
+/* ------------------------------------------------------------ fixtures */
+
+static void put_agency(tf_db_txn *t, const char *id)
+{
+	tf_db_agency a;
+	tf_err e;
+
+	memset(&a, 0, sizeof a);
+	snprintf(a.id, sizeof a.id, "%s", id);
+	snprintf(a.name, sizeof a.name, "Agency %s", id);
+	tf_agency_policy_default(&a.policy);
+	snprintf(a.banner, sizeof a.banner, "Authorized use only (%s)", id);
+	CHECK_INT(t->ops->agency_put(t, &a, &e), 0);
+}
+
+static void put_device(tf_db_txn *t, const char *agency, const char *id)
+{
+	tf_db_device d;
+	tf_err e;
+
+	memset(&d, 0, sizeof d);
+	snprintf(d.agency, sizeof d.agency, "%s", agency);
+	snprintf(d.id, sizeof d.id, "%s", id);
+	snprintf(d.label, sizeof d.label, "MDT %s", id);
+	snprintf(d.pubkey, sizeof d.pubkey, "pk-%s", id);
+	d.status = TF_DEV_ENROLLED;
+	d.enrolled_at = 1000;
+	CHECK_INT(t->ops->device_put(t, &d, &e), 0);
+}
+
+static void put_user(tf_db_txn *t, const char *agency, const char *id,
+		     const char *name)
+{
+	tf_db_user u;
+	tf_err e;
+
+	memset(&u, 0, sizeof u);
+	snprintf(u.agency, sizeof u.agency, "%s", agency);
+	snprintf(u.id, sizeof u.id, "%s", id);
+	snprintf(u.name, sizeof u.name, "%s", name);
+	snprintf(u.roles[0], sizeof u.roles[0], "officer");
+	snprintf(u.roles[1], sizeof u.roles[1], "supervisor");
+	u.nroles = 2;
+	snprintf(u.unit, sizeof u.unit, "2A12");
+	snprintf(u.pwhash, sizeof u.pwhash, "pbkdf2-sha256$600000$c2FsdA$aGFzaA");
+	snprintf(u.totp, sizeof u.totp, "JBSWY3DPEHPK3PXP");
+	u.totp_last_step = 55;
+	u.lockout.fail_ms[0] = 100;
+	u.lockout.fail_ms[1] = 200;
+	u.lockout.nfail = 2;
+	u.created_at = 1234;
+	CHECK_INT(t->ops->user_put(t, &u, &e), 0);
+}
+
+static void seed_body(tf_db_txn *t, void *arg)
+{
+	(void)arg;
+	put_agency(t, "a1");
+	put_agency(t, "a2");
+	put_device(t, "a1", "d1");
+	put_device(t, "a2", "d1");
+	put_user(t, "a1", "alvarez", "Officer Alvarez");
+	put_user(t, "a2", "alvarez", "Other Alvarez");
+}
+
+static tf_db *open_seeded(const char *name)
+{
+	tf_db *db = open_db(name);
+
+	if (db)
+		CHECK_INT(wr(db, seed_body, NULL), 0);
+	return db;
+}
+
+/* -------------------------------------------------------------- open */
+
+TEST(test_open_dsn)
+{
+	char path[256], bare[300];
+	tf_db *db = NULL;
+	tf_db_options o;
+	struct stat st;
+	tf_err e;
+
+	CHECK_INT(tf_db_open("postgres://u:secret@h/db", NULL, &db, &e),
+		  TF_EINVAL);
+	CHECK(db == NULL);
+	CHECK(strstr(e.msg, "\"postgres\"") != NULL);
+	CHECK(strstr(e.msg, "secret") == NULL);
+	CHECK_INT(tf_db_open("", NULL, &db, &e), TF_EINVAL);
+	CHECK_INT(tf_db_open("sqlite:", NULL, &db, &e), TF_EINVAL);
+	CHECK_INT(tf_db_open(NULL, NULL, &db, &e), TF_EINVAL);
+
+	tf_db_options_default(&o);
+	CHECK_INT(o.fsync, 1);
+	CHECK_INT(o.readers, 8);
+	CHECK_INT(o.group_max, 256);
+	o.readers = 0;
+	CHECK_INT(tf_db_open("sqlite:/tmp/never-created.db", &o, &db, &e),
+		  TF_ERANGE);
+	CHECK_STR(e.where, "readers");
+	tf_db_options_default(&o);
+	o.group_max = 100000;
+	CHECK_INT(tf_db_open("sqlite:/tmp/never-created.db", &o, &db, &e),
+		  TF_ERANGE);
+	CHECK(access("/tmp/never-created.db", F_OK) != 0);
+
+	/* a bare path; the file is created 0600 */
+	db_path("bare.db", path, sizeof path);
+	snprintf(bare, sizeof bare, "%s", path);
+	CHECK_INT(tf_db_open(bare, NULL, &db, &e), 0);
+	CHECK(db != NULL);
+	if (db) {
+		CHECK_STR(db->ops->name, "sqlite");
+		tf_db_close(db);
+	}
+	CHECK_INT(stat(path, &st), 0);
+	CHECK_INT(st.st_mode & 0777, 0600);
+	tf_db_close(NULL);
+}
+
+/* -------------------------------------------------------------- meta */
+
+static void meta_body(tf_db_txn *t, void *arg)
+{
+	char *v = NULL;
+	size_t n = 99;
+	tf_err e;
+
+	(void)arg;
+	CHECK_INT(t->ops->meta_put(t, "server_key", "PEM\0x", 5, &e), 0);
+	CHECK_INT(t->ops->meta_get(t, "server_key", &v, &n, &e), 0);
+	CHECK_INT(n, 5);
+	CHECK(v != NULL && memcmp(v, "PEM\0x", 5) == 0 && v[5] == '\0');
+	free(v);
+	CHECK_INT(t->ops->meta_put(t, "server_key", "new", 3, &e), 0);
+	CHECK_INT(t->ops->meta_put(t, "empty", NULL, 0, &e), 0);
+	CHECK_INT(t->ops->meta_get(t, "nope", &v, &n, &e), TF_ENOTFOUND);
+	CHECK(v == NULL);
+	CHECK_INT(t->ops->meta_put(t, "schema_version", "9", 1, &e),
+		  TF_EINVAL);
+	CHECK_INT(t->ops->meta_put(t, "", "x", 1, &e), TF_EINVAL);
+}
+
+static void meta_read_body(tf_db_txn *t, void *arg)
+{
+	char *v = NULL;
+	size_t n = 0;
+	tf_err e;
+
+	(void)arg;
+	CHECK_INT(t->writable, 0);
+	CHECK_INT(t->ops->meta_get(t, "server_key", &v, &n, &e), 0);
+	CHECK(n == 3 && v && memcmp(v, "new", 3) == 0);
+	free(v);
+	CHECK_INT(t->ops->meta_get(t, "empty", &v, &n, &e), 0);
+	CHECK_INT(n, 0);
+	free(v);
+	CHECK_INT(t->ops->meta_get(t, "schema_version", &v, &n, &e), 0);
+	CHECK(n == 1 && v && v[0] == '1');
+	free(v);
+	/* writes need tf_db_write */
+	CHECK_INT(t->ops->meta_put(t, "x", "y", 1, &e), TF_EINVAL);
+	CHECK(strstr(e.msg, "write transaction") != NULL);
+}
+
+TEST(test_meta)
+{
+	tf_db *db = open_db("meta.db");
+
+	if (!db)
+		return;
+	CHECK_INT(wr(db, meta_body, NULL), 0);
+	CHECK_INT(rd(db, meta_read_body, NULL), 0);
+	tf_db_close(db);
+}
+
+/* ------------------------------------------- agency, user, device */
+
+static void identity_body(tf_db_txn *t, void *arg)
+{
+	tf_db_agency a;
+	tf_db_user u;
+	tf_db_device d;
+	tf_err e;
+
+	(void)arg;
+	CHECK_INT(t->ops->agency_get(t, "a1", &a, &e), 0);
+	CHECK_STR(a.id, "a1");
+	CHECK_STR(a.name, "Agency a1");
+	CHECK_STR(a.banner, "Authorized use only (a1)");
+	CHECK_INT(a.banner_rev, 1);
+	CHECK_INT(a.policy.lockout_failures, 5);
+	CHECK_INT(t->ops->agency_get(t, "zz", &a, &e), TF_ENOTFOUND);
+
+	CHECK_INT(t->ops->user_get(t, "a1", "alvarez", &u, &e), 0);
+	CHECK_STR(u.agency, "a1");
+	CHECK_STR(u.name, "Officer Alvarez");
+	CHECK_INT(u.nroles, 2);
+	CHECK_STR(u.roles[0], "officer");
+	CHECK_STR(u.roles[1], "supervisor");
+	CHECK_STR(u.unit, "2A12");
+	CHECK_STR(u.totp, "JBSWY3DPEHPK3PXP");
+	CHECK_INT(u.totp_last_step, 55);
+	CHECK_INT(u.lockout.nfail, 2);
+	CHECK_INT(u.lockout.fail_ms[1], 200);
+	CHECK_INT(u.lockout.locked, 0);
+	CHECK_INT(u.created_at, 1234);
+	/* the same id in the other agency is another user */
+	CHECK_INT(t->ops->user_get(t, "a2", "alvarez", &u, &e), 0);
+	CHECK_STR(u.name, "Other Alvarez");
+	CHECK_INT(t->ops->user_get(t, "a1", "brooks", &u, &e), TF_ENOTFOUND);
+	CHECK_INT(t->ops->user_get(t, "a3", "alvarez", &u, &e),
+		  TF_ENOTFOUND);
+	CHECK_INT(t->ops->user_get(t, "a1", "bad id!", &u, &e),
+		  TF_ENOTFOUND);
+
+	CHECK_INT(t->ops->device_get(t, "a1", "d1", &d, &e), 0);
+	CHECK_STR(d.label, "MDT d1");
+	CHECK_STR(d.pubkey, "pk-d1");
+	CHECK_INT(d.status, TF_DEV_ENROLLED);
+	CHECK_INT(d.enrolled_at, 1000);
+	CHECK_INT(t->ops->device_get(t, "a1", "d2", &d, &e), TF_ENOTFOUND);
+}
+
+static void identity_update_body(tf_db_txn *t, void *arg)
+{
+	tf_db_agency a;
+	tf_db_user u;
+	tf_db_device d;
+	tf_err e;
+
+	(void)arg;
+	/* banner change bumps banner_rev; another change keeps it */
+	CHECK_INT(t->ops->agency_get(t, "a1", &a, &e), 0);
+	snprintf(a.banner, sizeof a.banner, "New banner");
+	CHECK_INT(t->ops->agency_put(t, &a, &e), 0);
+	CHECK_INT(t->ops->agency_get(t, "a1", &a, &e), 0);
+	CHECK_INT(a.banner_rev, 2);
+	a.policy.wipe_after = 3;
+	CHECK_INT(t->ops->agency_put(t, &a, &e), 0);
+	CHECK_INT(t->ops->agency_get(t, "a1", &a, &e), 0);
+	CHECK_INT(a.banner_rev, 2);
+	CHECK_INT(a.policy.wipe_after, 3);
+	/* a policy out of range is refused */
+	a.policy.lockout_failures = 9;
+	CHECK_INT(t->ops->agency_put(t, &a, &e), TF_ERANGE);
+
+	CHECK_INT(t->ops->user_get(t, "a1", "alvarez", &u, &e), 0);
+	u.lockout.locked = 1;
+	u.nroles = 1;
+	u.disabled = 1;
+	CHECK_INT(t->ops->user_put(t, &u, &e), 0);
+	CHECK_INT(t->ops->user_get(t, "a1", "alvarez", &u, &e), 0);
+	CHECK_INT(u.lockout.locked, 1);
+	CHECK_INT(u.nroles, 1);
+	CHECK_INT(u.disabled, 1);
+	snprintf(u.roles[0], sizeof u.roles[0], "Bad Role");
+	CHECK_INT(t->ops->user_put(t, &u, &e), TF_EINVAL);
+	CHECK_STR(e.where, "user.roles");
+	snprintf(u.roles[0], sizeof u.roles[0], "officer");
+	memset(u.name, 'x', sizeof u.name); /* not terminated */
+	CHECK_INT(t->ops->user_put(t, &u, &e), TF_EINVAL);
+	CHECK_STR(e.where, "user.name");
+	/* a user of an agency that does not exist */
+	CHECK_INT(t->ops->user_get(t, "a1", "alvarez", &u, &e), 0);
+	snprintf(u.agency, sizeof u.agency, "a9");
+	CHECK_INT(t->ops->user_put(t, &u, &e), TF_ENOTFOUND);
+
+	CHECK_INT(t->ops->device_get(t, "a1", "d1", &d, &e), 0);
+	d.status = TF_DEV_REVOKED;
+	d.revoked_at = 2000;
+	CHECK_INT(t->ops->device_put(t, &d, &e), 0);
+	CHECK_INT(t->ops->device_get(t, "a1", "d1", &d, &e), 0);
+	CHECK_INT(d.status, TF_DEV_REVOKED);
+	CHECK_INT(d.revoked_at, 2000);
+	d.status = 7;
+	CHECK_INT(t->ops->device_put(t, &d, &e), TF_EINVAL);
+	/* the other agency's d1 did not change */
+	CHECK_INT(t->ops->device_get(t, "a2", "d1", &d, &e), 0);
+	CHECK_INT(d.status, TF_DEV_ENROLLED);
+}
+
+TEST(test_identity)
+{
+	tf_db *db = open_seeded("identity.db");
+
+	if (!db)
+		return;
+	CHECK_INT(rd(db, identity_body, NULL), 0);
+	CHECK_INT(wr(db, identity_update_body, NULL), 0);
+	tf_db_close(db);
+}
+
+/* ---------------------------------------------------------- sessions */
+
+static void put_session(tf_db_txn *t, unsigned n, const char *agency,
+			const char *user, const char *device, int want)
+{
+	tf_db_session s;
+	tf_err e;
+
+	memset(&s, 0, sizeof s);
+	mkhash(n, s.token_hash);
+	snprintf(s.agency, sizeof s.agency, "%s", agency);
+	snprintf(s.user, sizeof s.user, "%s", user);
+	snprintf(s.device, sizeof s.device, "%s", device);
+	s.created_at = 10;
+	s.expires_at = 10 + 12 * 3600 * 1000LL;
+	CHECK_INT(t->ops->session_put(t, &s, &e), want);
+}
+
+static void session_body(tf_db_txn *t, void *arg)
+{
+	tf_db_session s;
+	char h[TF_DB_HASH_HEX + 1];
+	uint64_t n = 99;
+	tf_err e;
+
+	(void)arg;
+	put_device(t, "a1", "d2");
+	put_user(t, "a1", "brooks", "Brooks");
+	put_session(t, 1, "a1", "alvarez", "d1", 0);
+	put_session(t, 2, "a1", "alvarez", "d2", 0);
+	put_session(t, 3, "a1", "brooks", "d1", 0);
+	put_session(t, 4, "a2", "alvarez", "d1", 0);
+	/* the same token hash for someone else changes nothing */
+	put_session(t, 1, "a2", "alvarez", "d1", TF_EEXIST);
+	/* a session needs an existing user and device */
+	put_session(t, 5, "a1", "nobody", "d1", TF_ENOTFOUND);
+
+	mkhash(1, h);
+	CHECK_INT(t->ops->session_get(t, h, &s, &e), 0);
+	CHECK_STR(s.agency, "a1");
+	CHECK_STR(s.user, "alvarez");
+	CHECK_STR(s.device, "d1");
+	CHECK_INT(s.revoked, 0);
+	mkhash(77, h);
+	CHECK_INT(t->ops->session_get(t, h, &s, &e), TF_ENOTFOUND);
+	CHECK_INT(t->ops->session_get(t, "short", &s, &e), TF_ENOTFOUND);
+
+	CHECK_INT(t->ops->session_revoke_all(t, "a1", "alvarez", NULL, &n, &e),
+		  0);
+	CHECK_INT(n, 2);
+	CHECK_INT(t->ops->session_revoke_all(t, "a1", "alvarez", NULL, &n, &e),
+		  0);
+	CHECK_INT(n, 0);
+	CHECK_INT(t->ops->session_revoke_all(t, "a1", NULL, "d1", &n, &e), 0);
+	CHECK_INT(n, 1); /* brooks on d1; alvarez's was already revoked */
+	CHECK_INT(t->ops->session_revoke_all(t, "a1", NULL, NULL, &n, &e),
+		  TF_EINVAL);
+	mkhash(4, h);
+	CHECK_INT(t->ops->session_get(t, h, &s, &e), 0);
+	CHECK_INT(s.revoked, 0); /* the other agency's session stays */
+	mkhash(1, h);
+	CHECK_INT(t->ops->session_get(t, h, &s, &e), 0);
+	CHECK_INT(s.revoked, 1);
+	CHECK_INT(t->ops->session_revoke_all(t, "a2", "alvarez", "d1", &n, &e),
+		  0);
+	CHECK_INT(n, 1);
+}
+
+TEST(test_sessions)
+{
+	tf_db *db = open_seeded("sessions.db");
+
+	if (!db)
+		return;
+	CHECK_INT(wr(db, session_body, NULL), 0);
+	tf_db_close(db);
+}
+
+/* ------------------------------------------------------------ ledger */
+
+static void mkledger(tf_db_ledger *l, const char *device, uint64_t seq,
+		     unsigned cmd, const char *result)
+{
+	memset(l, 0, sizeof *l);
+	snprintf(l->device, sizeof l->device, "%s", device);
+	l->seq = seq;
+	mkuuid(cmd, l->cmd_id);
+	mkhash(cmd, l->req_hash);
+	l->status = TF_ST_APPLIED;
+	l->result = (char *)result;
+	l->result_len = strlen(result);
+	l->at_ms = 5000 + (int64_t)seq;
+}
+
+static void ledger_body(tf_db_txn *t, void *arg)
+{
+	tf_db_ledger l, g;
+	char id[TF_UUID_LEN + 1];
+	uint64_t last = 99;
+	tf_err e;
+
+	(void)arg;
+	CHECK_INT(t->ops->ledger_last(t, "a1", "d1", &last, &e), 0);
+	CHECK_INT(last, 0);
+	mkledger(&l, "d1", 1, 1, "{\"status\":\"applied\"}");
+	CHECK_INT(t->ops->ledger_put(t, "a1", &l, &e), 0);
+	mkledger(&l, "d1", 2, 2, "");
+	l.status = TF_ST_REJECTED;
+	CHECK_INT(t->ops->ledger_put(t, "a1", &l, &e), 0);
+	/* (device, seq) taken */
+	mkledger(&l, "d1", 2, 3, "{}");
+	CHECK_INT(t->ops->ledger_put(t, "a1", &l, &e), TF_EEXIST);
+	/* cmd_id taken */
+	mkledger(&l, "d1", 3, 1, "{}");
+	CHECK_INT(t->ops->ledger_put(t, "a1", &l, &e), TF_EEXIST);
+	/* the same seq and cmd_id in the other agency are its own */
+	mkledger(&l, "d1", 1, 1, "{\"other\":1}");
+	CHECK_INT(t->ops->ledger_put(t, "a2", &l, &e), 0);
+	/* an unknown device */
+	mkledger(&l, "d9", 1, 9, "{}");
+	CHECK_INT(t->ops->ledger_put(t, "a1", &l, &e), TF_ENOTFOUND);
+	mkledger(&l, "d1", 0, 10, "{}");
+	CHECK_INT(t->ops->ledger_put(t, "a1", &l, &e), TF_EINVAL);
+	CHECK_STR(e.where, "ledger.seq");
+	mkledger(&l, "d1", 3, 10, "{}");
+	snprintf(l.cmd_id, sizeof l.cmd_id, "not-a-uuid");
+	CHECK_INT(t->ops->ledger_put(t, "a1", &l, &e), TF_EINVAL);
+
+	CHECK_INT(t->ops->ledger_last(t, "a1", "d1", &last, &e), 0);
+	CHECK_INT(last, 2);
+	CHECK_INT(t->ops->ledger_last(t, "a2", "d1", &last, &e), 0);
+	CHECK_INT(last, 1);
+	CHECK_INT(t->ops->ledger_get_seq(t, "a1", "d1", 1, &g, &e), 0);
+	CHECK_INT(g.seq, 1);
+	CHECK_STR(g.device, "d1");
+	CHECK_INT(g.status, TF_ST_APPLIED);
+	CHECK_INT(g.result_len, strlen("{\"status\":\"applied\"}"));
+	CHECK_STR(g.result, "{\"status\":\"applied\"}");
+	CHECK_INT(g.at_ms, 5001);
+	tf_db_ledger_clear(&g);
+	CHECK(g.result == NULL);
+	CHECK_INT(t->ops->ledger_get_seq(t, "a1", "d1", 2, &g, &e), 0);
+	CHECK_INT(g.status, TF_ST_REJECTED);
+	CHECK_INT(g.result_len, 0);
+	CHECK_STR(g.result, "");
+	tf_db_ledger_clear(&g);
+	CHECK_INT(t->ops->ledger_get_seq(t, "a1", "d1", 3, &g, &e),
+		  TF_ENOTFOUND);
+	mkuuid(2, id);
+	CHECK_INT(t->ops->ledger_get_cmd(t, "a1", id, &g, &e), 0);
+	CHECK_INT(g.seq, 2);
+	tf_db_ledger_clear(&g);
+	CHECK_INT(t->ops->ledger_get_cmd(t, "a2", id, &g, &e), TF_ENOTFOUND);
+	mkuuid(1, id);
+	CHECK_INT(t->ops->ledger_get_cmd(t, "a2", id, &g, &e), 0);
+	CHECK_STR(g.result, "{\"other\":1}");
+	tf_db_ledger_clear(&g);
+}
+
+TEST(test_ledger)
+{
+	tf_db *db = open_seeded("ledger.db");
+
+	if (!db)
+		return;
+	CHECK_INT(wr(db, ledger_body, NULL), 0);
+	tf_db_close(db);
+}
+
+/* ----------------------------------------------------------- records */
+
+typedef struct feed {
+	char ids[16][TF_UUID_LEN + 1];
+	uint64_t chg[16];
+	size_t n;
+	int stop_at; /* return 1 at this index, -1: never */
+} feed;
+
+static int feed_cb(void *arg, const tf_db_record *r)
+{
+	feed *f = arg;
+
+	if (f->n >= 16)
+		return TF_ELIMIT;
+	memcpy(f->ids[f->n], r->id, sizeof f->ids[0]);
+	f->chg[f->n] = r->chg;
+	CHECK(r->state != NULL && r->state_len == strlen(r->state));
+	f->n++;
+	return (int)f->n - 1 == f->stop_at ? 1 : 0;
+}
+
+static void records_body(tf_db_txn *t, void *arg)
+{
+	char id[TF_UUID_LEN + 1];
+	uint64_t chg = 0, prev = 0, head = 0;
+	tf_db_record r;
+	feed f;
+	tf_err e;
+	unsigned i;
+
+	(void)arg;
+	/* a1: records 1..5; a2: records 1..3 (same ids) interleaved */
+	for (i = 1; i <= 5; i++) {
+		mkuuid(i, id);
+		CHECK_INT(t->ops->record_put(t, "a1", id, "incident",
+					     "{\"a\":1}", 7, &chg, &e),
+			  0);
+		CHECK(chg > prev);
+		prev = chg;
+		if (i <= 3) {
+			CHECK_INT(t->ops->record_put(t, "a2", id, "incident",
+						     "{\"b\":22}", 8, &chg,
+						     &e),
+				  0);
+			CHECK(chg > prev);
+			prev = chg;
+		}
+	}
+	/* rewriting record 2 moves it to the end of the feed */
+	mkuuid(2, id);
+	CHECK_INT(t->ops->record_put(t, "a1", id, "incident", "{\"a\":2}", 7,
+				     &chg, &e),
+		  0);
+	CHECK(chg > prev);
+	CHECK_INT(t->ops->head_chg(t, &head, &e), 0);
+	CHECK_INT(head, chg);
+	/* another entity under the same id is refused */
+	CHECK_INT(t->ops->record_put(t, "a1", id, "unit", "{}", 2, &chg, &e),
+		  TF_EINVAL);
+	CHECK_INT(t->ops->record_put(t, "a1", "bad", "incident", "{}", 2, &chg,
+				     &e),
+		  TF_EINVAL);
+	CHECK_INT(t->ops->record_put(t, "a1", id, "incident", "{}", 0, &chg,
+				     &e),
+		  TF_ELIMIT);
+
+	CHECK_INT(t->ops->record_get(t, "a1", id, &r, &e), 0);
+	CHECK_STR(r.id, id);
+	CHECK_STR(r.entity, "incident");
+	CHECK_STR(r.state, "{\"a\":2}");
+	CHECK_INT(r.state_len, 7);
+	tf_db_record_clear(&r);
+	CHECK(r.state == NULL);
+	CHECK_INT(t->ops->record_get(t, "a2", id, &r, &e), 0);
+	CHECK_STR(r.state, "{\"b\":22}");
+	tf_db_record_clear(&r);
+	mkuuid(4, id);
+	CHECK_INT(t->ops->record_get(t, "a2", id, &r, &e), TF_ENOTFOUND);
+
+	memset(&f, 0, sizeof f);
+	f.stop_at = -1;
+	CHECK_INT(t->ops->records_since(t, "a1", 0, 100, feed_cb, &f, &e), 0);
+	CHECK_INT(f.n, 5);
+	mkuuid(1, id);
+	CHECK_STR(f.ids[0], id);
+	mkuuid(2, id);
+	CHECK_STR(f.ids[4], id);
+	for (i = 1; i < f.n; i++)
+		CHECK(f.chg[i] > f.chg[i - 1]);
+	/* after a cursor, with a limit */
+	prev = f.chg[1];
+	memset(&f, 0, sizeof f);
+	f.stop_at = -1;
+	CHECK_INT(t->ops->records_since(t, "a1", prev, 2, feed_cb, &f, &e), 0);
+	CHECK_INT(f.n, 2);
+	mkuuid(4, id);
+	CHECK_STR(f.ids[0], id);
+	CHECK(f.chg[0] > prev);
+	/* a2 sees its own 3 */
+	memset(&f, 0, sizeof f);
+	f.stop_at = -1;
+	CHECK_INT(t->ops->records_since(t, "a2", 0, 100, feed_cb, &f, &e), 0);
+	CHECK_INT(f.n, 3);
+	/* the callback stops the scan: 1 quietly, < 0 with its error */
+	memset(&f, 0, sizeof f);
+	f.stop_at = 1;
+	CHECK_INT(t->ops->records_since(t, "a1", 0, 100, feed_cb, &f, &e), 0);
+	CHECK_INT(f.n, 2);
+	memset(&f, 0, sizeof f);
+	f.stop_at = -1;
+	f.n = 16;
+	CHECK_INT(t->ops->records_since(t, "a1", 0, 100, feed_cb, &f, &e),
+		  TF_ELIMIT);
+	memset(&f, 0, sizeof f);
+	f.stop_at = -1;
+	CHECK_INT(t->ops->records_since(t, "a3", 0, 100, feed_cb, &f, &e), 0);
+	CHECK_INT(f.n, 0);
+}
+
+TEST(test_records)
+{
+	tf_db *db = open_seeded("records.db");
+
+	if (!db)
+		return;
+	CHECK_INT(wr(db, records_body, NULL), 0);
+	tf_db_close(db);
+}
+
+/* chg keeps growing across close and reopen */
+static void put_one_record(tf_db_txn *t, void *arg)
+{
+	uint64_t *chg = arg;
+	char id[TF_UUID_LEN + 1];
+	tf_err e;
+
+	mkuuid(1, id);
+	CHECK_INT(t->ops->record_put(t, "a1", id, "incident", "{}", 2, chg, &e),
+		  0);
+}
+
+static void head_body(tf_db_txn *t, void *arg)
+{
+	tf_err e;
+
+	CHECK_INT(t->ops->head_chg(t, arg, &e), 0);
+}
+
+TEST(test_chg_restart)
+{
+	uint64_t c1 = 0, c2 = 0, c3 = 0, head = 0;
+	tf_db *db = open_seeded("chg.db");
+
+	if (!db)
+		return;
+	CHECK_INT(rd(db, head_body, &head), 0);
+	CHECK_INT(head, 0);
+	CHECK_INT(wr(db, put_one_record, &c1), 0);
+	CHECK_INT(wr(db, put_one_record, &c2), 0);
+	CHECK(c2 > c1 && c1 > 0);
+	tf_db_close(db);
+	db = open_db("chg.db");
+	if (!db)
+		return;
+	CHECK_INT(rd(db, head_body, &head), 0);
+	CHECK_INT(head, c2);
+	CHECK_INT(wr(db, put_one_record, &c3), 0);
+	CHECK(c3 > c2);
+	tf_db_close(db);
+}
+
+/* -------------------------------------------- text revisions, conflicts */
+
+typedef struct revs {
+	int64_t rev[8];
+	int kind[8];
+	char text[8][32];
+	size_t n;
+} revs;
+
+static int rev_cb(void *arg, const tf_db_textrev *r)
+{
+	revs *v = arg;
+
+	if (v->n >= 8)
+		return TF_ELIMIT;
+	v->rev[v->n] = r->rev;
+	v->kind[v->n] = r->kind;
+	snprintf(v->text[v->n], sizeof v->text[0], "%.*s", (int)r->text_len,
+		 r->text);
+	CHECK(r->text[r->text_len] == '\0');
+	v->n++;
+	return 0;
+}
+
+typedef struct confs {
+	char ids[8][TF_UUID_LEN + 1];
+	size_t n;
+} confs;
+
+static int conf_cb(void *arg, const tf_db_conflict *c)
+{
+	confs *v = arg;
+
+	if (v->n >= 8)
+		return TF_ELIMIT;
+	memcpy(v->ids[v->n++], c->conflict_id, TF_UUID_LEN + 1);
+	CHECK_STR(c->field, "remarks");
+	return 0;
+}
+
+static void text_body(tf_db_txn *t, void *arg)
+{
+	tf_db_textrev r;
+	tf_db_conflict c;
+	revs v;
+	confs cv;
+	char rid[TF_UUID_LEN + 1], cid[TF_UUID_LEN + 1];
+	tf_err e;
+
+	(void)arg;
+	mkuuid(1, rid);
+	memset(&r, 0, sizeof r);
+	memcpy(r.record_id, rid, sizeof rid);
+	snprintf(r.field, sizeof r.field, "remarks");
+	snprintf(r.by, sizeof r.by, "alvarez");
+	mkuuid(100, r.cmd_id);
+	r.rev = 1;
+	r.kind = TF_TEXTREV_EDIT;
+	r.text = "first";
+	r.text_len = 5;
+	CHECK_INT(t->ops->textrev_put(t, "a1", &r, &e), 0);
+	r.rev = 1;
+	r.kind = TF_TEXTREV_PROPOSED;
+	r.text = "second";
+	r.text_len = 6;
+	CHECK_INT(t->ops->textrev_put(t, "a1", &r, &e), 0);
+	r.rev = 2;
+	r.kind = TF_TEXTREV_DISCARDED;
+	r.text = "";
+	r.text_len = 0;
+	r.cmd_id[0] = '\0';
+	CHECK_INT(t->ops->textrev_put(t, "a1", &r, &e), 0);
+	r.text = "other agency";
+	r.text_len = 12;
+	CHECK_INT(t->ops->textrev_put(t, "a2", &r, &e), 0);
+	r.kind = 9;
+	CHECK_INT(t->ops->textrev_put(t, "a1", &r, &e), TF_EINVAL);
+
+	memset(&v, 0, sizeof v);
+	CHECK_INT(t->ops->textrev_list(t, "a1", rid, "remarks", rev_cb, &v,
+				       &e),
+		  0);
+	CHECK_INT(v.n, 3);
+	CHECK_STR(v.text[0], "first");
+	CHECK_INT(v.kind[1], TF_TEXTREV_PROPOSED);
+	CHECK_STR(v.text[1], "second");
+	CHECK_STR(v.text[2], "");
+	CHECK_INT(v.rev[2], 2);
+	memset(&v, 0, sizeof v);
+	CHECK_INT(t->ops->textrev_list(t, "a1", rid, "narrative", rev_cb, &v,
+				       &e),
+		  0);
+	CHECK_INT(v.n, 0);
+
+	memset(&c, 0, sizeof c);
+	memcpy(c.record_id, rid, sizeof rid);
+	snprintf(c.entity, sizeof c.entity, "incident");
+	snprintf(c.field, sizeof c.field, "remarks");
+	mkuuid(200, c.conflict_id);
+	c.opened_at = 50;
+	CHECK_INT(t->ops->conflict_put(t, "a1", &c, &e), 0);
+	CHECK_INT(t->ops->conflict_put(t, "a1", &c, &e), TF_EEXIST);
+	mkuuid(201, c.conflict_id);
+	c.opened_at = 40;
+	CHECK_INT(t->ops->conflict_put(t, "a1", &c, &e), 0);
+	CHECK_INT(t->ops->conflict_put(t, "a2", &c, &e), 0);
+	memset(&cv, 0, sizeof cv);
+	CHECK_INT(t->ops->conflict_list(t, "a1", conf_cb, &cv, &e), 0);
+	CHECK_INT(cv.n, 2);
+	mkuuid(201, cid);
+	CHECK_STR(cv.ids[0], cid); /* oldest first */
+	CHECK_INT(t->ops->conflict_del(t, "a1", rid, cid, &e), 0);
+	CHECK_INT(t->ops->conflict_del(t, "a1", rid, cid, &e), TF_ENOTFOUND);
+	memset(&cv, 0, sizeof cv);
+	CHECK_INT(t->ops->conflict_list(t, "a1", conf_cb, &cv, &e), 0);
+	CHECK_INT(cv.n, 1);
+	memset(&cv, 0, sizeof cv);
+	CHECK_INT(t->ops->conflict_list(t, "a2", conf_cb, &cv, &e), 0);
+	CHECK_INT(cv.n, 1);
+}
+
+TEST(test_text_conflicts)
+{
+	tf_db *db = open_seeded("text.db");
+
+	if (!db)
+		return;
+	CHECK_INT(wr(db, text_body, NULL), 0);
+	tf_db_close(db);
+}
+
+/* -------------------------------------------------------------- audit */
+
+/* A scanned log: bytes copied, hash recomputed (the verifier trusts the
+   hashes it is given, so the host hashes what it read, as the audit
+   service does); stored[] keeps the hash column. */
+typedef struct chain {
+	tf_audit_blob b[32];
+	uint8_t stored[32][32];
+	size_t n;
+} chain;
+
+static int chain_cb(void *arg, const tf_db_audit *a)
+{
+	chain *c = arg;
+	char *copy;
+
+	if (c->n >= 32)
+		return TF_ELIMIT;
+	copy = malloc(a->len + 1);
+	if (copy == NULL)
+		return TF_ENOMEM;
+	memcpy(copy, a->bytes, a->len);
+	copy[a->len] = '\0';
+	c->b[c->n].bytes = copy;
+	c->b[c->n].len = a->len;
+	memcpy(c->stored[c->n], a->hash, 32);
+	CHECK_INT(tf_sha256(copy, a->len, c->b[c->n].hash), 0);
+	c->n++;
+	return 0;
+}
+
+static void chain_free(chain *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		free((void *)(uintptr_t)c->b[i].bytes);
+	c->n = 0;
+}
+
+static int64_t g_audit_ts = 1700000000000LL;
+
+static void audit_append_body(tf_db_txn *t, void *arg)
+{
+	int *count = arg;
+	tf_audit_event ev;
+	uint64_t seq = 0;
+	tf_err e;
+	int i;
+
+	for (i = 0; i < *count; i++) {
+		memset(&ev, 0, sizeof ev);
+		ev.ts_ms = g_audit_ts++;
+		ev.type = TF_AUDIT_LOGON_OK;
+		ev.success = 1;
+		ev.user = "alvarez";
+		ev.source = "127.0.0.1";
+		ev.where = "tenfourd POST /v1/auth/login";
+		CHECK_INT(t->ops->audit_append(t, &ev, &seq, &e), 0);
+		CHECK_INT(seq, ev.seq);
+		CHECK(ev.prev != NULL && strlen(ev.prev) == 64);
+	}
+	/* a bad event is refused and appends nothing */
+	memset(&ev, 0, sizeof ev);
+	ev.ts_ms = 1;
+	ev.type = TF_AUDIT_LOGON_OK;
+	ev.user = "not an id";
+	ev.source = "local";
+	ev.where = "x";
+	ev.prev = "keep";
+	ev.seq = 77;
+	CHECK(t->ops->audit_append(t, &ev, NULL, &e) < 0);
+	CHECK_INT(ev.seq, 77);
+	CHECK_STR(ev.prev, "keep");
+}
+
+static void audit_scan_body(tf_db_txn *t, void *arg)
+{
+	tf_err e;
+
+	CHECK_INT(t->ops->audit_scan(t, 1, 0, chain_cb, arg, &e), 0);
+}
+
+static void audit_scan_tail_body(tf_db_txn *t, void *arg)
+{
+	tf_err e;
+
+	CHECK_INT(t->ops->audit_scan(t, 3, 2, chain_cb, arg, &e), 0);
+}
+
+TEST(test_audit_chain)
+{
+	tf_db *db = open_seeded("audit.db");
+	tf_audit_report rep;
+	chain c;
+	int n = 3;
+	size_t i;
+
+	if (!db)
+		return;
+	CHECK_INT(wr(db, audit_append_body, &n), 0);
+	n = 2;
+	CHECK_INT(wr(db, audit_append_body, &n), 0);
+	memset(&c, 0, sizeof c);
+	CHECK_INT(rd(db, audit_scan_body, &c), 0);
+	CHECK_INT(c.n, 5);
+	for (i = 0; i < c.n; i++)
+		CHECK(memcmp(c.stored[i], c.b[i].hash, 32) == 0);
+	CHECK(strstr(c.b[0].bytes, tf_audit_genesis) != NULL);
+	CHECK_INT(tf_audit_verify(c.b, c.n, NULL, &rep), 0);
+	CHECK_INT(rep.fault, TF_AUDIT_OK);
+	chain_free(&c);
+	CHECK_INT(rd(db, audit_scan_tail_body, &c), 0);
+	CHECK_INT(c.n, 2);
+	chain_free(&c);
+	tf_db_close(db);
+
+	/* the rows are append-only, and editing bytes behind the triggers'
+	   back breaks the chain */
+	CHECK(raw_sql("audit.db", "UPDATE audit SET bytes = 'x' WHERE seq = 2") !=
+	      SQLITE_OK);
+	CHECK_INT(raw_sql("audit.db",
+			  "DROP TRIGGER audit_no_update;"
+			  "UPDATE audit SET bytes = CAST(replace(CAST(bytes AS "
+			  "TEXT), 'alvarez', 'brooks0') AS BLOB) WHERE seq = 3"),
+		  SQLITE_OK);
+	db = open_db("audit.db");
+	if (!db)
+		return;
+	memset(&c, 0, sizeof c);
+	CHECK_INT(rd(db, audit_scan_body, &c), 0);
+	CHECK_INT(c.n, 5);
+	CHECK_INT(tf_audit_verify(c.b, c.n, NULL, &rep), TF_EVALIDATE);
+	CHECK_INT(rep.fault, TF_AUDIT_ALTERED);
+	CHECK_INT(rep.seq, 3);
+	chain_free(&c);
+	tf_db_close(db);
+}
+
+/* ----------------------------------------------------------- devaudit */
+
+typedef struct devhead {
+	uint64_t seq;
+	uint8_t hash[32];
+} devhead;
+
+static void devaudit_body(tf_db_txn *t, void *arg)
+{
+	devhead *hd = arg;
+	tf_db_audit a;
+	chain c;
+	tf_err e;
+
+	CHECK_INT(t->ops->devaudit_head(t, "a1", "d1", &hd->seq, hd->hash, &e),
+		  0);
+	CHECK_INT(hd->seq, 0);
+	CHECK(hd->hash[0] == 0 && hd->hash[31] == 0);
+	memset(&a, 0, sizeof a);
+	a.seq = 1;
+	a.bytes = "{\"seq\":1}";
+	a.len = strlen(a.bytes);
+	memset(a.hash, 0xab, 32);
+	CHECK_INT(t->ops->devaudit_put(t, "a1", "d1", &a, &e), 0);
+	CHECK_INT(t->ops->devaudit_put(t, "a1", "d1", &a, &e), TF_EEXIST);
+	CHECK_INT(t->ops->devaudit_put(t, "a1", "d9", &a, &e), TF_ENOTFOUND);
+	a.seq = 2;
+	a.bytes = "{\"seq\":2}";
+	memset(a.hash, 0xcd, 32);
+	CHECK_INT(t->ops->devaudit_put(t, "a1", "d1", &a, &e), 0);
+	a.seq = 0;
+	CHECK_INT(t->ops->devaudit_put(t, "a1", "d1", &a, &e), TF_EINVAL);
+	CHECK_INT(t->ops->devaudit_head(t, "a1", "d1", &hd->seq, hd->hash, &e),
+		  0);
+	CHECK_INT(hd->seq, 2);
+	CHECK_INT(hd->hash[0], 0xcd);
+	/* another agency's same device id has its own log */
+	CHECK_INT(t->ops->devaudit_head(t, "a2", "d1", &hd->seq, hd->hash, &e),
+		  0);
+	CHECK_INT(hd->seq, 0);
+	memset(&c, 0, sizeof c);
+	CHECK_INT(t->ops->devaudit_scan(t, "a1", "d1", 1, 0, chain_cb, &c, &e),
+		  0);
+	CHECK_INT(c.n, 2);
+	CHECK(c.n == 2 && strcmp(c.b[1].bytes, "{\"seq\":2}") == 0);
+	chain_free(&c);
+	CHECK_INT(t->ops->devaudit_scan(t, "a1", "d1", 2, 5, chain_cb, &c, &e),
+		  0);
+	CHECK_INT(c.n, 1);
+	chain_free(&c);
+	CHECK_INT(t->ops->devaudit_scan(t, "a2", "d1", 1, 0, chain_cb, &c, &e),
+		  0);
+	CHECK_INT(c.n, 0);
+}
+
+TEST(test_devaudit)
+{
+	tf_db *db = open_seeded("devaudit.db");
+	devhead hd;
+
+	if (!db)
+		return;
+	CHECK_INT(wr(db, devaudit_body, &hd), 0);
+	tf_db_close(db);
+}
+
+/* ------------------------------------------------------------ tests
+   driven by main(): the temp dir and the suite */
+
+int main(int argc, char **argv)
+{
+	DIR *d;
+	struct dirent *de;
+
+	(void)argc;
+	snprintf(g_dir, sizeof g_dir, "/tmp/tf-db-XXXXXX");
+	if (mkdtemp(g_dir) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	RUN(test_open_dsn);
+	RUN(test_meta);
+	RUN(test_identity);
+	RUN(test_sessions);
+	RUN(test_ledger);
+	RUN(test_records);
+	RUN(test_chg_restart);
+	RUN(test_text_conflicts);
+	RUN(test_audit_chain);
+	RUN(test_devaudit);
+
+	d = opendir(g_dir);
+	while (d && (de = readdir(d)) != NULL) {
+		char p[512];
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof p, "%s/%s", g_dir, de->d_name);
+		unlink(p);
+	}
+	if (d)
+		closedir(d);
+	rmdir(g_dir);
+	return tf_test_finish(argv[0]);
+}
