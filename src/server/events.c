@@ -1,0 +1,620 @@
+/*
+ * events.c - SSE pokes and long-poll waits per agency (events.h explains
+ * the design: suspended connections, one timer thread, no busy loop).
+ *
+ * Clocks: deadlines and heartbeats run on CLOCK_MONOTONIC (the timer's
+ * own clock, immune to wall-clock steps); the session re-check at a
+ * heartbeat takes the wall-clock now_ms from the HTTP layer.
+ */
+#include "server/events.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/http.h"
+#include "tenfour/json.h"
+
+/* Deadlines are rounded up to this grid so the timer wakes at most
+   1000 / GRID_MS times a second however many clients wait. */
+#define GRID_MS 50
+/* Agencies the registry tracks at most (ids come from sessions and
+   commits, so this is a guard, not a limit anyone reaches). */
+#define MAX_AGENCIES 65536
+
+struct agency {
+	struct agency *next;
+	char id[TF_ID_MAX + 1];
+	pthread_mutex_t lock;
+	uint64_t last_chg; /* highest change announced for the agency */
+	tf_sse *streams;
+	tf_waiter *waiters;
+};
+
+struct tf_sse {
+	tf_sse *prev, *next;
+	struct agency *ag;
+	tf_events *ev;
+	struct MHD_Connection *conn;
+	tf_srv_caller caller; /* secrets (pwhash, totp) wiped */
+	char authz[8 + 2 * TF_SRV_TOKEN_BYTES + 16];
+	char device[TF_ID_MAX + 1];
+	uint64_t sent_chg; /* last position poked (or known at connect) */
+	uint64_t want_chg; /* latest position announced */
+	int64_t next_hb;   /* monotonic ms */
+	int hb_due, suspended, ending, linked;
+	tf_buf out; /* pending bytes; freed once drained */
+	size_t off;
+};
+
+struct tf_waiter {
+	tf_waiter *prev, *next;
+	struct agency *ag;
+	struct MHD_Connection *conn;
+	uint64_t seen;
+	int64_t deadline; /* monotonic ms */
+	int linked;
+};
+
+struct tf_events {
+	tf_srv *srv;
+	tf_metrics *metrics;
+	int64_t period_ms;
+	pthread_mutex_t lock; /* registry: agencies, stopping, quit */
+	pthread_cond_t cond;  /* wakes the timer */
+	pthread_t timer;
+	struct agency *agencies;
+	size_t nagencies;
+	int64_t next_wake; /* monotonic ms the timer sleeps until */
+	int stopping, quit;
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t grid_up(int64_t t)
+{
+	return (t + GRID_MS - 1) / GRID_MS * GRID_MS;
+}
+
+/* The agency's entry, created on first use; NULL on ENOMEM or past the
+   guard.  Entries live as long as the registry. */
+static struct agency *agency_get(tf_events *ev, const char *id)
+{
+	struct agency *a;
+
+	pthread_mutex_lock(&ev->lock);
+	for (a = ev->agencies; a != NULL; a = a->next)
+		if (strcmp(a->id, id) == 0)
+			goto out;
+	if (ev->nagencies >= MAX_AGENCIES || strlen(id) > TF_ID_MAX)
+		goto out;
+	a = calloc(1, sizeof *a);
+	if (a == NULL)
+		goto out;
+	if (pthread_mutex_init(&a->lock, NULL) != 0) {
+		free(a);
+		a = NULL;
+		goto out;
+	}
+	memcpy(a->id, id, strlen(id) + 1);
+	a->next = ev->agencies;
+	ev->agencies = a;
+	ev->nagencies++;
+out:
+	pthread_mutex_unlock(&ev->lock);
+	return a;
+}
+
+/* Caller holds s->ag->lock. */
+static void sse_wake(tf_sse *s)
+{
+	if (s->suspended) {
+		s->suspended = 0;
+		MHD_resume_connection(s->conn);
+	}
+}
+
+/* Caller holds w->ag->lock: unlinks and resumes the waiter. */
+static void waiter_fire(tf_waiter *w)
+{
+	struct agency *a = w->ag;
+
+	if (!w->linked)
+		return;
+	if (w->prev != NULL)
+		w->prev->next = w->next;
+	else
+		a->waiters = w->next;
+	if (w->next != NULL)
+		w->next->prev = w->prev;
+	w->prev = w->next = NULL;
+	w->linked = 0;
+	MHD_resume_connection(w->conn);
+}
+
+void tf_events_notify(void *arg, const char *agency, uint64_t chg)
+{
+	tf_events *ev = arg;
+	struct agency *a;
+	tf_waiter *w, *wn;
+
+	if (ev == NULL || agency == NULL)
+		return;
+	a = agency_get(ev, agency);
+	if (a == NULL)
+		return;
+	pthread_mutex_lock(&a->lock);
+	if (chg > a->last_chg)
+		a->last_chg = chg;
+	for (tf_sse *s = a->streams; s != NULL; s = s->next)
+		if (chg > s->want_chg) {
+			s->want_chg = chg;
+			sse_wake(s);
+		}
+	for (w = a->waiters; w != NULL; w = wn) {
+		wn = w->next;
+		if (chg > w->seen)
+			waiter_fire(w);
+	}
+	pthread_mutex_unlock(&a->lock);
+}
+
+/* One pass: due heartbeats and deadlines; returns the next wake time. */
+static int64_t timer_scan(tf_events *ev, int64_t now)
+{
+	int64_t next = now + 1000;
+
+	for (struct agency *a = ev->agencies; a != NULL; a = a->next) {
+		tf_waiter *w, *wn;
+
+		pthread_mutex_lock(&a->lock);
+		for (tf_sse *s = a->streams; s != NULL; s = s->next) {
+			if (now >= s->next_hb) {
+				s->hb_due = 1;
+				s->next_hb = grid_up(now + ev->period_ms);
+				sse_wake(s);
+			}
+			if (s->next_hb < next)
+				next = s->next_hb;
+		}
+		for (w = a->waiters; w != NULL; w = wn) {
+			wn = w->next;
+			if (now >= w->deadline)
+				waiter_fire(w);
+			else if (w->deadline < next)
+				next = w->deadline;
+		}
+		pthread_mutex_unlock(&a->lock);
+	}
+	return next;
+}
+
+static void *timer_main(void *arg)
+{
+	tf_events *ev = arg;
+
+	pthread_mutex_lock(&ev->lock);
+	while (!ev->quit) {
+		int64_t next = timer_scan(ev, mono_ms());
+		struct timespec ts;
+
+		ev->next_wake = next;
+		ts.tv_sec = (time_t)(next / 1000);
+		ts.tv_nsec = (long)(next % 1000) * 1000000L;
+		while (!ev->quit && mono_ms() < ev->next_wake) {
+			int rc = pthread_cond_timedwait(&ev->cond, &ev->lock,
+							&ts);
+
+			if (rc == ETIMEDOUT || rc == 0)
+				break;
+		}
+	}
+	pthread_mutex_unlock(&ev->lock);
+	return NULL;
+}
+
+int tf_events_new(tf_srv *s, tf_metrics *m, unsigned heartbeat_s,
+		  tf_events **out, tf_err *err)
+{
+	tf_events *ev = calloc(1, sizeof *ev);
+	pthread_condattr_t ca;
+	int rc = 0, have_lock = 0, have_cond = 0;
+
+	*out = NULL;
+	assert(s != NULL && heartbeat_s >= 1 && heartbeat_s <= 60);
+	if (ev == NULL)
+		return tf_err_set(err, TF_ENOMEM, "events", "out of memory");
+	ev->srv = s;
+	ev->metrics = m;
+	ev->period_ms = (int64_t)heartbeat_s * 1000;
+	ev->next_wake = INT64_MAX;
+	if (pthread_mutex_init(&ev->lock, NULL) != 0) {
+		rc = tf_err_set(err, TF_EIO, "events", "mutex init failed");
+		goto out;
+	}
+	have_lock = 1;
+	if (pthread_condattr_init(&ca) != 0) {
+		rc = tf_err_set(err, TF_EIO, "events", "condattr failed");
+		goto out;
+	}
+	if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+	    pthread_cond_init(&ev->cond, &ca) != 0) {
+		pthread_condattr_destroy(&ca);
+		rc = tf_err_set(err, TF_EIO, "events",
+				"monotonic condition variable failed");
+		goto out;
+	}
+	pthread_condattr_destroy(&ca);
+	have_cond = 1;
+	if (pthread_create(&ev->timer, NULL, timer_main, ev) != 0) {
+		rc = tf_err_set(err, TF_EIO, "events",
+				"cannot start the timer thread");
+		goto out;
+	}
+	*out = ev;
+	return 0;
+out:
+	if (have_cond)
+		pthread_cond_destroy(&ev->cond);
+	if (have_lock)
+		pthread_mutex_destroy(&ev->lock);
+	free(ev);
+	return rc;
+}
+
+void tf_events_shutdown(tf_events *ev)
+{
+	struct agency *a;
+
+	if (ev == NULL)
+		return;
+	pthread_mutex_lock(&ev->lock);
+	ev->stopping = 1;
+	for (a = ev->agencies; a != NULL; a = a->next) {
+		pthread_mutex_lock(&a->lock);
+		for (tf_sse *s = a->streams; s != NULL; s = s->next) {
+			s->ending = 1;
+			sse_wake(s);
+		}
+		while (a->waiters != NULL)
+			waiter_fire(a->waiters);
+		pthread_mutex_unlock(&a->lock);
+	}
+	pthread_mutex_unlock(&ev->lock);
+}
+
+void tf_events_free(tf_events *ev)
+{
+	struct agency *a, *an;
+
+	if (ev == NULL)
+		return;
+	pthread_mutex_lock(&ev->lock);
+	ev->quit = 1;
+	pthread_cond_signal(&ev->cond);
+	pthread_mutex_unlock(&ev->lock);
+	pthread_join(ev->timer, NULL);
+	for (a = ev->agencies; a != NULL; a = an) {
+		an = a->next;
+		/* The daemon has stopped: every request completed, so every
+		   stream and waiter has been unlinked and freed. */
+		assert(a->streams == NULL && a->waiters == NULL);
+		pthread_mutex_destroy(&a->lock);
+		free(a);
+	}
+	pthread_cond_destroy(&ev->cond);
+	pthread_mutex_destroy(&ev->lock);
+	free(ev);
+}
+
+void tf_events_counts(tf_events *ev, size_t *streams, size_t *waiters)
+{
+	*streams = *waiters = 0;
+	pthread_mutex_lock(&ev->lock);
+	for (struct agency *a = ev->agencies; a != NULL; a = a->next) {
+		pthread_mutex_lock(&a->lock);
+		for (tf_sse *s = a->streams; s != NULL; s = s->next)
+			(*streams)++;
+		for (tf_waiter *w = a->waiters; w != NULL; w = w->next)
+			(*waiters)++;
+		pthread_mutex_unlock(&a->lock);
+	}
+	pthread_mutex_unlock(&ev->lock);
+}
+
+/* ---------------------------------------------------------------- SSE */
+
+/* Appends the poke event for position chg; 0 when nothing to send. */
+static void sse_compose_poke(tf_sse *s, uint64_t chg)
+{
+	tf_buf cur;
+
+	tf_buf_init(&cur);
+	if (tf_sync_cursor_make(s->ev->srv, &s->caller, chg, &cur) < 0 ||
+	    cur.failed || cur.len == 0 ||
+	    memchr(cur.data, '\n', cur.len) != NULL ||
+	    memchr(cur.data, '\r', cur.len) != NULL ||
+	    !tf_utf8_valid(cur.data, cur.len))
+		goto out;
+	tf_buf_puts(&s->out, "id: ");
+	tf_buf_append(&s->out, cur.data, cur.len);
+	tf_buf_puts(&s->out, "\nevent: poke\ndata: {\"cursor\":");
+	tf_json_write_string(&s->out, cur.data, cur.len);
+	tf_buf_puts(&s->out, "}\n\n");
+out:
+	tf_buf_free(&cur);
+}
+
+/* The heartbeat: re-checks the session; 0 when it still holds. */
+static int sse_recheck(tf_sse *s)
+{
+	tf_srv_caller *c = malloc(sizeof *c);
+	int rc;
+
+	if (c == NULL)
+		return 0; /* keep the stream; check again next time */
+	rc = tf_auth_session(s->ev->srv, s->authz, s->device,
+			     s->caller.source, tf_http_now_ms(), c, NULL);
+	tf_memzero(c, sizeof *c);
+	free(c);
+	return rc == TF_ENOMEM || rc == TF_EBUSY ? 0 : rc;
+}
+
+/*
+ * The content reader.  Copies pending bytes; composes the next event
+ * when there are none; suspends the connection when there is nothing to
+ * send (returning 0 then is the documented way to wait without a busy
+ * loop).  Runs on the connection's worker thread.
+ */
+static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	tf_sse *s = cls;
+	struct agency *a = s->ag;
+
+	(void)pos;
+	pthread_mutex_lock(&a->lock);
+	for (;;) {
+		if (s->off < s->out.len) {
+			size_t n = s->out.len - s->off;
+
+			if (n > max)
+				n = max;
+			memcpy(buf, s->out.data + s->off, n);
+			s->off += n;
+			if (s->off == s->out.len) {
+				tf_buf_free(&s->out);
+				s->off = 0;
+			}
+			pthread_mutex_unlock(&a->lock);
+			return (ssize_t)n;
+		}
+		if (s->out.failed) {
+			tf_buf_free(&s->out);
+			s->off = 0;
+		}
+		if (s->ending) {
+			pthread_mutex_unlock(&a->lock);
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		}
+		if (s->want_chg > s->sent_chg) {
+			uint64_t chg = s->want_chg;
+
+			s->sent_chg = chg;
+			pthread_mutex_unlock(&a->lock);
+			sse_compose_poke(s, chg);
+			pthread_mutex_lock(&a->lock);
+			continue;
+		}
+		if (s->hb_due) {
+			int rc;
+
+			s->hb_due = 0;
+			pthread_mutex_unlock(&a->lock);
+			rc = sse_recheck(s);
+			pthread_mutex_lock(&a->lock);
+			if (rc < 0)
+				s->ending = 1;
+			else
+				tf_buf_puts(&s->out, ": hb\n\n");
+			continue;
+		}
+		s->suspended = 1;
+		MHD_suspend_connection(s->conn);
+		pthread_mutex_unlock(&a->lock);
+		return 0;
+	}
+}
+
+static int read_head(tf_db_txn *t, void *arg, tf_err *err)
+{
+	return t->ops->head_chg(t, (uint64_t *)arg, err);
+}
+
+int tf_events_sse_open(tf_events *ev, struct MHD_Connection *conn,
+		       const tf_srv_caller *c, const char *authorization,
+		       const char *device, const char *last_event_id,
+		       struct MHD_Response **resp, tf_sse **out, tf_err *err)
+{
+	tf_sse *s = NULL;
+	struct agency *a;
+	uint64_t head = 0, last = 0;
+	int have_last = 0, rc;
+
+	*resp = NULL;
+	*out = NULL;
+	if (authorization == NULL || device == NULL ||
+	    strlen(authorization) >= sizeof s->authz ||
+	    strlen(device) >= sizeof s->device)
+		return tf_err_set(err, TF_EAUTH, "authorization",
+				  "session credentials missing");
+	a = agency_get(ev, c->session.agency);
+	s = calloc(1, sizeof *s);
+	if (a == NULL || s == NULL) {
+		free(s);
+		return tf_err_set(err, TF_ENOMEM, "events", "out of memory");
+	}
+	s->ag = a;
+	s->ev = ev;
+	s->conn = conn;
+	s->caller = *c;
+	tf_memzero(s->caller.user.pwhash, sizeof s->caller.user.pwhash);
+	tf_memzero(s->caller.user.totp, sizeof s->caller.user.totp);
+	memcpy(s->authz, authorization, strlen(authorization) + 1);
+	memcpy(s->device, device, strlen(device) + 1);
+	tf_buf_init(&s->out);
+	tf_buf_puts(&s->out, ": ok\n\n"); /* flushes the headers at once */
+	if (last_event_id != NULL && *last_event_id != '\0') {
+		/* No cursor of ours (another epoch, garbage): poke at once so
+		   the client pulls and learns it must reset. */
+		if (tf_sync_cursor_chg(ev->srv, last_event_id, &last) == 0)
+			have_last = 1;
+		else
+			s->want_chg = 1;
+	}
+	s->sent_chg = last;
+	s->next_hb = grid_up(mono_ms() + ev->period_ms);
+
+	/* Link first, then read the head: a commit in between is either
+	   announced to the linked stream or seen in the head. */
+	pthread_mutex_lock(&ev->lock);
+	if (ev->stopping) {
+		pthread_mutex_unlock(&ev->lock);
+		rc = tf_err_set(err, TF_EBUSY, "events", "server stopping");
+		goto fail;
+	}
+	pthread_mutex_lock(&a->lock);
+	s->next = a->streams;
+	if (a->streams != NULL)
+		a->streams->prev = s;
+	a->streams = s;
+	s->linked = 1;
+	pthread_mutex_unlock(&a->lock);
+	pthread_mutex_unlock(&ev->lock);
+	tf_metrics_sse(ev->metrics, 1);
+
+	rc = tf_db_read(ev->srv->db, read_head, &head, err);
+	if (rc < 0)
+		goto fail;
+	pthread_mutex_lock(&a->lock);
+	if (have_last) {
+		if (head > last && head > s->want_chg)
+			s->want_chg = head;
+	} else if (s->want_chg == 0) {
+		s->sent_chg = s->want_chg = head;
+	}
+	pthread_mutex_unlock(&a->lock);
+
+	*resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1024,
+						  sse_read, s, NULL);
+	if (*resp == NULL) {
+		rc = tf_err_set(err, TF_ENOMEM, "events", "out of memory");
+		goto fail;
+	}
+	*out = s;
+	return 0;
+fail:
+	tf_events_sse_close(s);
+	return rc;
+}
+
+void tf_events_sse_close(tf_sse *s)
+{
+	struct agency *a;
+
+	if (s == NULL)
+		return;
+	a = s->ag;
+	pthread_mutex_lock(&a->lock);
+	if (s->linked) {
+		if (s->prev != NULL)
+			s->prev->next = s->next;
+		else
+			a->streams = s->next;
+		if (s->next != NULL)
+			s->next->prev = s->prev;
+		s->linked = 0;
+		tf_metrics_sse(s->ev->metrics, -1);
+	}
+	pthread_mutex_unlock(&a->lock);
+	tf_buf_free(&s->out);
+	tf_memzero(s, sizeof *s);
+	free(s);
+}
+
+/* ---------------------------------------------------------- long poll */
+
+int tf_events_wait(tf_events *ev, struct MHD_Connection *conn,
+		   const char *agency, uint64_t seen, int64_t wait_ms,
+		   tf_waiter **out)
+{
+	struct agency *a = agency_get(ev, agency);
+	tf_waiter *w;
+
+	*out = NULL;
+	if (a == NULL || wait_ms <= 0)
+		return 0;
+	w = calloc(1, sizeof *w);
+	if (w == NULL)
+		return 0;
+	w->ag = a;
+	w->conn = conn;
+	w->seen = seen;
+	w->deadline = grid_up(mono_ms() + wait_ms);
+	pthread_mutex_lock(&ev->lock);
+	if (ev->stopping) {
+		pthread_mutex_unlock(&ev->lock);
+		free(w);
+		return 0;
+	}
+	pthread_mutex_lock(&a->lock);
+	if (a->last_chg > seen) {
+		pthread_mutex_unlock(&a->lock);
+		pthread_mutex_unlock(&ev->lock);
+		free(w);
+		return 0;
+	}
+	w->next = a->waiters;
+	if (a->waiters != NULL)
+		a->waiters->prev = w;
+	a->waiters = w;
+	w->linked = 1;
+	MHD_suspend_connection(conn);
+	pthread_mutex_unlock(&a->lock);
+	if (w->deadline < ev->next_wake)
+		pthread_cond_signal(&ev->cond);
+	pthread_mutex_unlock(&ev->lock);
+	*out = w;
+	return 1;
+}
+
+void tf_events_wait_end(tf_waiter *w)
+{
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&w->ag->lock);
+	if (w->linked) {
+		/* Only reached when the request ends without a resume,
+		   which a suspended connection cannot do; unlink anyway
+		   without touching the connection. */
+		struct agency *a = w->ag;
+
+		if (w->prev != NULL)
+			w->prev->next = w->next;
+		else
+			a->waiters = w->next;
+		if (w->next != NULL)
+			w->next->prev = w->prev;
+		w->linked = 0;
+	}
+	pthread_mutex_unlock(&w->ag->lock);
+	free(w);
+}

@@ -1,0 +1,85 @@
+/*
+ * events.h - live pokes for tenfourd: SSE streams (GET /v1/sync/events)
+ * and long-poll waiters (GET /v1/sync/pull?wait=N), per agency.
+ *
+ * Design.  Nothing busy-waits and no thread is parked per client: an idle
+ * stream's connection is suspended in libmicrohttpd (MHD_suspend_connection
+ * from its content reader, which then returns 0), a waiter's connection is
+ * suspended from the access handler.  A poke (tf_events_notify, the
+ * tf_srv notify hook sync.c calls after a commit) marks the agency's
+ * streams and waiters and resumes their connections; one timer thread
+ * marks heartbeats and long-poll deadlines.  Per-connection state lives
+ * under the agency's mutex, which is also held while suspending or
+ * resuming, so a connection is resumed only while it is known to be
+ * suspended (a suspended connection cannot be closed, so it is alive).
+ * Lock order: the registry lock, then an agency's lock, then MHD's own.
+ */
+#ifndef TF_SERVER_EVENTS_H
+#define TF_SERVER_EVENTS_H
+
+#include <microhttpd.h>
+
+#include "server/metrics.h"
+#include "server/server.h"
+
+typedef struct tf_events tf_events;
+typedef struct tf_sse tf_sse;
+typedef struct tf_waiter tf_waiter;
+
+/* Bytes of a Last-Event-ID or cursor the HTTP layer accepts. */
+#define TF_EVENTS_CURSOR_MAX 256
+
+/*
+ * A registry for server s (borrowed) with heartbeats every heartbeat_s
+ * seconds (1..60), counting streams in m (may be NULL).  Starts the timer
+ * thread.  TF_ENOMEM / TF_EIO (thread) on failure.
+ */
+int tf_events_new(tf_srv *s, tf_metrics *m, unsigned heartbeat_s,
+		  tf_events **out, tf_err *err);
+
+/* The tf_srv_notify_fn: arg is the tf_events. */
+void tf_events_notify(void *arg, const char *agency, uint64_t chg);
+
+/*
+ * Shutdown, step one: refuses new streams and waits, ends every stream
+ * (its content reader ends the body) and wakes every waiter (it answers
+ * with a fresh pull), so that no connection stays suspended.  Idempotent.
+ */
+void tf_events_shutdown(tf_events *ev);
+/* Joins the timer thread and frees ev (after the daemon has stopped). */
+void tf_events_free(tf_events *ev);
+
+/*
+ * Opens an SSE stream on conn for caller c, authenticated with the
+ * Authorization and X-Tenfour-Device values (copied: the session is
+ * checked again at every heartbeat and the stream ends once it fails).
+ * last_event_id (may be NULL): when it names a feed position older than
+ * the head, or is no cursor of ours, the first event is a poke.  *resp
+ * gets a text/event-stream response (the caller queues and destroys it);
+ * *out gets the stream, which tf_events_sse_close must free when the
+ * request completes.  TF_EBUSY while shutting down.
+ */
+int tf_events_sse_open(tf_events *ev, struct MHD_Connection *conn,
+		       const tf_srv_caller *c, const char *authorization,
+		       const char *device, const char *last_event_id,
+		       struct MHD_Response **resp, tf_sse **out, tf_err *err);
+void tf_events_sse_close(tf_sse *s);
+
+/*
+ * Long-poll: called from the access handler after a pull came back empty
+ * at feed head `seen`.  Returns 1 with conn suspended (and *out set) until
+ * a poke of `agency` past `seen` or wait_ms has passed; the handler is
+ * then called again and must call tf_events_wait_end and answer.  Returns
+ * 0 (nothing suspended) when a newer change has already been announced,
+ * while shutting down, or on ENOMEM: the caller pulls again or answers.
+ */
+int tf_events_wait(tf_events *ev, struct MHD_Connection *conn,
+		   const char *agency, uint64_t seen, int64_t wait_ms,
+		   tf_waiter **out);
+/* Unlinks and frees a waiter (NULL is fine). */
+void tf_events_wait_end(tf_waiter *w);
+
+/* Open SSE streams and queued waiters (for tests and logs). */
+void tf_events_counts(tf_events *ev, size_t *streams, size_t *waiters);
+
+#endif

@@ -1,0 +1,67 @@
+/*
+ * http.h - tenfourd's HTTP layer: libmicrohttpd (internal epoll thread
+ * pool, suspend/resume) in front of the services of server.h, the JSON
+ * logger of the process, and the wall clock the services get as now_ms.
+ *
+ * Routes, limits and the error -> status mapping follow server.h; SSE
+ * and long-poll live in events.c; /metrics in metrics.c.
+ */
+#ifndef TF_SERVER_HTTP_H
+#define TF_SERVER_HTTP_H
+
+#include <stdint.h>
+
+#include "server/config.h"
+#include "server/server.h"
+
+typedef struct tf_http tf_http;
+
+/* Milliseconds since the epoch (CLOCK_REALTIME): the services' now_ms. */
+int64_t tf_http_now_ms(void);
+
+/*
+ * Starts serving s (borrowed; it must outlive the server) as configured
+ * (listen, tls-cert/key, threads, max-connections, sse-heartbeat-s,
+ * metrics, trusted-proxy, port-file).  Sets s->notify/notify_arg to the
+ * live-event registry (tf_http_stop clears them).  Raises RLIMIT_NOFILE
+ * to fit max-connections.  When cfg->port_file is set, the bound port is
+ * written there (atomically, by rename) once the daemon accepts.
+ * Errors: TF_EIO (cannot listen, TLS files unreadable), TF_ENOMEM.
+ */
+int tf_http_start(tf_srv *s, const tf_config *cfg, tf_http **out,
+		  tf_err *err);
+/* The bound TCP port (useful with port 0). */
+uint16_t tf_http_port(const tf_http *h);
+
+/*
+ * Graceful stop, phase one: /healthz answers 503 "stopping", no new
+ * connection is accepted, SSE streams end and long-poll waiters answer.
+ * Idempotent; safe from any thread except a signal handler.
+ */
+void tf_http_quiesce(tf_http *h);
+/*
+ * Phase two (runs phase one if needed): waits (bounded, 10 s) for the
+ * requests in flight, stops the daemon (joining its threads), frees h.
+ * The database is the caller's to close afterwards.
+ */
+void tf_http_stop(tf_http *h);
+
+/* SSE streams and long-poll waiters open right now (tests). */
+void tf_http_live_counts(tf_http *h, size_t *streams, size_t *waiters);
+
+/* ------------------------------------------------------------- logging */
+
+/* Lines below `level` (enum tf_log_level) are dropped; default info. */
+void tf_log_set_level(int level);
+int tf_log_enabled(int level);
+/*
+ * Writes one JSON object line to stderr in one write(2):
+ * {"ts":"<UTC ISO 8601>","level":"...","msg":"<msg>"<fields>}.
+ * fields is "" or a fragment of members starting with ',' built with the
+ * helpers below (which escape).  Never log tokens, passwords or bodies.
+ */
+void tf_log_write(int level, const char *msg, const char *fields);
+void tf_log_field_str(tf_buf *b, const char *key, const char *val);
+void tf_log_field_int(tf_buf *b, const char *key, int64_t val);
+
+#endif
