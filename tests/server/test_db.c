@@ -1078,6 +1078,657 @@ TEST(test_devaudit)
 	tf_db_close(db);
 }
 
+/* ---------------------------------------------- group commit, savepoints */
+
+/* A gate the first job of a test waits at, holding the writer, so that
+   the jobs queued behind it form one group. */
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
+static int g_blocked, g_open;
+
+static int blocker_fn(tf_db_txn *t, void *arg, tf_err *err)
+{
+	(void)t;
+	(void)arg;
+	(void)err;
+	pthread_mutex_lock(&g_mu);
+	g_blocked = 1;
+	pthread_cond_broadcast(&g_cv);
+	while (!g_open)
+		pthread_cond_wait(&g_cv, &g_mu);
+	pthread_mutex_unlock(&g_mu);
+	return 0;
+}
+
+typedef struct job {
+	tf_db *db;
+	tf_db_txn_fn fn;
+	unsigned n; /* which record */
+	int fail;   /* the fn returns this after writing */
+	int rc;
+	tf_err err;
+	pthread_t th;
+} job;
+
+static int record_job_fn(tf_db_txn *t, void *arg, tf_err *err)
+{
+	job *j = arg;
+	char id[TF_UUID_LEN + 1];
+	int rc;
+
+	mkuuid(j->n, id);
+	rc = t->ops->record_put(t, "a1", id, "incident", "{}", 2, NULL, err);
+	if (rc)
+		return rc;
+	return j->fail ? tf_err_set(err, j->fail, "test", "job %u fails",
+				    j->n)
+		       : 0;
+}
+
+static void *job_main(void *arg)
+{
+	job *j = arg;
+
+	j->rc = tf_db_write(j->db, j->fn, j, &j->err);
+	return NULL;
+}
+
+/* Starts the blocker, waits until it holds the writer. */
+static void gate_close(tf_db *db, job *b)
+{
+	pthread_mutex_lock(&g_mu);
+	g_blocked = 0;
+	g_open = 0;
+	pthread_mutex_unlock(&g_mu);
+	memset(b, 0, sizeof *b);
+	b->db = db;
+	b->fn = blocker_fn;
+	CHECK_INT(pthread_create(&b->th, NULL, job_main, b), 0);
+	pthread_mutex_lock(&g_mu);
+	while (!g_blocked)
+		pthread_cond_wait(&g_cv, &g_mu);
+	pthread_mutex_unlock(&g_mu);
+}
+
+/* Waits (bounded) until n jobs are queued behind the blocker, opens. */
+static void gate_open(tf_db *db, size_t n)
+{
+	struct timespec ms = {0, 1000000};
+	size_t q = 0;
+	int i;
+
+	for (i = 0; i < 20000; i++) {
+		CHECK_INT(tf_db_sqlite_queued(db, &q), 0);
+		if (q >= n)
+			break;
+		nanosleep(&ms, NULL);
+	}
+	CHECK_INT(q, n);
+	pthread_mutex_lock(&g_mu);
+	g_open = 1;
+	pthread_cond_broadcast(&g_cv);
+	pthread_mutex_unlock(&g_mu);
+}
+
+typedef struct present {
+	unsigned n[16];
+	int found[16];
+	size_t count;
+} present;
+
+static void present_body(tf_db_txn *t, void *arg)
+{
+	present *p = arg;
+	char id[TF_UUID_LEN + 1];
+	tf_db_record r;
+	tf_err e;
+	size_t i;
+
+	for (i = 0; i < p->count; i++) {
+		mkuuid(p->n[i], id);
+		p->found[i] = t->ops->record_get(t, "a1", id, &r, &e) == 0;
+		if (p->found[i])
+			tf_db_record_clear(&r);
+	}
+}
+
+TEST(test_savepoint_isolation)
+{
+	tf_db *db = open_seeded("savepoint.db");
+	uint64_t g0 = 0, g1 = 0;
+	job blk, jobs[4];
+	present p;
+	int i;
+
+	if (!db)
+		return;
+	CHECK_INT(tf_db_sqlite_groups(db, &g0), 0);
+	gate_close(db, &blk);
+	/* 1 and 3 fail after writing their record; 2 and 4 succeed */
+	for (i = 0; i < 4; i++) {
+		memset(&jobs[i], 0, sizeof jobs[i]);
+		jobs[i].db = db;
+		jobs[i].fn = record_job_fn;
+		jobs[i].n = 1000 + (unsigned)i;
+		jobs[i].fail = i % 2 == 0 ? TF_EVALIDATE : 0;
+		CHECK_INT(pthread_create(&jobs[i].th, NULL, job_main, &jobs[i]),
+			  0);
+	}
+	gate_open(db, 4);
+	pthread_join(blk.th, NULL);
+	CHECK_INT(blk.rc, 0);
+	for (i = 0; i < 4; i++) {
+		pthread_join(jobs[i].th, NULL);
+		CHECK_INT(jobs[i].rc, i % 2 == 0 ? TF_EVALIDATE : 0);
+	}
+	CHECK_STR(jobs[0].err.msg, "job 1000 fails");
+	/* one group for the blocker, one for all four */
+	CHECK_INT(tf_db_sqlite_groups(db, &g1), 0);
+	CHECK_INT(g1 - g0, 2);
+	memset(&p, 0, sizeof p);
+	p.count = 4;
+	for (i = 0; i < 4; i++)
+		p.n[i] = 1000 + (unsigned)i;
+	CHECK_INT(rd(db, present_body, &p), 0);
+	CHECK_INT(p.found[0], 0);
+	CHECK_INT(p.found[1], 1);
+	CHECK_INT(p.found[2], 0);
+	CHECK_INT(p.found[3], 1);
+	tf_db_close(db);
+}
+
+TEST(test_group_batches)
+{
+	tf_db_options o;
+	tf_db *db;
+	uint64_t g0 = 0, g1 = 0;
+	job blk, jobs[10];
+	int i;
+
+	tf_db_options_default(&o);
+	o.group_max = 4;
+	db = open_opts("groups.db", &o);
+	if (!db)
+		return;
+	CHECK_INT(wr(db, seed_body, NULL), 0);
+	CHECK_INT(tf_db_sqlite_groups(db, &g0), 0);
+	gate_close(db, &blk);
+	for (i = 0; i < 10; i++) {
+		memset(&jobs[i], 0, sizeof jobs[i]);
+		jobs[i].db = db;
+		jobs[i].fn = record_job_fn;
+		jobs[i].n = 2000 + (unsigned)i;
+		CHECK_INT(pthread_create(&jobs[i].th, NULL, job_main, &jobs[i]),
+			  0);
+	}
+	gate_open(db, 10);
+	pthread_join(blk.th, NULL);
+	for (i = 0; i < 10; i++) {
+		pthread_join(jobs[i].th, NULL);
+		CHECK_INT(jobs[i].rc, 0);
+	}
+	/* the blocker's group, then 10 writes in groups of at most 4 */
+	CHECK_INT(tf_db_sqlite_groups(db, &g1), 0);
+	CHECK_INT(g1 - g0, 1 + 3);
+	tf_db_close(db);
+}
+
+/* 8 threads x 200 writes, each a ledger row and a record */
+#define CW_THREADS 8
+#define CW_WRITES 200
+
+typedef struct cw {
+	tf_db *db;
+	int thread;
+	int i;
+	int failures;
+	pthread_t th;
+} cw;
+
+static int cw_fn(tf_db_txn *t, void *arg, tf_err *err)
+{
+	cw *w = arg;
+	char dev[16];
+	tf_db_ledger l;
+	char id[TF_UUID_LEN + 1];
+	unsigned n = (unsigned)(w->thread * 100000 + w->i);
+	int rc;
+
+	snprintf(dev, sizeof dev, "t%d", w->thread);
+	mkledger(&l, dev, (uint64_t)w->i + 1, n, "{\"status\":\"applied\"}");
+	rc = t->ops->ledger_put(t, "a1", &l, err);
+	if (rc == 0) {
+		mkuuid(n, id);
+		rc = t->ops->record_put(t, "a1", id, "incident", "{\"x\":1}",
+					7, NULL, err);
+	}
+	return rc;
+}
+
+static void *cw_main(void *arg)
+{
+	cw *w = arg;
+	tf_err e;
+
+	for (w->i = 0; w->i < CW_WRITES; w->i++)
+		if (tf_db_write(w->db, cw_fn, w, &e) != 0)
+			w->failures++;
+	return NULL;
+}
+
+static void cw_devices(tf_db_txn *t, void *arg)
+{
+	char dev[16];
+	int i;
+
+	(void)arg;
+	for (i = 0; i < CW_THREADS; i++) {
+		snprintf(dev, sizeof dev, "t%d", i);
+		put_device(t, "a1", dev);
+	}
+}
+
+static void stats_body(tf_db_txn *t, void *arg)
+{
+	tf_err e;
+
+	CHECK_INT(t->ops->stats(t, arg, &e), 0);
+}
+
+static void cw_last_body(tf_db_txn *t, void *arg)
+{
+	char dev[16];
+	uint64_t last;
+	tf_err e;
+	int i;
+
+	(void)arg;
+	for (i = 0; i < CW_THREADS; i++) {
+		snprintf(dev, sizeof dev, "t%d", i);
+		CHECK_INT(t->ops->ledger_last(t, "a1", dev, &last, &e), 0);
+		CHECK_INT(last, CW_WRITES);
+	}
+}
+
+TEST(test_concurrent_writes)
+{
+	tf_db *db = open_seeded("concurrent.db");
+	cw w[CW_THREADS];
+	tf_db_stats st;
+	uint64_t g0 = 0, g1 = 0;
+	int i;
+
+	if (!db)
+		return;
+	CHECK_INT(wr(db, cw_devices, NULL), 0);
+	CHECK_INT(tf_db_sqlite_groups(db, &g0), 0);
+	for (i = 0; i < CW_THREADS; i++) {
+		memset(&w[i], 0, sizeof w[i]);
+		w[i].db = db;
+		w[i].thread = i;
+		CHECK_INT(pthread_create(&w[i].th, NULL, cw_main, &w[i]), 0);
+	}
+	for (i = 0; i < CW_THREADS; i++) {
+		pthread_join(w[i].th, NULL);
+		CHECK_INT(w[i].failures, 0);
+	}
+	CHECK_INT(tf_db_sqlite_groups(db, &g1), 0);
+	CHECK(g1 - g0 >= 1 && g1 - g0 <= CW_THREADS * CW_WRITES);
+	printf("test_db: %d concurrent writes in %llu group commits\n",
+	       CW_THREADS * CW_WRITES, (unsigned long long)(g1 - g0));
+	tf_db_close(db);
+
+	/* all of it is there after a reopen */
+	db = open_db("concurrent.db");
+	if (!db)
+		return;
+	memset(&st, 0, sizeof st);
+	CHECK_INT(rd(db, stats_body, &st), 0);
+	CHECK_INT(st.ledger_rows, CW_THREADS * CW_WRITES);
+	CHECK_INT(st.records, CW_THREADS * CW_WRITES);
+	CHECK_INT(st.head_chg, CW_THREADS * CW_WRITES);
+	CHECK_INT(st.conflicts_open, 0);
+	CHECK_INT(st.audit_entries, 0);
+	CHECK_INT(rd(db, cw_last_body, NULL), 0);
+	tf_db_close(db);
+}
+
+/* ----------------------------------------------------------- snapshot */
+
+typedef struct snap {
+	tf_db *db;
+	size_t before, after;
+	int reading, written;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+} snap;
+
+static int count_cb(void *arg, const tf_db_record *r)
+{
+	(void)r;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+static int snap_fn(tf_db_txn *t, void *arg, tf_err *err)
+{
+	snap *s = arg;
+	int rc;
+
+	rc = t->ops->records_since(t, "a1", 0, 0, count_cb, &s->before, err);
+	pthread_mutex_lock(&s->mu);
+	s->reading = 1;
+	pthread_cond_broadcast(&s->cv);
+	while (!s->written)
+		pthread_cond_wait(&s->cv, &s->mu);
+	pthread_mutex_unlock(&s->mu);
+	if (rc == 0)
+		rc = t->ops->records_since(t, "a1", 0, 0, count_cb, &s->after,
+					   err);
+	return rc;
+}
+
+static void *snap_main(void *arg)
+{
+	snap *s = arg;
+	tf_err e;
+
+	CHECK_INT(tf_db_read(s->db, snap_fn, s, &e), 0);
+	return NULL;
+}
+
+static void count_body(tf_db_txn *t, void *arg)
+{
+	tf_err e;
+
+	CHECK_INT(t->ops->records_since(t, "a1", 0, 0, count_cb, arg, &e), 0);
+}
+
+TEST(test_read_snapshot)
+{
+	tf_db *db = open_seeded("snapshot.db");
+	uint64_t chg = 0;
+	size_t now = 0;
+	pthread_t th;
+	snap s;
+
+	if (!db)
+		return;
+	CHECK_INT(wr(db, put_one_record, &chg), 0);
+	memset(&s, 0, sizeof s);
+	s.db = db;
+	pthread_mutex_init(&s.mu, NULL);
+	pthread_cond_init(&s.cv, NULL);
+	CHECK_INT(pthread_create(&th, NULL, snap_main, &s), 0);
+	pthread_mutex_lock(&s.mu);
+	while (!s.reading)
+		pthread_cond_wait(&s.cv, &s.mu);
+	pthread_mutex_unlock(&s.mu);
+	/* committed while the read is open */
+	{
+		job j;
+
+		memset(&j, 0, sizeof j);
+		j.db = db;
+		j.n = 3000;
+		CHECK_INT(tf_db_write(db, record_job_fn, &j, &j.err), 0);
+	}
+	pthread_mutex_lock(&s.mu);
+	s.written = 1;
+	pthread_cond_broadcast(&s.cv);
+	pthread_mutex_unlock(&s.mu);
+	pthread_join(th, NULL);
+	CHECK_INT(s.before, 1);
+	CHECK_INT(s.after, 1);
+	CHECK_INT(rd(db, count_body, &now), 0);
+	CHECK_INT(now, 2);
+	pthread_cond_destroy(&s.cv);
+	pthread_mutex_destroy(&s.mu);
+	tf_db_close(db);
+}
+
+/* ------------------------------------------- nesting, readers, errors */
+
+static int nested_fn(tf_db_txn *t, void *arg, tf_err *err)
+{
+	tf_db *db = arg;
+	tf_err e;
+
+	(void)err;
+	CHECK_INT(tf_db_write(db, nested_fn, db, &e), TF_EINVAL);
+	CHECK_INT(tf_db_read(db, nested_fn, db, &e), TF_EINVAL);
+	return t->writable ? 0 : 1;
+}
+
+TEST(test_nested_and_readers)
+{
+	tf_db_options o;
+	tf_db *db;
+	tf_err e;
+	int i;
+
+	tf_db_options_default(&o);
+	o.readers = 1;
+	o.fsync = 0;
+	db = open_opts("nested.db", &o);
+	if (!db)
+		return;
+	CHECK_INT(tf_db_write(db, nested_fn, db, &e), 0);
+	CHECK_INT(tf_db_read(db, nested_fn, db, &e), 1);
+	CHECK_INT(tf_db_write(db, NULL, NULL, &e), TF_EINVAL);
+	/* one read connection serves many reads in turn */
+	for (i = 0; i < 20; i++)
+		CHECK_INT(tf_db_read(db, nested_fn, db, &e), 1);
+	tf_db_close(db);
+}
+
+static void corrupt_body(tf_db_txn *t, void *arg)
+{
+	tf_db_user u;
+	tf_err e;
+
+	(void)arg;
+	CHECK_INT(t->ops->user_get(t, "a1", "alvarez", &u, &e), TF_EIO);
+	CHECK(strstr(e.msg, "corrupt row") != NULL);
+	CHECK_INT(t->ops->user_get(t, "a2", "alvarez", &u, &e), TF_EIO);
+	CHECK(strstr(e.msg, "roles") != NULL);
+}
+
+TEST(test_corrupt_rows)
+{
+	tf_db *db = open_seeded("corrupt.db");
+
+	if (!db)
+		return;
+	tf_db_close(db);
+	CHECK_INT(raw_sql("corrupt.db",
+			  "UPDATE users SET name = printf('%0300d', 1) WHERE "
+			  "agency = 'a1';"
+			  "UPDATE users SET roles = '[\"a\",1]' WHERE agency "
+			  "= 'a2'"),
+		  SQLITE_OK);
+	db = open_db("corrupt.db");
+	if (!db)
+		return;
+	CHECK_INT(rd(db, corrupt_body, NULL), 0);
+	tf_db_close(db);
+}
+
+/* --------------------------------------------------------- migrations */
+
+TEST(test_migrations)
+{
+	char path[256];
+	tf_db *db = open_db("migrate.db");
+	tf_err e;
+
+	if (!db)
+		return;
+	tf_db_close(db);
+	db = open_db("migrate.db"); /* reopen: nothing to do */
+	if (!db)
+		return;
+	tf_db_close(db);
+	CHECK_INT(raw_sql("migrate.db", "UPDATE meta SET value = '99' WHERE "
+					"key = 'schema_version'"),
+		  SQLITE_OK);
+	db_path("migrate.db", path, sizeof path);
+	db = NULL;
+	CHECK_INT(tf_db_open(path, NULL, &db, &e), TF_EVERSION);
+	CHECK(db == NULL);
+	CHECK(strstr(e.msg, "99") != NULL);
+	CHECK_INT(raw_sql("migrate.db", "UPDATE meta SET value = 'x' WHERE "
+					"key = 'schema_version'"),
+		  SQLITE_OK);
+	CHECK_INT(tf_db_open(path, NULL, &db, &e), TF_EIO);
+	CHECK(strstr(e.msg, "corrupt row") != NULL);
+}
+
+/* -------------------------------------------------------------- crash */
+
+#define CRASH_ROUNDS 5
+#define CRASH_THREADS 4
+#define CRASH_MAX_ACKS 100000
+
+typedef struct crasher {
+	tf_db *db;
+	int fd;
+	unsigned base;
+	unsigned next;
+	pthread_mutex_t *mu;
+} crasher;
+
+static int crash_fn(tf_db_txn *t, void *arg, tf_err *err)
+{
+	const unsigned *n = arg;
+	char id[TF_UUID_LEN + 1];
+
+	mkuuid(*n, id);
+	return t->ops->record_put(t, "a1", id, "incident", "{\"k\":1}", 7,
+				  NULL, err);
+}
+
+static void *crash_main(void *arg)
+{
+	crasher *c = arg;
+	unsigned i;
+	tf_err e;
+
+	for (i = 0; i < CRASH_MAX_ACKS; i++) {
+		unsigned n = c->base + i;
+
+		if (tf_db_write(c->db, crash_fn, &n, &e) != 0)
+			_exit(3);
+		/* acknowledged: now (and only now) tell the parent */
+		if (write(c->fd, &n, sizeof n) != (ssize_t)sizeof n)
+			_exit(4);
+	}
+	return NULL;
+}
+
+static void crash_child(int fd, unsigned round)
+{
+	crasher c[CRASH_THREADS];
+	pthread_t th[CRASH_THREADS];
+	tf_db *db = open_db("crash.db");
+	int i;
+
+	if (db == NULL)
+		_exit(2);
+	for (i = 0; i < CRASH_THREADS; i++) {
+		c[i].db = db;
+		c[i].fd = fd;
+		c[i].base = (round << 24) | ((unsigned)i << 20);
+		if (pthread_create(&th[i], NULL, crash_main, &c[i]) != 0)
+			_exit(5);
+	}
+	for (i = 0; i < CRASH_THREADS; i++)
+		pthread_join(th[i], NULL);
+	_exit(0);
+}
+
+typedef struct acks {
+	unsigned *n;
+	size_t count;
+	size_t missing;
+} acks;
+
+static void acks_body(tf_db_txn *t, void *arg)
+{
+	acks *a = arg;
+	char id[TF_UUID_LEN + 1];
+	tf_db_record r;
+	tf_err e;
+	size_t i;
+
+	for (i = 0; i < a->count; i++) {
+		mkuuid(a->n[i], id);
+		if (t->ops->record_get(t, "a1", id, &r, &e) == 0)
+			tf_db_record_clear(&r);
+		else
+			a->missing++;
+	}
+}
+
+TEST(test_crash_durability)
+{
+	uint64_t seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	unsigned round;
+	tf_db *db = open_seeded("crash.db");
+
+	if (!db)
+		return;
+	tf_db_close(db);
+	for (round = 1; round <= CRASH_ROUNDS; round++) {
+		size_t want = 1 + (size_t)(tf_test_rand(&seed) % 400);
+		acks a = {NULL, 0, 0};
+		int fds[2], status = 0;
+		pid_t pid;
+		unsigned v;
+
+		a.n = calloc(CRASH_MAX_ACKS * CRASH_THREADS, sizeof *a.n);
+		if (a.n == NULL || pipe(fds) != 0) {
+			free(a.n);
+			CHECK(0);
+			return;
+		}
+		fflush(NULL);
+		pid = fork();
+		if (pid == 0) {
+			close(fds[0]);
+			crash_child(fds[1], round);
+		}
+		close(fds[1]);
+		CHECK(pid > 0);
+		/* let it acknowledge `want` writes, then kill it mid-flight */
+		while (pid > 0 && a.count < want &&
+		       read(fds[0], &v, sizeof v) == (ssize_t)sizeof v)
+			a.n[a.count++] = v;
+		if (pid > 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			CHECK(WIFSIGNALED(status));
+		}
+		/* acknowledgements already in the pipe count too */
+		while (a.count < CRASH_MAX_ACKS * CRASH_THREADS &&
+		       read(fds[0], &v, sizeof v) == (ssize_t)sizeof v)
+			a.n[a.count++] = v;
+		close(fds[0]);
+		CHECK(a.count >= want);
+		db = open_db("crash.db");
+		if (db) {
+			CHECK_INT(rd(db, acks_body, &a), 0);
+			tf_db_close(db);
+		}
+		if (a.missing)
+			tf_test_fail(__FILE__, __LINE__,
+				     "round %u: %zu of %zu acknowledged writes "
+				     "lost",
+				     round, a.missing, a.count);
+		free(a.n);
+	}
+}
+
 /* ------------------------------------------------------------ tests
    driven by main(): the temp dir and the suite */
 
@@ -1102,6 +1753,14 @@ int main(int argc, char **argv)
 	RUN(test_text_conflicts);
 	RUN(test_audit_chain);
 	RUN(test_devaudit);
+	RUN(test_savepoint_isolation);
+	RUN(test_group_batches);
+	RUN(test_concurrent_writes);
+	RUN(test_read_snapshot);
+	RUN(test_nested_and_readers);
+	RUN(test_corrupt_rows);
+	RUN(test_migrations);
+	RUN(test_crash_durability);
 
 	d = opendir(g_dir);
 	while (d && (de = readdir(d)) != NULL) {
