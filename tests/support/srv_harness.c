@@ -730,9 +730,11 @@ int tf_h_login_opt(tf_h_server *h, tf_h_user *u, const tf_h_device *d,
 	tf_buf_free(&body);
 	if (rc)
 		return rc;
-	/* A code sent with the right password may have been consumed. */
-	if ((o == NULL || (o->password == NULL && o->totp == NULL)) &&
-	    step > u->last_step)
+	/* The code was consumed when the login got past the TOTP check:
+	   success, or a refusal of the banner (checked last). */
+	if ((r->status == 200 ||
+	     strcmp(tf_h_str(r->json, "field", NULL), "banner_rev") == 0) &&
+	    (o == NULL || o->totp == NULL) && step > u->last_step)
 		u->last_step = step;
 	if (r->status == 200 && s) {
 		memset(s, 0, sizeof *s);
@@ -1068,4 +1070,67 @@ out:
 	if (r == NULL)
 		tf_h_resp_free(&own);
 	return rc;
+}
+
+int tf_h_audit_all(tf_h_server *h, const tf_h_session *s, tf_json **out)
+{
+	tf_json *all = tf_json_array(), *e;
+	uint64_t from = 1;
+	char path[96];
+	tf_h_resp r;
+	int rc = 0, guard;
+
+	*out = NULL;
+	if (all == NULL)
+		return TF_ENOMEM;
+	tf_h_resp_init(&r);
+	for (guard = 0; guard < 1000; guard++) {
+		const char *p, *nl;
+		size_t lines = 0;
+		snprintf(path, sizeof path,
+			 "/v1/audit/export?from=%llu&limit=10000",
+			 (unsigned long long)from);
+		if (tf_h_request(h, s, "GET", path, NULL, 0, NULL, &r) != 0 ||
+		    r.status != 200) {
+			fprintf(stderr, "harness: audit export: HTTP %ld %.200s\n",
+				r.status, tf_buf_cstr(&r.body));
+			rc = TF_EIO;
+			break;
+		}
+		for (p = tf_buf_cstr(&r.body); *p; p = nl + 1) {
+			uint64_t seq = 0;
+			nl = strchr(p, '\n');
+			if (nl == NULL)
+				nl = p + strlen(p);
+			if (nl == p) {
+				if (*nl == '\0')
+					break;
+				continue;
+			}
+			e = NULL;
+			if (tf_json_parse(p, (size_t)(nl - p), NULL, &e,
+					  NULL) != 0 ||
+			    tf_json_uint64(tf_h_get(e, "seq", NULL), &seq) !=
+				    0 ||
+			    tf_json_array_push(all, e) != 0) {
+				tf_json_free(e);
+				rc = TF_EIO;
+				break;
+			}
+			lines++;
+			if (seq >= from)
+				from = seq + 1;
+			if (*nl == '\0')
+				break;
+		}
+		if (rc || lines < 10000)
+			break;
+	}
+	tf_h_resp_free(&r);
+	if (rc) {
+		tf_json_free(all);
+		return rc;
+	}
+	*out = all;
+	return 0;
 }

@@ -45,8 +45,8 @@ typedef struct tf_h_user {
 	char password[64];
 	uint8_t totp_key[64];
 	size_t totp_len;
-	/* The last TOTP step a login sent with the right password: the
-	   server refuses a step at or below it (replay). */
+	/* The last TOTP step a login got accepted: the server refuses a
+	   step at or below it (replay). */
 	int64_t last_step;
 } tf_h_user;
 
@@ -191,8 +191,9 @@ int tf_h_login_body(tf_h_server *h, tf_h_user *u, const tf_h_device *d,
 		    const tf_h_login_opts *o, tf_buf *out, int64_t *step);
 /*
  * POST /v1/auth/login with the body above; r gets the reply.  A reply
- * that passed the password check (200, or a TOTP/banner refusal)
- * advances u->last_step.  On 200 with s non-NULL, s is filled.
+ * that got past the TOTP check (200, or a refusal of banner_rev, the
+ * last check) advances u->last_step.  On 200 with s non-NULL, s is
+ * filled.
  */
 int tf_h_login_opt(tf_h_server *h, tf_h_user *u, const tf_h_device *d,
 		   const tf_h_login_opts *o, tf_h_session *s, tf_h_resp *r);
@@ -241,6 +242,13 @@ void tf_h_uuid(int64_t now_ms, char out[TF_UUID_LEN + 1]);
 int tf_h_pull_all(tf_h_server *h, const tf_h_session *s, const char *cursor,
 		  tf_json **records, tf_json **purged, char *cursor_out,
 		  int *reset, tf_h_resp *r);
+/*
+ * The whole server audit log through GET /v1/audit/export (pages of
+ * 10,000 from seq 1), as an array of parsed entries (*out, caller frees).
+ * TF_EIO on a non-200 reply or a line that is not JSON.
+ */
+int tf_h_audit_all(tf_h_server *h, const tf_h_session *s, tf_json **out);
+
 /* The record with this id in an array of record states, or NULL. */
 const tf_json *tf_h_find_record(const tf_json *records, const char *id);
 
