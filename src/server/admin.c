@@ -39,6 +39,7 @@
 #define ADMIN_TOTP_BYTES 20
 /* Files the command line reads: schema, PEM, password, policy. */
 #define ADMIN_FILE_MAX ((size_t)4 * 1024 * 1024)
+#define ADMIN_DAY_MS (24 * TF_POLICY_HOUR_MS)
 
 /* ------------------------------------------------------------ checks */
 
@@ -84,8 +85,8 @@ static int check_text(const char *what, const char *s, size_t max,
 				  "%s is %zu bytes; at most %zu allowed", what,
 				  n, max);
 	if (!tf_utf8_valid(s, n))
-		return tf_err_set(err, TF_EUTF8, what,
-				  "%s is not valid UTF-8", what);
+		return tf_err_set(err, TF_EUTF8, what, "%s is not valid UTF-8",
+				  what);
 	for (i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)s[i];
 		if (multiline && (ch == '\n' || ch == '\t'))
@@ -100,8 +101,8 @@ static int check_text(const char *what, const char *s, size_t max,
 }
 
 /* Roles: 1..16 distinct names of the schema's "roles" list. */
-static int check_roles(const tf_schema *sc, const char *const *roles,
-		       size_t n, tf_err *err)
+static int check_roles(const tf_schema *sc, const char *const *roles, size_t n,
+		       tf_err *err)
 {
 	size_t i, j;
 
@@ -389,8 +390,7 @@ static int agency_init_txn(tf_db_txn *t, void *arg, tf_err *err)
 	copy_str(ag->id, sizeof ag->id, op->id);
 	copy_str(ag->name, sizeof ag->name, op->name);
 	tf_agency_policy_default(&ag->policy);
-	snprintf(ag->banner, sizeof ag->banner, admin_default_banner,
-		 op->name);
+	snprintf(ag->banner, sizeof ag->banner, admin_default_banner, op->name);
 	ag->banner_rev = 1;
 	rc = t->ops->agency_put(t, ag, err);
 	if (rc)
@@ -977,8 +977,8 @@ static int mkdir_p(const char *path, tf_err *err)
 		buf[i] = '\0';
 		if (mkdir(buf, 0700) != 0 && errno != EEXIST)
 			return tf_err_set(err, TF_EIO, path,
-					  "cannot create directory %s: %s",
-					  buf, strerror(errno));
+					  "cannot create directory %s: %s", buf,
+					  strerror(errno));
 		buf[i] = i < n ? '/' : '\0';
 	}
 	return 0;
@@ -1087,10 +1087,8 @@ static const demo_user demo_users[] = {
 static const struct {
 	const char *id, *label;
 } demo_devices[] = {
-	{"console-1", "Dispatch console 1"},
-	{"mdt-2a12", "MDT unit 2A12"},
-	{"mdt-2a14", "MDT unit 2A14"},
-	{"mdt-sup", "Supervisor MDT"},
+	{"console-1", "Dispatch console 1"}, {"mdt-2a12", "MDT unit 2A12"},
+	{"mdt-2a14", "MDT unit 2A14"},	     {"mdt-sup", "Supervisor MDT"},
 	{"cad-bridge", "CAD bridge server"},
 };
 #define DEMO_NDEVICES (sizeof demo_devices / sizeof demo_devices[0])
@@ -1164,8 +1162,7 @@ static int demo_push_begin(demo_push *p, tf_srv *s, const char *user,
  * written to new_id (TF_UUID_LEN + 1 bytes).  args is JSON text.
  */
 static int demo_cmd(demo_push *p, const char *entity, const char *record_id,
-		    const char *op, const char *args, char *new_id,
-		    tf_err *err)
+		    const char *op, const char *args, char *new_id, tf_err *err)
 {
 	char id[TF_UUID_LEN + 1], cmd_id[TF_UUID_LEN + 1];
 	char hlc[TF_HLC_TEXT_LEN + 1];
@@ -1178,6 +1175,7 @@ static int demo_cmd(demo_push *p, const char *entity, const char *record_id,
 				  "random source or clock failed");
 	tf_uuid7(p->now, rnd, cmd_id);
 	if (record_id == NULL) {
+		assert(new_id != NULL);
 		tf_uuid7(p->now, rnd + 10, id);
 		record_id = id;
 		memcpy(new_id, id, sizeof id);
@@ -1189,8 +1187,8 @@ static int demo_cmd(demo_push *p, const char *entity, const char *record_id,
 		      "\"device\":\"%s\",\"entity\":\"%s\",\"hlc\":\"%s\","
 		      "\"op\":\"%s\",\"record_id\":\"%s\",\"seq\":%" PRIu64
 		      ",\"user\":\"%s\"}",
-		      p->n ? "," : "", args, cmd_id, p->c.device.id, entity, hlc,
-		      op, record_id, p->seq, p->c.user.id);
+		      p->n ? "," : "", args, cmd_id, p->c.device.id, entity,
+		      hlc, op, record_id, p->seq, p->c.user.id);
 	p->ops[p->n] = op;
 	p->entities[p->n] = entity;
 	p->n++;
@@ -1214,8 +1212,8 @@ static int demo_push_send(demo_push *p, tf_err *err)
 		      tf_buf_cstr(&p->cmds), p->c.device.id,
 		      p->s->schema->version);
 	if (body.failed) {
-		rc = tf_err_set(err, body.failed, "seed-demo",
-				"push body: %s", tf_strerror(body.failed));
+		rc = tf_err_set(err, body.failed, "seed-demo", "push body: %s",
+				tf_strerror(body.failed));
 		goto out;
 	}
 	rc = tf_sync_push(p->s, &p->c, p->now, body.data, body.len, &reply,
@@ -1315,7 +1313,7 @@ static int demo_records(tf_srv *s, int64_t now, char inc[2][TF_UUID_LEN + 1],
 		 "and 14th\",\"at\":%" PRId64 ",\"direction\":\"northbound\"},"
 		 "\"reason_wanted\":\"Stolen vehicle; used in an armed "
 		 "robbery. Do not approach alone.\",\"status\":\"active\"}}",
-		 now + 7 * 24 * TF_POLICY_HOUR_MS, now - 40 * TF_POLICY_MINUTE_MS);
+		 now + 7 * ADMIN_DAY_MS, now - 40 * TF_POLICY_MINUTE_MS);
 	if ((rc = demo_cmd(&p, "bolo", NULL, "create", args, bolo[0], err)))
 		goto out;
 	snprintf(args, sizeof args,
@@ -1326,7 +1324,7 @@ static int demo_records(tf_srv *s, int64_t now, char inc[2][TF_UUID_LEN + 1],
 		 "\"person\",\"last_seen\":{\"addr\":\"Lakeside Park\","
 		 "\"at\":%" PRId64 "},\"reason_wanted\":\"Missing person, "
 		 "dementia; may be disoriented.\",\"status\":\"active\"}}",
-		 now + 3 * 24 * TF_POLICY_HOUR_MS, now - 3 * TF_POLICY_HOUR_MS);
+		 now + 3 * ADMIN_DAY_MS, now - 3 * TF_POLICY_HOUR_MS);
 	if ((rc = demo_cmd(&p, "bolo", NULL, "create", args, bolo[1], err)))
 		goto out;
 	snprintf(args, sizeof args,
@@ -1335,7 +1333,7 @@ static int demo_records(tf_srv *s, int64_t now, char inc[2][TF_UUID_LEN + 1],
 		 "\"plate_state\":\"CA\"},\"expires_at\":%" PRId64 ","
 		 "\"kind\":\"vehicle\",\"reason_wanted\":\"Hit and run, "
 		 "property damage only.\",\"status\":\"expired\"}}",
-		 now - 2 * 24 * TF_POLICY_HOUR_MS);
+		 now - 2 * ADMIN_DAY_MS);
 	if ((rc = demo_cmd(&p, "bolo", NULL, "create", args, bolo[2], err)) ||
 	    (rc = demo_push_send(&p, err)))
 		goto out;
@@ -1350,7 +1348,7 @@ static int demo_refs(tf_srv *s, int64_t now, char inc[2][TF_UUID_LEN + 1],
 {
 	static const char *const numbers[2] = {"1234", "1240"};
 	static const char *const callsigns[2] = {"2A12", "2A14"};
-	const int64_t ttl = 365 * 24 * TF_POLICY_HOUR_MS;
+	const int64_t ttl = 365 * ADMIN_DAY_MS;
 	char args[512];
 	demo_push p;
 	size_t i;
@@ -1521,8 +1519,7 @@ int tf_admin_seed_demo(tf_srv *s, const char *out_dir, int64_t now_ms,
 		roles[0] = u->role;
 		roles[1] = u->role2;
 		rc = tf_admin_user_add(s, &a, u->id, u->name, roles,
-				       u->role2 ? 2 : 1,
-				       u->unit,
+				       u->role2 ? 2 : 1, u->unit,
 				       u->password ? u->password : bridge_pw,
 				       now_ms, totp[i], err);
 	}
@@ -1544,8 +1541,7 @@ int tf_admin_seed_demo(tf_srv *s, const char *out_dir, int64_t now_ms,
 			fprintf(report, "  %-11s %-11s %-5s %-10s %-26s %s\n",
 				u->id, u->role, u->unit ? u->unit : "-",
 				u->device,
-				u->password ? u->password : bridge_pw,
-				totp[i]);
+				u->password ? u->password : bridge_pw, totp[i]);
 		}
 		fprintf(report,
 			"\n  records: units 2A12 and 2A14 (available); "
@@ -1702,7 +1698,7 @@ static int cli_agency(admin_cli *cli)
 		rc = tf_err_set(&cli->err, TF_ENOTFOUND, "agency",
 				"no agency given and none initialized: pass "
 				"--agency ID (or run init-agency first)");
-	if (rc == 0) {
+	if (rc == 0 && m.val != NULL) {
 		memcpy(cli->agency, m.val, m.len);
 		cli->agency[m.len] = '\0';
 	}
@@ -1716,8 +1712,7 @@ static int cli_agency(admin_cli *cli)
  * `need`, a NULL-terminated list) or "system".  need_agency: the command
  * works on one agency.
  */
-static int cli_open(admin_cli *cli, int need_agency,
-		    const char *const *need)
+static int cli_open(admin_cli *cli, int need_agency, const char *const *need)
 {
 	tf_buf text;
 	actor_ctx *x = NULL;
@@ -1992,8 +1987,8 @@ static int cmd_one_id(admin_cli *cli, int argc, char **argv)
 		rc = tf_admin_user_disable(&cli->srv, &cli->actor, argv[1], 0,
 					   now, &cli->err);
 	else if (strcmp(c, "user-release") == 0)
-		rc = tf_admin_user_release(&cli->srv, &cli->actor, argv[1],
-					   now, &cli->err);
+		rc = tf_admin_user_release(&cli->srv, &cli->actor, argv[1], now,
+					   &cli->err);
 	else if (set_unit)
 		rc = tf_admin_user_set_unit(&cli->srv, &cli->actor, argv[1],
 					    argv[2], now, &cli->err);
@@ -2035,7 +2030,7 @@ static int pem_pubkey(const char *path, char *out, size_t cap, tf_err *err)
 	int rc;
 
 	tf_buf_init(&text);
-	rc = read_file(path, 64 * 1024, &text, err);
+	rc = read_file(path, (size_t)64 * 1024, &text, err);
 	if (rc)
 		goto out;
 	b = strstr(tf_buf_cstr(&text), begin);
@@ -2194,10 +2189,9 @@ static int list_txn(tf_db_txn *t, void *arg, tf_err *err)
 				goto out;
 			roles[0] = '\0';
 			for (i = 0; i < u->nroles; i++)
-				off += (size_t)snprintf(roles + off,
-							sizeof roles - off,
-							"%s%s", i ? "," : "",
-							u->roles[i]);
+				off += (size_t)snprintf(
+					roles + off, sizeof roles - off, "%s%s",
+					i ? "," : "", u->roles[i]);
 			printf("%-20s %-22s %-6s %-8s %s\n", u->id, roles,
 			       u->unit[0] ? u->unit : "-",
 			       u->disabled	   ? "disabled"
@@ -2237,8 +2231,8 @@ static int cmd_policy_set(admin_cli *cli, int argc, char **argv)
 	if (argc != 2)
 		return usage_error(cli, "needs one JSON object argument");
 	if (cli_open(cli, 1, need_admin) ||
-	    tf_admin_policy_set(&cli->srv, &cli->actor, argv[1],
-				admin_now_ms(), &cli->err))
+	    tf_admin_policy_set(&cli->srv, &cli->actor, argv[1], admin_now_ms(),
+				&cli->err))
 		return fail(cli);
 	printf("policy of agency %s updated\n", cli->agency);
 	return ADMIN_EXIT_OK;
@@ -2369,8 +2363,8 @@ static int seg_txn(tf_db_txn *t, void *arg, tf_err *err)
 {
 	seg_ctx *g = arg;
 
-	return t->ops->audit_scan(t, g->from, g->out ? 1000 : g->cap, seg_fn,
-				  g, err);
+	return t->ops->audit_scan(t, g->from, g->out ? 1000 : g->cap, seg_fn, g,
+				  err);
 }
 
 static void seg_clear(seg_ctx *g)
@@ -2401,8 +2395,7 @@ static int audit_self_txn(tf_db_txn *t, void *arg, tf_err *err)
 
 /* Appends the audit_read / audit_export entry of the command itself
    (takes ownership of d). */
-static int audit_self(admin_cli *cli, tf_audit_type type, tf_json *d,
-		      int drc)
+static int audit_self(admin_cli *cli, tf_audit_type type, tf_json *d, int drc)
 {
 	self_ctx x;
 	int rc;
@@ -2479,16 +2472,14 @@ static int cmd_audit_verify(admin_cli *cli, int argc, char **argv)
 	if (ok) {
 		char hex[TF_AUDIT_PREV_LEN + 1];
 		tf_hex_encode(anc.first_prev, sizeof anc.first_prev, hex);
-		printf("audit log intact: %" PRIu64 " entries verified",
-		       total);
+		printf("audit log intact: %" PRIu64 " entries verified", total);
 		if (total)
 			printf(", head seq %" PRIu64 " hash %s",
 			       anc.first_seq - 1, hex);
 		printf("\n");
 	} else {
 		printf("audit log TAMPERED: %s (fault %s at entry %zu, seq "
-		       "%" PRIu64 "; %" PRIu64
-		       " entries before it verified)\n",
+		       "%" PRIu64 "; %" PRIu64 " entries before it verified)\n",
 		       rep.msg, tf_audit_fault_name(rep.fault), rep.index,
 		       rep.seq, total + rep.verified);
 	}
@@ -2531,9 +2522,8 @@ static int cmd_audit_export(admin_cli *cli, int argc, char **argv)
 		from = strtoull(from_s, &end, 10);
 		if (errno || end == from_s || *end || from_s[0] == '-' ||
 		    from == 0)
-			return usage_error(cli,
-					   "--from needs a seq >= 1, not %s",
-					   from_s);
+			return usage_error(
+				cli, "--from needs a seq >= 1, not %s", from_s);
 	}
 	if (cli_open(cli, cli->as != NULL, need_audit))
 		return fail(cli);
@@ -2585,7 +2575,7 @@ static int cmd_totp_code(admin_cli *cli, int argc, char **argv)
 		return usage_error(cli, "needs USER");
 	if (cli_open(cli, 1, need_admin))
 		return fail(cli);
-	if ((rc = check_id("user", argv[1], &cli->err)))
+	if (check_id("user", argv[1], &cli->err))
 		return fail(cli);
 	x = calloc(1, sizeof *x);
 	if (x == NULL)
@@ -2597,8 +2587,7 @@ static int cmd_totp_code(admin_cli *cli, int argc, char **argv)
 		rc = tf_err_set(&cli->err, TF_ENOTFOUND, "totp",
 				"user %s has no TOTP secret", argv[1]);
 	if (rc == 0 &&
-	    (tf_b32_decode(x->u.totp, strlen(x->u.totp), key, sizeof key,
-			   &n) ||
+	    (tf_b32_decode(x->u.totp, strlen(x->u.totp), key, sizeof key, &n) ||
 	     tf_totp_code(key, n, now / 1000 / TF_TOTP_STEP_S, code)))
 		rc = tf_err_set(&cli->err, TF_EIO, "totp",
 				"the stored TOTP secret of %s is unusable",

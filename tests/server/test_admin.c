@@ -218,9 +218,8 @@ static void check_last(fixture *f, tf_audit_type type, const char *target,
 	if (target)
 		CHECK_STR(ev.target, target);
 	if (key) {
-		const tf_json *v = ev.detail
-					   ? tf_json_object_get(ev.detail, key)
-					   : NULL;
+		const tf_json *v =
+			ev.detail ? tf_json_object_get(ev.detail, key) : NULL;
 		CHECK(v != NULL);
 		if (v) {
 			tf_buf_init(&b);
@@ -316,13 +315,13 @@ TEST(agency_init_and_refusals)
 	rd_free(r);
 
 	n = audit_count(&f);
-	CHECK_INT(tf_admin_agency_init(&f.s, &actor, "t1", "Again", now_ms,
-				       &err),
-		  TF_EEXIST);
+	CHECK_INT(
+		tf_admin_agency_init(&f.s, &actor, "t1", "Again", now_ms, &err),
+		TF_EEXIST);
 	CHECK_STR(err.where, "agency");
-	CHECK_INT(tf_admin_agency_init(&f.s, &actor, "bad id", "X", now_ms,
-				       &err),
-		  TF_EVALIDATE);
+	CHECK_INT(
+		tf_admin_agency_init(&f.s, &actor, "bad id", "X", now_ms, &err),
+		TF_EVALIDATE);
 	CHECK_INT(tf_admin_agency_init(&f.s, &actor, "t2", "", now_ms, &err),
 		  TF_EMISSING);
 	CHECK_INT(tf_admin_agency_init(&f.s, &actor, "t2", "bad\x01name",
@@ -385,9 +384,8 @@ TEST(user_add_and_refusals)
 		  TF_EVALIDATE);
 	CHECK_STR(err.where, "roles");
 	CHECK(strstr(err.msg, "chief") != NULL);
-	CHECK_INT(tf_admin_user_add(&f.s, &actor, "x1", "X", dup_roles, 2,
-				    NULL, "Copper-Canyon-17", now_ms, totp,
-				    &err),
+	CHECK_INT(tf_admin_user_add(&f.s, &actor, "x1", "X", dup_roles, 2, NULL,
+				    "Copper-Canyon-17", now_ms, totp, &err),
 		  TF_EVALIDATE);
 	CHECK_INT(tf_admin_user_add(&f.s, &actor, "x1", "X", officer, 0, NULL,
 				    "Copper-Canyon-17", now_ms, totp, &err),
@@ -428,9 +426,9 @@ TEST(user_add_and_refusals)
 	{
 		tf_admin_actor other = actor;
 		other.agency = "nowhere";
-		CHECK_INT(tf_admin_user_add(&f.s, &other, "x1", "X", officer,
-					    1, NULL, "Copper-Canyon-17",
-					    now_ms, totp, &err),
+		CHECK_INT(tf_admin_user_add(&f.s, &other, "x1", "X", officer, 1,
+					    NULL, "Copper-Canyon-17", now_ms,
+					    totp, &err),
 			  TF_ENOTFOUND);
 		CHECK_STR(err.where, "agency");
 	}
@@ -465,20 +463,20 @@ TEST(user_changes_revoke_sessions)
 	/* disable: flag set, the live session revoked */
 	put_session(&f, hash_a, "brooks", "mdt-x");
 	CHECK_INT(session_revoked(&f, hash_a), 0);
-	CHECK_INT(tf_admin_user_disable(&f.s, &actor, "brooks", 1, now_ms,
-					&err),
-		  0);
+	CHECK_INT(
+		tf_admin_user_disable(&f.s, &actor, "brooks", 1, now_ms, &err),
+		0);
 	CHECK_INT(session_revoked(&f, hash_a), 1);
 	check_last(&f, TF_AUDIT_PERMISSION_CHANGE, "brooks", "action",
 		   "\"user_disable\"");
-	check_last(&f, TF_AUDIT_PERMISSION_CHANGE, "brooks",
-		   "sessions_revoked", "1");
+	check_last(&f, TF_AUDIT_PERMISSION_CHANGE, "brooks", "sessions_revoked",
+		   "1");
 	r = rd_do(&f, RD_USER, "t1", "brooks");
 	CHECK_INT(r->u.disabled, 1);
 	rd_free(r);
-	CHECK_INT(tf_admin_user_disable(&f.s, &actor, "brooks", 0, now_ms,
-					&err),
-		  0);
+	CHECK_INT(
+		tf_admin_user_disable(&f.s, &actor, "brooks", 0, now_ms, &err),
+		0);
 	check_last(&f, TF_AUDIT_PERMISSION_CHANGE, "brooks", "action",
 		   "\"user_enable\"");
 	r = rd_do(&f, RD_USER, "t1", "brooks");
@@ -487,8 +485,8 @@ TEST(user_changes_revoke_sessions)
 
 	/* set unit: scope change revokes; "-" clears */
 	put_session(&f, hash_b, "brooks", "mdt-x");
-	CHECK_INT(tf_admin_user_set_unit(&f.s, &actor, "brooks", "2A15",
-					 now_ms, &err),
+	CHECK_INT(tf_admin_user_set_unit(&f.s, &actor, "brooks", "2A15", now_ms,
+					 &err),
 		  0);
 	CHECK_INT(session_revoked(&f, hash_b), 1);
 	check_last(&f, TF_AUDIT_PERMISSION_CHANGE, "brooks", "from",
@@ -532,12 +530,12 @@ TEST(user_changes_revoke_sessions)
 
 	/* refusals: unknown user, bad id, bad unit change nothing */
 	cnt = audit_count(&f);
-	CHECK_INT(tf_admin_user_disable(&f.s, &actor, "nobody", 1, now_ms,
-					&err),
-		  TF_ENOTFOUND);
+	CHECK_INT(
+		tf_admin_user_disable(&f.s, &actor, "nobody", 1, now_ms, &err),
+		TF_ENOTFOUND);
 	CHECK_STR(err.where, "user");
-	CHECK_INT(tf_admin_user_set_unit(&f.s, &actor, "nobody", "2A12",
-					 now_ms, &err),
+	CHECK_INT(tf_admin_user_set_unit(&f.s, &actor, "nobody", "2A12", now_ms,
+					 &err),
 		  TF_ENOTFOUND);
 	CHECK_INT(tf_admin_user_set_unit(&f.s, &actor, "brooks", "bad unit",
 					 now_ms, &err),
@@ -570,8 +568,7 @@ TEST(devices_enroll_revoke)
 	CHECK_INT(tf_admin_device_enroll(&f.s, &actor, "mdt-1", "MDT one", pub,
 					 now_ms, &err),
 		  0);
-	check_last(&f, TF_AUDIT_DEVICE_ENROLL, "mdt-1", "label",
-		   "\"MDT one\"");
+	check_last(&f, TF_AUDIT_DEVICE_ENROLL, "mdt-1", "label", "\"MDT one\"");
 	r = rd_do(&f, RD_DEVICE, "t1", "mdt-1");
 	CHECK_INT(r->rc, 0);
 	CHECK_INT(r->d.status, TF_DEV_ENROLLED);
@@ -613,22 +610,20 @@ TEST(devices_enroll_revoke)
 						 "other", pub3, now_ms, &err),
 			  0);
 		CHECK_INT(tf_admin_user_add(&f.s, &actor, "u1", "U one",
-					    officer, 1, NULL,
-					    "Maple-Signal-58", now_ms, totp,
-					    &err),
+					    officer, 1, NULL, "Maple-Signal-58",
+					    now_ms, totp, &err),
 			  0);
 		CHECK_INT(tf_admin_user_add(&f.s, &actor, "u2", "U two",
-					    officer, 1, NULL,
-					    "Maple-Signal-58", now_ms, totp,
-					    &err),
+					    officer, 1, NULL, "Maple-Signal-58",
+					    now_ms, totp, &err),
 			  0);
 	}
 	put_session(&f, hash_a, "u1", "mdt-1");
 	put_session(&f, hash_b, "u2", "mdt-1");
 	put_session(&f, hash_c, "u1", "mdt-other");
-	CHECK_INT(tf_admin_device_revoke(&f.s, &actor, "mdt-1", now_ms + 5,
-					 &err),
-		  0);
+	CHECK_INT(
+		tf_admin_device_revoke(&f.s, &actor, "mdt-1", now_ms + 5, &err),
+		0);
 	check_last(&f, TF_AUDIT_DEVICE_REVOKE, "mdt-1", "sessions_revoked",
 		   "2");
 	CHECK_INT(session_revoked(&f, hash_a), 1);
@@ -909,8 +904,7 @@ TEST(seed_demo)
 
 	/* A second run is refused and changes nothing. */
 	n = audit_count(&f);
-	CHECK_INT(tf_admin_seed_demo(&f.s, out, now_ms, NULL, &err),
-		  TF_EEXIST);
+	CHECK_INT(tf_admin_seed_demo(&f.s, out, now_ms, NULL, &err), TF_EEXIST);
 	CHECK(strstr(err.msg, "already exists") != NULL);
 	CHECK_INT(audit_count(&f), n);
 	fx_close(&f);
@@ -955,9 +949,9 @@ TEST(cli)
 	CHECK_INT(run_admin("--data-dir", dir, "user-add", "x", "--name", "X",
 			    NULL),
 		  2);
-	CHECK_INT(run_admin("--data-dir", dir, "user-add", "x", "--roles",
-			    NULL),
-		  2);
+	CHECK_INT(
+		run_admin("--data-dir", dir, "user-add", "x", "--roles", NULL),
+		2);
 	CHECK_INT(run_admin("--data-dir", dir, "device-enroll", "d", "--label",
 			    "L", NULL),
 		  2);
@@ -993,9 +987,9 @@ TEST(cli)
 	CHECK_INT(run_admin("--data-dir", dir, "--schema", S, "--as", "reyes",
 			    "user-disable", "reyes", NULL),
 		  1); /* not an admin */
-	CHECK_INT(run_admin("--data-dir", dir, "--schema", S, "user-list",
-			    NULL),
-		  0);
+	CHECK_INT(
+		run_admin("--data-dir", dir, "--schema", S, "user-list", NULL),
+		0);
 	CHECK_INT(run_admin("--data-dir", dir, "--schema", S, "totp-code",
 			    "reyes", NULL),
 		  0);
@@ -1058,12 +1052,12 @@ TEST(cli)
 	}
 
 	/* seed-demo through argv, twice */
-	CHECK_INT(run_admin("--data-dir", dir, "--schema", S, "seed-demo",
-			    NULL),
-		  0);
-	CHECK_INT(run_admin("--data-dir", dir, "--schema", S, "seed-demo",
-			    NULL),
-		  1);
+	CHECK_INT(
+		run_admin("--data-dir", dir, "--schema", S, "seed-demo", NULL),
+		0);
+	CHECK_INT(
+		run_admin("--data-dir", dir, "--schema", S, "seed-demo", NULL),
+		1);
 	CHECK_INT(run_admin("--data-dir", dir, "--schema", S, "--agency",
 			    "demo", "totp-code", "alvarez", NULL),
 		  0);
