@@ -102,7 +102,8 @@ static int identity_epoch(tf_db_txn *t, identity_ctx *ic, tf_err *err)
 		}
 		for (i = 0; i < len; i++) {
 			char c = val[i];
-			if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+			if (!((c >= '0' && c <= '9') ||
+			      (c >= 'a' && c <= 'f'))) {
 				rc = tf_err_set(err, TF_EIO, "epoch",
 						"stored epoch is not hex");
 				goto out;
@@ -209,8 +210,9 @@ int tf_auth_hash_password(const tf_srv *s, const char *pw, size_t len,
 		rc = tf_b64url_encode(key, sizeof key, key64, sizeof key64);
 	if (rc < 0)
 		goto out;
-	n = snprintf(out, TF_DB_PWHASH_MAX + 1, PWHASH_PREFIX "%" PRIu32 "$%s$%s",
-		     s->pbkdf2_iter, salt64, key64);
+	n = snprintf(out, TF_DB_PWHASH_MAX + 1,
+		     PWHASH_PREFIX "%" PRIu32 "$%s$%s", s->pbkdf2_iter, salt64,
+		     key64);
 	if (n < 0 || n > TF_DB_PWHASH_MAX) {
 		out[0] = '\0';
 		rc = TF_ELIMIT;
@@ -302,8 +304,8 @@ typedef struct req_ctx {
 static void req_init(req_ctx *r, tf_srv *s, int64_t now_ms, const char *source,
 		     const char *method, const char *path)
 {
-	const char *node = s->node != NULL && s->node[0] != '\0' ? s->node
-								 : "tenfourd";
+	const char *node =
+		s->node != NULL && s->node[0] != '\0' ? s->node : "tenfourd";
 	size_t i;
 
 	r->s = s;
@@ -311,8 +313,8 @@ static void req_init(req_ctx *r, tf_srv *s, int64_t now_ms, const char *source,
 	if (source == NULL || source[0] == '\0')
 		source = "unknown";
 	for (i = 0; i < TF_AUDIT_SOURCE_MAX && source[i] != '\0'; i++)
-		r->source[i] = source[i] > ' ' && source[i] < 0x7f ? source[i]
-								    : '?';
+		r->source[i] =
+			source[i] > ' ' && source[i] < 0x7f ? source[i] : '?';
 	r->source[i] = '\0';
 	if (method != NULL)
 		snprintf(r->where, sizeof r->where, "%s %s %s", node, method,
@@ -355,8 +357,7 @@ static tf_json *detail_new(const char *reason)
 	return d;
 }
 
-static int detail_str(tf_json *d, const char *key, const char *val,
-		      size_t len)
+static int detail_str(tf_json *d, const char *key, const char *val, size_t len)
 {
 	if (d == NULL)
 		return TF_ENOMEM;
@@ -373,8 +374,8 @@ static int detail_int(tf_json *d, const char *key, int64_t v)
 /* Appends one entry of type/outcome for the actor, with detail (borrowed). */
 static int audit_put(tf_db_txn *t, const req_ctx *r, tf_audit_type type,
 		     int success, const char *user, const char *device,
-		     const char *role, const char *target, const tf_json *detail,
-		     tf_err *err)
+		     const char *role, const char *target,
+		     const tf_json *detail, tf_err *err)
 {
 	tf_audit_event ev;
 
@@ -449,8 +450,8 @@ static int body_known(const tf_json *obj, const char *const *names,
 		if (names[j] != NULL)
 			continue;
 		snprintf(where, sizeof where, "%s%.64s", prefix, k);
-		return tf_err_set(err, TF_EUNKNOWN, where,
-				  "%s: unknown member", where);
+		return tf_err_set(err, TF_EUNKNOWN, where, "%s: unknown member",
+				  where);
 	}
 	return 0;
 }
@@ -517,8 +518,8 @@ static int body_int(const tf_json *obj, const char *key, const char *path,
 		return rc;
 	rc = tf_json_int64(v, out);
 	if (rc == TF_ETYPE)
-		return tf_err_set(err, TF_ETYPE, path,
-				  "%s must be an integer", path);
+		return tf_err_set(err, TF_ETYPE, path, "%s must be an integer",
+				  path);
 	if (rc < 0 || *out < min || *out > max)
 		return tf_err_set(err, TF_ERANGE, path,
 				  "%s must be in [%" PRId64 ", %" PRId64 "]",
@@ -695,8 +696,8 @@ typedef struct login_ctx {
 } login_ctx;
 
 static const char *const login_members[] = {
-	"agency", "banner_rev", "device_id", "password", "proof",
-	"totp",	  "user",	NULL};
+	"agency", "banner_rev", "device_id", "password",
+	"proof",  "totp",	"user",	     NULL};
 static const char *const proof_members[] = {"sig", "ts", NULL};
 
 /* Reads the login body into q (strings point into *tree). */
@@ -827,20 +828,22 @@ static void login_decide(login_ctx *c)
 	}
 	if (c->device.status != TF_DEV_ENROLLED) {
 		c->reason = "device revoked";
-		c->rc = tf_err_set(&c->err, TF_EREVOKED, "device_id",
-				   "device %s is revoked; it must wipe its data",
-				   q->device);
+		c->rc = tf_err_set(
+			&c->err, TF_EREVOKED, "device_id",
+			"device %s is revoked; it must wipe its data",
+			q->device);
 		return;
 	}
 	skew = c->r.now_ms - q->proof_ts;
 	if (skew > TF_SRV_LOGIN_PROOF_WINDOW_MS ||
 	    skew < -TF_SRV_LOGIN_PROOF_WINDOW_MS) {
 		c->reason = "stale device proof";
-		c->rc = tf_err_set(&c->err, TF_EAUTH, "proof",
-				   "proof.ts is %" PRId64
-				   " ms from the server's time; at most %" PRId64
-				   " ms allowed",
-				   skew, TF_SRV_LOGIN_PROOF_WINDOW_MS);
+		c->rc = tf_err_set(
+			&c->err, TF_EAUTH, "proof",
+			"proof.ts is %" PRId64
+			" ms from the server's time; at most %" PRId64
+			" ms allowed",
+			skew, TF_SRV_LOGIN_PROOF_WINDOW_MS);
 		return;
 	}
 	n = snprintf(msg, sizeof msg, "tenfour-login\n%s\n", q->agency);
@@ -857,8 +860,8 @@ static void login_decide(login_ctx *c)
 		tf_buf_append(&m, q->user, q->user_len);
 		tf_buf_printf(&m, "\n%s\n%" PRId64, q->device, q->proof_ts);
 		rc = m.failed ? m.failed
-			      : device_verify(&c->device, m.data, m.len,
-					      q->sig, &c->err, "proof");
+			      : device_verify(&c->device, m.data, m.len, q->sig,
+					      &c->err, "proof");
 		tf_buf_free(&m);
 	}
 	if (rc < 0) {
@@ -989,9 +992,9 @@ static int login_record_fail(tf_db_txn *t, login_ctx *c, tf_db_user *u,
 	}
 	rc = detail_str(d, "agency", q->agency, strlen(q->agency));
 	if (rc == 0 && !c->has_user)
-		rc = detail_str(d, "user", q->user,
-				utf8_prefix(q->user, q->user_len,
-					    ATTEMPT_NAME_MAX));
+		rc = detail_str(
+			d, "user", q->user,
+			utf8_prefix(q->user, q->user_len, ATTEMPT_NAME_MAX));
 	if (rc == 0 && c->has_user)
 		rc = detail_int(d, "failures", u->lockout.nfail);
 	if (rc < 0) {
@@ -1004,7 +1007,8 @@ static int login_record_fail(tf_db_txn *t, login_ctx *c, tf_db_user *u,
 	if (rc == 0 && locked) {
 		tf_json_free(d);
 		d = detail_new("failed logons");
-		rc = detail_int(d, "failures", c->agency.policy.lockout_failures);
+		rc = detail_int(d, "failures",
+				c->agency.policy.lockout_failures);
 		if (rc == 0)
 			rc = detail_int(d, "window_ms",
 					c->agency.policy.lockout_window_ms);
@@ -1034,8 +1038,7 @@ static int login_reply(login_ctx *c, const tf_db_user *u, int64_t expires,
 		tf_buf_puts(b, "{\"claims\":");
 		tf_json_write_string(b, claims->data, claims->len);
 		tf_buf_puts(b, ",\"key_id\":");
-		tf_json_write_string(b, c->r.s->key_id,
-				     strlen(c->r.s->key_id));
+		tf_json_write_string(b, c->r.s->key_id, strlen(c->r.s->key_id));
 		tf_buf_printf(b, ",\"sig\":\"%s\"}", sig64);
 	} else {
 		tf_buf_puts(b, "null");
@@ -1249,8 +1252,9 @@ int tf_auth_login(tf_srv *s, const char *source, int64_t now_ms,
 
 	assert(s != NULL && s->db != NULL && reply != NULL);
 	if (now_ms < 0 || now_ms >= TIME_MAX_MS)
-		return tf_err_set(err, TF_ERANGE, "now", "server time out of "
-							 "range");
+		return tf_err_set(err, TF_ERANGE, "now",
+				  "server time out of "
+				  "range");
 	c = calloc(1, sizeof *c);
 	if (c == NULL)
 		return tf_err_set(err, TF_ENOMEM, "body", "out of memory");
@@ -1408,9 +1412,8 @@ static int session_revoke_fn(tf_db_txn *t, void *arg, tf_err *err)
 	if (rc < 0)
 		rc = tf_err_set(err, TF_ENOMEM, "audit", "out of memory");
 	else
-		rc = audit_put(t, &sc->r, TF_AUDIT_SESSION_REVOKE, 1,
-			       ses->user, ses->device, NULL, ses->device, d,
-			       err);
+		rc = audit_put(t, &sc->r, TF_AUDIT_SESSION_REVOKE, 1, ses->user,
+			       ses->device, NULL, ses->device, d, err);
 	tf_json_free(d);
 	return rc;
 }
@@ -1944,8 +1947,7 @@ int tf_audit_export(tf_srv *s, const tf_srv_caller *c, int64_t now_ms,
 		rc = tf_err_set(err, TF_ENOMEM, "audit", "out of memory");
 		goto out;
 	}
-	rc = access_audit(s, c, now_ms, path, TF_AUDIT_AUDIT_EXPORT, 1, d,
-			  err);
+	rc = access_audit(s, c, now_ms, path, TF_AUDIT_AUDIT_EXPORT, 1, d, err);
 	if (rc == 0 && tf_buf_append(out, lines.data, lines.len) < 0)
 		rc = tf_err_set(err, out->failed, "reply",
 				"cannot hold the export");
@@ -1956,8 +1958,8 @@ out:
 }
 
 typedef struct verify_ctx {
-	tf_buf arena;	/* bytes of the segment's entries */
-	size_t *off;	/* offset of each entry in the arena */
+	tf_buf arena; /* bytes of the segment's entries */
+	size_t *off;  /* offset of each entry in the arena */
 	size_t *len;
 	size_t n;
 	uint64_t last_row; /* the stored seq of the last row seen */
@@ -2031,6 +2033,16 @@ static int verify_fn(tf_db_txn *t, void *arg, tf_err *err)
 		rc = tf_audit_verify(blobs, v->n, &an, &v->rep);
 		if (rc == TF_EVALIDATE) {
 			v->ok = 0;
+			if (v->total > 0) {
+				/* the report counts from the segment */
+				char m[sizeof v->rep.msg + 64];
+
+				snprintf(m, sizeof m,
+					 "in the segment from entry %zu: %s",
+					 v->total, v->rep.msg);
+				memcpy(v->rep.msg, m, sizeof v->rep.msg - 1);
+				v->rep.msg[sizeof v->rep.msg - 1] = '\0';
+			}
 			v->bad_index = v->total + v->rep.index;
 			v->total += v->rep.index;
 			rc = 0;
@@ -2088,10 +2100,11 @@ int tf_audit_verify_server(tf_srv *s, const tf_srv_caller *c, int64_t now_ms,
 		goto out;
 	tf_buf_printf(out, "{\"entries\":%zu,\"fault\":", v.total);
 	if (v.ok) {
-		tf_buf_printf(out,
-			      "null,\"index\":null,\"message\":null,\"ok\":true,"
-			      "\"seq\":%" PRIu64 "}",
-			      v.total > 0 ? v.rep.seq : (uint64_t)0);
+		tf_buf_printf(
+			out,
+			"null,\"index\":null,\"message\":null,\"ok\":true,"
+			"\"seq\":%" PRIu64 "}",
+			v.total > 0 ? v.rep.seq : (uint64_t)0);
 	} else {
 		tf_buf_printf(out, "\"%s\",\"index\":%zu,\"message\":",
 			      tf_audit_fault_name(v.rep.fault), v.bad_index);

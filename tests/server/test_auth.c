@@ -439,9 +439,9 @@ TEST(identity_and_keys)
 		if (k != NULL && k->len == 1) {
 			CHECK_STR(tf_json_get_str(k->u.items[0], "alg", NULL),
 				  "Ed25519");
-			CHECK_STR(tf_json_get_str(k->u.items[0], "key_id",
-						  NULL),
-				  f.s.key_id);
+			CHECK_STR(
+				tf_json_get_str(k->u.items[0], "key_id", NULL),
+				f.s.key_id);
 		}
 	}
 	tf_json_free(j);
@@ -476,8 +476,8 @@ TEST(password_hash_format)
 	bad[14] = '5'; /* 500000 iterations: below the floor */
 	CHECK_INT(tf_auth_check_password(bad, "pw-one-two", 10), TF_EINVAL);
 	CHECK_INT(tf_auth_check_password("sha1$1$a$b", "x", 1), TF_EINVAL);
-	CHECK_INT(tf_auth_check_password("pbkdf2-sha256$600000$AAAA$AAAA",
-					 "x", 1),
+	CHECK_INT(tf_auth_check_password("pbkdf2-sha256$600000$AAAA$AAAA", "x",
+					 1),
 		  TF_EINVAL);
 	snprintf(bad, sizeof bad, "%s", h);
 	bad[strlen(bad) - 1] = '\0'; /* key one character short */
@@ -853,13 +853,11 @@ TEST(session_expiry_logout_revoked)
 	CHECK_INT(tf_auth_session(&f.s, auth, "mdt-2a12", "::1", exp - 1, &c,
 				  &err),
 		  0);
-	CHECK_INT(tf_auth_session(&f.s, auth, "mdt-2a12", "::1", exp, &c,
-				  &err),
+	CHECK_INT(tf_auth_session(&f.s, auth, "mdt-2a12", "::1", exp, &c, &err),
 		  TF_EAUTH);
 	/* the scheme in any case; a non-canonical spelling refused */
 	auth[0] = 'b';
-	CHECK_INT(tf_auth_session(&f.s, auth, "mdt-2a12", "::1", T0, &c,
-				  &err),
+	CHECK_INT(tf_auth_session(&f.s, auth, "mdt-2a12", "::1", T0, &c, &err),
 		  0);
 	/* logout ends it */
 	CHECK_INT(tf_auth_logout(&f.s, &c, T0 + 5, &err), 0);
@@ -903,8 +901,7 @@ TEST(session_expiry_logout_revoked)
 	fx_close(&f);
 }
 
-static void wipe_body(tf_sigkey *k, const char *device, int64_t at,
-		      tf_buf *b)
+static void wipe_body(tf_sigkey *k, const char *device, int64_t at, tf_buf *b)
 {
 	uint8_t sig[TF_ED25519_SIG_LEN];
 	char msg[256], sig64[128];
@@ -933,33 +930,33 @@ TEST(wipe_receipt)
 	CHECK_INT(fx_open(&f), 0);
 	/* not revoked: refused */
 	wipe_body(f.dev, "mdt-2a12", T0, &b);
-	CHECK_INT(tf_auth_wipe_receipt(&f.s, "::1", T0, b.data, b.len, &r,
-				       &err),
-		  TF_EPERM);
+	CHECK_INT(
+		tf_auth_wipe_receipt(&f.s, "::1", T0, b.data, b.len, &r, &err),
+		TF_EPERM);
 	revoke_device(&f, "mdt-2a12");
 	/* signed by another device's key */
 	wipe_body(f.dev14, "mdt-2a12", T0, &b);
-	CHECK_INT(tf_auth_wipe_receipt(&f.s, "::1", T0, b.data, b.len, &r,
-				       &err),
-		  TF_EAUTH);
+	CHECK_INT(
+		tf_auth_wipe_receipt(&f.s, "::1", T0, b.data, b.len, &r, &err),
+		TF_EAUTH);
 	CHECK_STR(err.where, "sig");
 	/* signed, but for another time than the body says */
 	wipe_body(f.dev, "mdt-2a12", T0, &b);
 	memcpy(strstr(b.data, "\"wiped_at\":") + 11, "2", 1);
-	CHECK_INT(tf_auth_wipe_receipt(&f.s, "::1", T0, b.data, b.len, &r,
-				       &err),
-		  TF_EAUTH);
+	CHECK_INT(
+		tf_auth_wipe_receipt(&f.s, "::1", T0, b.data, b.len, &r, &err),
+		TF_EAUTH);
 	wipe_body(f.dev, "mdt-9z99", T0, &b);
-	CHECK_INT(tf_auth_wipe_receipt(&f.s, "::1", T0, b.data, b.len, &r,
-				       &err),
-		  TF_EAUTH);
+	CHECK_INT(
+		tf_auth_wipe_receipt(&f.s, "::1", T0, b.data, b.len, &r, &err),
+		TF_EAUTH);
 	CHECK_INT(get_device(&f, "mdt-2a12").status, TF_DEV_REVOKED);
 	CHECK_INT(audit_count(&f, TF_AUDIT_DEVICE_WIPE_RECEIPT, -1), 0);
 	/* the good one */
 	wipe_body(f.dev, "mdt-2a12", T0 - 500, &b);
-	CHECK_INT(tf_auth_wipe_receipt(&f.s, "::1", T0, b.data, b.len, &r,
-				       &err),
-		  0);
+	CHECK_INT(
+		tf_auth_wipe_receipt(&f.s, "::1", T0, b.data, b.len, &r, &err),
+		0);
 	CHECK_STR(tf_buf_cstr(&r), "{\"ok\":true}");
 	CHECK_INT(get_device(&f, "mdt-2a12").status, TF_DEV_WIPED);
 	CHECK_INT(get_device(&f, "mdt-2a12").wiped_at, T0 - 500);
@@ -976,16 +973,17 @@ TEST(wipe_receipt)
 	CHECK_INT(tf_auth_wipe_receipt(&f.s, "::1", T0, "{", 1, &r, &err),
 		  TF_EJSON);
 	CHECK_INT(tf_auth_wipe_receipt(&f.s, "::1", T0,
-				       LIT("{\"agency\":\"metro\",\"x\":1}"), &r,
-				       &err),
+				       LIT("{\"agency\":\"metro\",\"x\":1}"),
+				       &r, &err),
 		  TF_EUNKNOWN);
 	CHECK_STR(err.where, "x");
-	CHECK_INT(tf_auth_wipe_receipt(
-			  &f.s, "::1", T0,
-			  LIT("{\"agency\":\"metro\",\"device_id\":\"mdt-2a12\","
-			  "\"sig\":\"AA\",\"wiped_at\":\"1\"}"),
-			  &r, &err),
-		  TF_ETYPE);
+	CHECK_INT(
+		tf_auth_wipe_receipt(
+			&f.s, "::1", T0,
+			LIT("{\"agency\":\"metro\",\"device_id\":\"mdt-2a12\","
+			    "\"sig\":\"AA\",\"wiped_at\":\"1\"}"),
+			&r, &err),
+		TF_ETYPE);
 	CHECK_STR(err.where, "wiped_at");
 	CHECK_INT(audit_total(&f), before);
 	tf_buf_free(&b);
@@ -1075,8 +1073,7 @@ TEST(device_audit_upload)
 	dlog_make(&l, "mdt-2a12", 8);
 	dlog_make(&other, "mdt-2a14", 2);
 	make_session(&f, "alvarez", "mdt-2a12", T0 + 60 * MIN_MS, auth);
-	CHECK_INT(tf_auth_session(&f.s, auth, "mdt-2a12", "::1", T0, &c,
-				  &err),
+	CHECK_INT(tf_auth_session(&f.s, auth, "mdt-2a12", "::1", T0, &c, &err),
 		  0);
 	/* empty: the genesis head */
 	upload_body(&l, "mdt-2a12", 1, 0, &b);
@@ -1186,17 +1183,14 @@ TEST(audit_export_verify)
 	CHECK_INT(fx_open(&f), 0);
 	make_session(&f, "alvarez", "mdt-2a12", T0 + 60 * MIN_MS, a1);
 	make_session(&f, "audra", "mdt-2a14", T0 + 60 * MIN_MS, a2);
-	CHECK_INT(tf_auth_session(&f.s, a1, "mdt-2a12", "::1", T0, &off,
-				  &err),
+	CHECK_INT(tf_auth_session(&f.s, a1, "mdt-2a12", "::1", T0, &off, &err),
 		  0);
-	CHECK_INT(tf_auth_session(&f.s, a2, "mdt-2a14", "::1", T0, &aud,
-				  &err),
+	CHECK_INT(tf_auth_session(&f.s, a2, "mdt-2a14", "::1", T0, &aud, &err),
 		  0);
 	/* a few entries to export: logoffs, refused reads */
 	CHECK_INT(tf_audit_export(&f.s, &off, T0, 0, 0, &out, &err), TF_EPERM);
 	CHECK_STR(err.where, "roles");
-	CHECK_INT(tf_audit_verify_server(&f.s, &off, T0, &out, &err),
-		  TF_EPERM);
+	CHECK_INT(tf_audit_verify_server(&f.s, &off, T0, &out, &err), TF_EPERM);
 	CHECK_INT(out.len, 0);
 	CHECK_INT(audit_count(&f, TF_AUDIT_AUDIT_EXPORT, 0), 1);
 	CHECK_INT(audit_count(&f, TF_AUDIT_AUDIT_READ, 0), 1);
@@ -1284,8 +1278,8 @@ TEST(login_bad_bodies)
 		{"\"banner_rev\":3", "\"banner_rev\":-3", TF_ERANGE,
 		 "banner_rev"},
 		{"\"banner_rev\":3,", "", TF_EMISSING, "banner_rev"},
-		{"\"banner_rev\":3", "\"banner_rev\":3,\"extra\":1", TF_EUNKNOWN,
-		 "extra"},
+		{"\"banner_rev\":3", "\"banner_rev\":3,\"extra\":1",
+		 TF_EUNKNOWN, "extra"},
 		{"\"proof\":{", "\"proof\":{\"x\":1,", TF_EUNKNOWN, "proof.x"},
 		{"\"agency\":\"metro\"", "\"agency\":7", TF_ETYPE, "agency"},
 		{"\"agency\":\"metro\"", "\"agency\":\"me tro\"", TF_EVALIDATE,
@@ -1339,14 +1333,14 @@ TEST(login_bad_bodies)
 	big = malloc(TF_SRV_MAX_SMALL_BODY + 2);
 	memset(big, ' ', TF_SRV_MAX_SMALL_BODY + 1);
 	big[TF_SRV_MAX_SMALL_BODY + 1] = '\0';
-	CHECK_INT(tf_auth_login(&f.s, "::1", T0, big,
-				TF_SRV_MAX_SMALL_BODY + 1, &r, &err),
+	CHECK_INT(tf_auth_login(&f.s, "::1", T0, big, TF_SRV_MAX_SMALL_BODY + 1,
+				&r, &err),
 		  TF_ELIMIT);
 	CHECK_STR(err.where, "body");
 	free(big);
 	/* a body nested too deep */
-	CHECK_INT(tf_auth_login(&f.s, "::1", T0, LIT("{\"proof\":{\"sig\":[1]}}"), &r,
-				&err),
+	CHECK_INT(tf_auth_login(&f.s, "::1", T0,
+				LIT("{\"proof\":{\"sig\":[1]}}"), &r, &err),
 		  TF_ELIMIT);
 	CHECK_INT(r.len, 0);
 	CHECK_INT(audit_total(&f), before);
