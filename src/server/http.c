@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -168,7 +169,8 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
 		line[--n] = '\0';
 	tf_buf_init(&f);
 	tf_log_field_str(&f, "detail", line);
-	tf_log_write(TF_LOG_WARN, "libmicrohttpd", tf_buf_cstr(&f));
+	/* Mostly clients that went away: not the operator's concern. */
+	tf_log_write(TF_LOG_INFO, "libmicrohttpd", tf_buf_cstr(&f));
 	tf_buf_free(&f);
 }
 
@@ -1258,6 +1260,10 @@ void tf_http_quiesce(tf_http *h)
 		return;
 	atomic_store(&h->stopping, 1);
 	h->listen_fd = MHD_quiesce_daemon(h->d);
+	/* Refuse queued and new connects at once (the descriptor itself
+	   stays open until the daemon has stopped, as MHD asks). */
+	if (h->listen_fd != MHD_INVALID_SOCKET)
+		shutdown(h->listen_fd, SHUT_RDWR);
 	tf_events_shutdown(h->ev);
 }
 
