@@ -129,6 +129,14 @@ $(BUILD)/bench/%: bench/%.c $(LIBSUPPORT) $(LIBCORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(LIBSUPPORT) $(LIBCORE) $(LDFLAGS) -o $@
 
+# The server load generator seeds the database in-process (services,
+# storage, crypto) and talks HTTP through libcurl.
+$(BUILD)/bench/bench_server: bench/bench_server.c $(LIBSERVER) $(LIBCRYPTO) \
+		$(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(LIBSERVER) $(LIBCRYPTO) $(LIBCORE) $(LDFLAGS) \
+	  $(SERVER_LIBS) -lcurl -o $@
+
 # ---------------------------------------------------------------- wasm
 WASM_CC     ?= clang
 WASM_CFLAGS := --target=wasm32-wasi $(CSTD) $(WARN) -O2 -Iinclude -Isrc \
