@@ -151,7 +151,8 @@ static void put_user(tf_db_txn *t, const char *agency, const char *id,
 	snprintf(u.roles[1], sizeof u.roles[1], "supervisor");
 	u.nroles = 2;
 	snprintf(u.unit, sizeof u.unit, "2A12");
-	snprintf(u.pwhash, sizeof u.pwhash, "pbkdf2-sha256$600000$c2FsdA$aGFzaA");
+	snprintf(u.pwhash, sizeof u.pwhash,
+		 "pbkdf2-sha256$600000$c2FsdA$aGFzaA");
 	snprintf(u.totp, sizeof u.totp, "JBSWY3DPEHPK3PXP");
 	u.totp_last_step = 55;
 	u.lockout.fail_ms[0] = 100;
@@ -246,8 +247,7 @@ static void meta_body(tf_db_txn *t, void *arg)
 	CHECK_INT(t->ops->meta_put(t, "empty", NULL, 0, &e), 0);
 	CHECK_INT(t->ops->meta_get(t, "nope", &v, &n, &e), TF_ENOTFOUND);
 	CHECK(v == NULL);
-	CHECK_INT(t->ops->meta_put(t, "schema_version", "9", 1, &e),
-		  TF_EINVAL);
+	CHECK_INT(t->ops->meta_put(t, "schema_version", "9", 1, &e), TF_EINVAL);
 	CHECK_INT(t->ops->meta_put(t, "", "x", 1, &e), TF_EINVAL);
 }
 
@@ -319,10 +319,8 @@ static void identity_body(tf_db_txn *t, void *arg)
 	CHECK_INT(t->ops->user_get(t, "a2", "alvarez", &u, &e), 0);
 	CHECK_STR(u.name, "Other Alvarez");
 	CHECK_INT(t->ops->user_get(t, "a1", "brooks", &u, &e), TF_ENOTFOUND);
-	CHECK_INT(t->ops->user_get(t, "a3", "alvarez", &u, &e),
-		  TF_ENOTFOUND);
-	CHECK_INT(t->ops->user_get(t, "a1", "bad id!", &u, &e),
-		  TF_ENOTFOUND);
+	CHECK_INT(t->ops->user_get(t, "a3", "alvarez", &u, &e), TF_ENOTFOUND);
+	CHECK_INT(t->ops->user_get(t, "a1", "bad id!", &u, &e), TF_ENOTFOUND);
 
 	CHECK_INT(t->ops->device_get(t, "a1", "d1", &d, &e), 0);
 	CHECK_STR(d.label, "MDT d1");
@@ -612,8 +610,7 @@ static void records_body(tf_db_txn *t, void *arg)
 		prev = chg;
 		if (i <= 3) {
 			CHECK_INT(t->ops->record_put(t, "a2", id, "incident",
-						     "{\"b\":22}", 8, &chg,
-						     &e),
+						     "{\"b\":22}", 8, &chg, &e),
 				  0);
 			CHECK(chg > prev);
 			prev = chg;
@@ -633,9 +630,9 @@ static void records_body(tf_db_txn *t, void *arg)
 	CHECK_INT(t->ops->record_put(t, "a1", "bad", "incident", "{}", 2, &chg,
 				     &e),
 		  TF_EINVAL);
-	CHECK_INT(t->ops->record_put(t, "a1", id, "incident", "{}", 0, &chg,
-				     &e),
-		  TF_ELIMIT);
+	CHECK_INT(
+		t->ops->record_put(t, "a1", id, "incident", "{}", 0, &chg, &e),
+		TF_ELIMIT);
 
 	CHECK_INT(t->ops->record_get(t, "a1", id, &r, &e), 0);
 	CHECK_STR(r.id, id);
@@ -690,6 +687,49 @@ static void records_body(tf_db_txn *t, void *arg)
 	CHECK_INT(f.n, 0);
 }
 
+/* A scan inside a scan of the same statement gets its own statement. */
+typedef struct nest {
+	tf_db_txn *t;
+	size_t outer, inner;
+} nest;
+
+static int inner_cb(void *arg, const tf_db_record *r)
+{
+	nest *n = arg;
+
+	(void)r;
+	n->inner++;
+	return 0;
+}
+
+static int outer_cb(void *arg, const tf_db_record *r)
+{
+	nest *n = arg;
+	tf_db_record g;
+	tf_err e;
+
+	n->outer++;
+	CHECK_INT(n->t->ops->record_get(n->t, "a1", r->id, &g, &e), 0);
+	CHECK_STR(g.state, r->state);
+	tf_db_record_clear(&g);
+	return n->t->ops->records_since(n->t, "a1", 0, 0, inner_cb, n, &e);
+}
+
+static void nested_scan_body(tf_db_txn *t, void *arg)
+{
+	nest n = {t, 0, 0};
+	tf_err e;
+
+	(void)arg;
+	CHECK_INT(t->ops->records_since(t, "a1", 0, 0, outer_cb, &n, &e), 0);
+	CHECK_INT(n.outer, 5);
+	CHECK_INT(n.inner, 25);
+	/* and the cached statement still works afterwards */
+	n.inner = 0;
+	CHECK_INT(t->ops->records_since(t, "a1", 0, 0, inner_cb, &n, &e), 0);
+	CHECK_INT(n.inner, 5);
+}
+
 TEST(test_records)
 {
 	tf_db *db = open_seeded("records.db");
@@ -697,6 +737,7 @@ TEST(test_records)
 	if (!db)
 		return;
 	CHECK_INT(wr(db, records_body, NULL), 0);
+	CHECK_INT(rd(db, nested_scan_body, NULL), 0);
 	tf_db_close(db);
 }
 
@@ -821,8 +862,7 @@ static void text_body(tf_db_txn *t, void *arg)
 	CHECK_INT(t->ops->textrev_put(t, "a1", &r, &e), TF_EINVAL);
 
 	memset(&v, 0, sizeof v);
-	CHECK_INT(t->ops->textrev_list(t, "a1", rid, "remarks", rev_cb, &v,
-				       &e),
+	CHECK_INT(t->ops->textrev_list(t, "a1", rid, "remarks", rev_cb, &v, &e),
 		  0);
 	CHECK_INT(v.n, 3);
 	CHECK_STR(v.text[0], "first");
@@ -831,9 +871,9 @@ static void text_body(tf_db_txn *t, void *arg)
 	CHECK_STR(v.text[2], "");
 	CHECK_INT(v.rev[2], 2);
 	memset(&v, 0, sizeof v);
-	CHECK_INT(t->ops->textrev_list(t, "a1", rid, "narrative", rev_cb, &v,
-				       &e),
-		  0);
+	CHECK_INT(
+		t->ops->textrev_list(t, "a1", rid, "narrative", rev_cb, &v, &e),
+		0);
 	CHECK_INT(v.n, 0);
 
 	memset(&c, 0, sizeof c);
@@ -992,13 +1032,15 @@ TEST(test_audit_chain)
 
 	/* the rows are append-only, and editing bytes behind the triggers'
 	   back breaks the chain */
-	CHECK(raw_sql("audit.db", "UPDATE audit SET bytes = 'x' WHERE seq = 2") !=
+	CHECK(raw_sql("audit.db",
+		      "UPDATE audit SET bytes = 'x' WHERE seq = 2") !=
 	      SQLITE_OK);
-	CHECK_INT(raw_sql("audit.db",
-			  "DROP TRIGGER audit_no_update;"
-			  "UPDATE audit SET bytes = CAST(replace(CAST(bytes AS "
-			  "TEXT), 'alvarez', 'brooks0') AS BLOB) WHERE seq = 3"),
-		  SQLITE_OK);
+	CHECK_INT(
+		raw_sql("audit.db",
+			"DROP TRIGGER audit_no_update;"
+			"UPDATE audit SET bytes = CAST(replace(CAST(bytes AS "
+			"TEXT), 'alvarez', 'brooks0') AS BLOB) WHERE seq = 3"),
+		SQLITE_OK);
 	db = open_db("audit.db");
 	if (!db)
 		return;
@@ -1120,8 +1162,7 @@ static int record_job_fn(tf_db_txn *t, void *arg, tf_err *err)
 	rc = t->ops->record_put(t, "a1", id, "incident", "{}", 2, NULL, err);
 	if (rc)
 		return rc;
-	return j->fail ? tf_err_set(err, j->fail, "test", "job %u fails",
-				    j->n)
+	return j->fail ? tf_err_set(err, j->fail, "test", "job %u fails", j->n)
 		       : 0;
 }
 
@@ -1299,8 +1340,8 @@ static int cw_fn(tf_db_txn *t, void *arg, tf_err *err)
 	rc = t->ops->ledger_put(t, "a1", &l, err);
 	if (rc == 0) {
 		mkuuid(n, id);
-		rc = t->ops->record_put(t, "a1", id, "incident", "{\"x\":1}",
-					7, NULL, err);
+		rc = t->ops->record_put(t, "a1", id, "incident", "{\"x\":1}", 7,
+					NULL, err);
 	}
 	return rc;
 }
@@ -1604,8 +1645,8 @@ static int crash_fn(tf_db_txn *t, void *arg, tf_err *err)
 	char id[TF_UUID_LEN + 1];
 
 	mkuuid(*n, id);
-	return t->ops->record_put(t, "a1", id, "incident", "{\"k\":1}", 7,
-				  NULL, err);
+	return t->ops->record_put(t, "a1", id, "incident", "{\"k\":1}", 7, NULL,
+				  err);
 }
 
 static void *crash_main(void *arg)

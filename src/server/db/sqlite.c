@@ -439,8 +439,8 @@ static int sq_col_str(sqlite3_stmt *s, int i, char *dst, size_t cap,
 	if (v == NULL) {
 		if (sqlite3_column_type(s, i) != SQLITE_NULL)
 			return tf_err_set(err, TF_ENOMEM, where,
-					  "%s: out of memory reading %s",
-					  where, col);
+					  "%s: out of memory reading %s", where,
+					  col);
 		n = 0;
 	}
 	if (n >= cap || (n > 0 && memchr(v, 0, n) != NULL))
@@ -602,8 +602,8 @@ static int sq_step_write(sq_conn *c, sqlite3_stmt *s, tf_err *err,
 
 /* ---------------------------------------------------------------- meta */
 
-static int sq_meta_get(tf_db_txn *t, const char *key, char **val,
-		       size_t *len, tf_err *err)
+static int sq_meta_get(tf_db_txn *t, const char *key, char **val, size_t *len,
+		       tf_err *err)
 {
 	static const char where[] = "meta_get";
 	sq_conn *c = sq_t(t)->c;
@@ -763,8 +763,7 @@ static int sq_agency_put(tf_db_txn *t, const tf_db_agency *a, tf_err *err)
 		    SQLITE_OK ||
 	    sqlite3_bind_int64(s, 5, a->policy.session_max_ms) != SQLITE_OK ||
 	    sqlite3_bind_int64(s, 6, a->policy.wipe_after) != SQLITE_OK ||
-	    sqlite3_bind_int64(s, 7, a->policy.lockout_failures) !=
-		    SQLITE_OK ||
+	    sqlite3_bind_int64(s, 7, a->policy.lockout_failures) != SQLITE_OK ||
 	    sqlite3_bind_int64(s, 8, a->policy.lockout_window_ms) !=
 		    SQLITE_OK ||
 	    sq_bind_text(s, 9, a->banner) != SQLITE_OK ||
@@ -936,8 +935,8 @@ static int sq_user_get(tf_db_txn *t, const char *agency, const char *id,
 		goto out;
 	if (rc == 0) {
 		rc = tf_err_set(err, TF_ENOTFOUND, where,
-				"user_get: user %s not found in agency %s",
-				id, agency);
+				"user_get: user %s not found in agency %s", id,
+				agency);
 		goto out;
 	}
 	u = calloc(1, sizeof *u);
@@ -1235,8 +1234,9 @@ static int sq_session_revoke_all(tf_db_txn *t, const char *agency,
 	if (rc)
 		return rc;
 	if (agency == NULL || (user == NULL && device == NULL))
-		return sq_bad(err, where, "agency and a user or a device are "
-					  "required");
+		return sq_bad(err, where,
+			      "agency and a user or a device are "
+			      "required");
 	if (!sq_is_id(agency))
 		return sq_bad(err, "agency", "not an id");
 	if (user != NULL && !sq_is_id(user))
@@ -1265,8 +1265,8 @@ out:
 
 /* ------------------------------------------------------------- ledger */
 
-static int sq_ledger_last(tf_db_txn *t, const char *agency,
-			  const char *device, uint64_t *last, tf_err *err)
+static int sq_ledger_last(tf_db_txn *t, const char *agency, const char *device,
+			  uint64_t *last, tf_err *err)
 {
 	static const char where[] = "ledger_last";
 	sq_conn *c = sq_t(t)->c;
@@ -1326,8 +1326,8 @@ static int sq_ledger_row(sqlite3_stmt *s, tf_db_ledger *out, tf_err *err,
 	l.seq = (uint64_t)seq;
 	l.status = (tf_status)st;
 	l.at_ms = sqlite3_column_int64(s, 6);
-	rc = sq_col_dup(s, 5, SQ_BLOB_MAX, &l.result, &l.result_len, err,
-			where, "result");
+	rc = sq_col_dup(s, 5, SQ_BLOB_MAX, &l.result, &l.result_len, err, where,
+			"result");
 	if (rc)
 		return rc;
 	*out = l;
@@ -1345,8 +1345,7 @@ static int sq_ledger_get(sq_conn *c, int id, const char *agency,
 		return rc;
 	if (sq_bind_text(s, 1, agency) != SQLITE_OK ||
 	    (device && (sq_bind_text(s, 2, device) != SQLITE_OK ||
-			sqlite3_bind_int64(s, 3, (int64_t)seq) !=
-				SQLITE_OK)) ||
+			sqlite3_bind_int64(s, 3, (int64_t)seq) != SQLITE_OK)) ||
 	    (cmd_id && sq_bind_text(s, 2, cmd_id) != SQLITE_OK)) {
 		rc = sq_eio(c, err, where);
 		goto out;
@@ -1378,13 +1377,12 @@ static int sq_ledger_get_seq(tf_db_txn *t, const char *agency,
 	    seq > TF_SEQ_MAX)
 		return tf_err_set(err, TF_ENOTFOUND, where,
 				  "ledger_get_seq: no such ledger entry");
-	return sq_ledger_get(sq_t(t)->c, SQ_LEDGER_GET_SEQ, agency, device,
-			     seq, NULL, out, err, where);
+	return sq_ledger_get(sq_t(t)->c, SQ_LEDGER_GET_SEQ, agency, device, seq,
+			     NULL, out, err, where);
 }
 
 static int sq_ledger_get_cmd(tf_db_txn *t, const char *agency,
-			     const char *cmd_id, tf_db_ledger *out,
-			     tf_err *err)
+			     const char *cmd_id, tf_db_ledger *out, tf_err *err)
 {
 	static const char where[] = "ledger_get_cmd";
 
@@ -1481,8 +1479,7 @@ static int sq_record_get(tf_db_txn *t, const char *agency, const char *id,
 				"record_get: record %s not found", id);
 		goto out;
 	}
-	if ((rc = sq_col_str(s, 0, r.id, sizeof r.id, err, where, "id")) !=
-		    0 ||
+	if ((rc = sq_col_str(s, 0, r.id, sizeof r.id, err, where, "id")) != 0 ||
 	    (rc = sq_col_str(s, 1, r.entity, sizeof r.entity, err, where,
 			     "entity")) != 0)
 		goto out;
@@ -1745,8 +1742,7 @@ static int sq_textrev_list(tf_db_txn *t, const char *agency,
 	sqlite3_stmt *s = NULL;
 	int rc;
 
-	if (agency == NULL || record_id == NULL || field == NULL ||
-	    fn == NULL)
+	if (agency == NULL || record_id == NULL || field == NULL || fn == NULL)
 		return sq_bad(err, where,
 			      "agency, record_id, field and fn are required");
 	if (!sq_is_id(agency) || !sq_is_uuid(record_id) || !sq_is_name(field))
@@ -1857,8 +1853,9 @@ static int sq_conflict_del(tf_db_txn *t, const char *agency,
 	if (rc)
 		return rc;
 	if (agency == NULL || record_id == NULL || conflict_id == NULL)
-		return sq_bad(err, where, "agency, record_id and conflict_id "
-					  "are required");
+		return sq_bad(err, where,
+			      "agency, record_id and conflict_id "
+			      "are required");
 	if (!sq_is_id(agency) || !sq_is_uuid(record_id) ||
 	    !sq_is_uuid(conflict_id))
 		return tf_err_set(err, TF_ENOTFOUND, where,
@@ -1909,8 +1906,8 @@ static int sq_conflict_list(tf_db_txn *t, const char *agency,
 		if (rc <= 0)
 			break;
 		memset(&x, 0, sizeof x);
-		if ((rc = sq_col_str(s, 0, x.record_id, sizeof x.record_id,
-				     err, where, "record_id")) != 0 ||
+		if ((rc = sq_col_str(s, 0, x.record_id, sizeof x.record_id, err,
+				     where, "record_id")) != 0 ||
 		    (rc = sq_col_str(s, 1, x.entity, sizeof x.entity, err,
 				     where, "entity")) != 0 ||
 		    (rc = sq_col_str(s, 2, x.field, sizeof x.field, err, where,
@@ -2095,8 +2092,8 @@ static int sq_audit_scan(tf_db_txn *t, uint64_t from, size_t limit,
 }
 
 static int sq_devaudit_head(tf_db_txn *t, const char *agency,
-			    const char *device, uint64_t *seq,
-			    uint8_t hash[32], tf_err *err)
+			    const char *device, uint64_t *seq, uint8_t hash[32],
+			    tf_err *err)
 {
 	static const char where[] = "devaudit_head";
 	sq_conn *c = sq_t(t)->c;
@@ -2104,8 +2101,9 @@ static int sq_devaudit_head(tf_db_txn *t, const char *agency,
 	int rc;
 
 	if (agency == NULL || device == NULL || seq == NULL || hash == NULL)
-		return sq_bad(err, where, "agency, device, seq and hash are "
-					  "required");
+		return sq_bad(err, where,
+			      "agency, device, seq and hash are "
+			      "required");
 	*seq = 0;
 	memset(hash, 0, 32);
 	if (!sq_is_id(agency) || !sq_is_id(device))
@@ -2135,9 +2133,8 @@ out:
 	return rc;
 }
 
-static int sq_devaudit_put(tf_db_txn *t, const char *agency,
-			   const char *device, const tf_db_audit *a,
-			   tf_err *err)
+static int sq_devaudit_put(tf_db_txn *t, const char *agency, const char *device,
+			   const tf_db_audit *a, tf_err *err)
 {
 	static const char where[] = "devaudit_put";
 	sq_conn *c = sq_t(t)->c;
@@ -2186,8 +2183,7 @@ static int sq_devaudit_scan(tf_db_txn *t, const char *agency,
 	int rc;
 
 	if (agency == NULL || device == NULL || fn == NULL)
-		return sq_bad(err, where,
-			      "agency, device and fn are required");
+		return sq_bad(err, where, "agency, device and fn are required");
 	if (!sq_is_id(agency) || !sq_is_id(device) || from > INT64_MAX)
 		return 0;
 	rc = sq_prep(c, SQ_DEVAUDIT_SCAN, &s, err, where);
@@ -2330,7 +2326,8 @@ static int sq_wal(sq_conn *c, tf_err *err)
 		rc = tf_err_set(err, TF_EIO, "journal_mode",
 				"open database: cannot switch to WAL mode "
 				"(%s)",
-				mode ? (const char *)mode : sqlite3_errmsg(c->h));
+				mode ? (const char *)mode
+				     : sqlite3_errmsg(c->h));
 	else
 		rc = 0;
 	sqlite3_finalize(s);
@@ -2398,13 +2395,15 @@ static int sq_migrate(sq_conn *c, tf_err *err)
 			if (rc == 0)
 				return 0;
 		}
-		if (rc == 0)
+		if (rc == 0 && v >= 0 && v < SQ_SCHEMA_VERSION)
 			rc = sq_exec_sql(c, sq_migrations[v], err, "migrate");
+		else if (rc == 0)
+			rc = sq_corrupt(err, "schema_version", "meta.value");
 		if (rc == 0) {
 			snprintf(sql, sizeof sql,
 				 "INSERT OR REPLACE INTO meta(key, value) "
 				 "VALUES('schema_version', '%lld')",
-				 (long long)(v + 1));
+				 (long long)v + 1);
 			rc = sq_exec_sql(c, sql, err, "migrate");
 		}
 		if (rc == 0)
@@ -2476,10 +2475,12 @@ static void sq_run_group(sq_db *db, sq_job *g)
 			broken = 1;
 			break;
 		}
+		/* a failed fn's changes go; ROLLBACK TO keeps the savepoint
+		   open, so it is released either way */
 		if (j->rc < 0 &&
 		    sq_exec(c, SQ_ROLLBACK_TO, &e, "rollback to") != 0)
 			broken = 1;
-		else if (sq_exec(c, SQ_RELEASE, &e, "release") != 0)
+		if (!broken && sq_exec(c, SQ_RELEASE, &e, "release") != 0)
 			broken = 1;
 	}
 	if (!broken && sq_exec(c, SQ_COMMIT, &e, "commit") == 0)
@@ -2690,14 +2691,13 @@ static int sq_create_file(const char *path, tf_err *err)
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 
 	if (fd < 0)
-		return tf_err_set(err, TF_EIO, "dsn",
-				  "open database file: %s", strerror(errno));
+		return tf_err_set(err, TF_EIO, "dsn", "open database file: %s",
+				  strerror(errno));
 	close(fd);
 	return 0;
 }
 
-static int sq_options(const tf_db_options *o, tf_db_options *out,
-		      tf_err *err)
+static int sq_options(const tf_db_options *o, tf_db_options *out, tf_err *err)
 {
 	if (o == NULL) {
 		tf_db_options_default(out);
@@ -2746,7 +2746,8 @@ static int sq_open(const char *dsn, const tf_db_options *o, tf_db **out,
 				  "this SQLite is built without threads");
 	db = calloc(1, sizeof *db);
 	if (db == NULL)
-		return tf_err_set(err, TF_ENOMEM, "dsn", "sqlite open: no memory");
+		return tf_err_set(err, TF_ENOMEM, "dsn",
+				  "sqlite open: no memory");
 	db->base.ops = &tf_db_sqlite_ops;
 	rc = sq_options(o, &db->opt, err);
 	if (rc) {
@@ -2772,7 +2773,8 @@ static int sq_open(const char *dsn, const tf_db_options *o, tf_db **out,
 	db->rd = calloc((size_t)db->opt.readers, sizeof *db->rd);
 	db->rd_busy = calloc((size_t)db->opt.readers, 1);
 	if (db->rd == NULL || db->rd_busy == NULL) {
-		rc = tf_err_set(err, TF_ENOMEM, "dsn", "sqlite open: no memory");
+		rc = tf_err_set(err, TF_ENOMEM, "dsn",
+				"sqlite open: no memory");
 		goto out;
 	}
 	for (i = 0; i < db->opt.readers && rc == 0; i++) {
