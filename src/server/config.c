@@ -435,7 +435,7 @@ static int read_file(const char *path, char **out, tf_err *err)
 	}
 	if (n > TF_CONFIG_FILE_MAX) {
 		rc = tf_err_set(err, TF_ELIMIT, "config",
-				"option 'config': %s is larger than %d bytes",
+				"option 'config': %s is larger than %zu bytes",
 				path, TF_CONFIG_FILE_MAX);
 		goto out;
 	}
@@ -474,7 +474,7 @@ static int load_file(tf_config *c, const char *path, tf_err *err)
 		snprintf(src, sizeof src, "file %s:%u", path, lineno);
 		if (strlen(line) > TF_CONFIG_LINE_MAX) {
 			rc = tf_err_set(err, TF_ELIMIT, "config",
-					"%s: line longer than %d bytes", src,
+					"%s: line longer than %zu bytes", src,
 					TF_CONFIG_LINE_MAX);
 			break;
 		}

@@ -20,8 +20,8 @@
 #define TF_SERVER_VERSION "0.1.0" /* tenfourd --version, build_info */
 #define TF_CONFIG_PATH_MAX 1024  /* file and directory names, bytes */
 #define TF_CONFIG_ADDR_MAX 64    /* an IPv4 or IPv6 literal */
-#define TF_CONFIG_FILE_MAX (64 * 1024)
-#define TF_CONFIG_LINE_MAX 4096
+#define TF_CONFIG_FILE_MAX ((size_t)64 * 1024)
+#define TF_CONFIG_LINE_MAX ((size_t)4096)
 #define TF_CONFIG_DEFAULT_DATA_DIR "/var/lib/tenfourd"
 #define TF_CONFIG_DEFAULT_SCHEMA "/usr/share/tenfour/cad.json"
 #define TF_CONFIG_FALLBACK_SCHEMA "schemas/cad.json"

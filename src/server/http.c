@@ -38,7 +38,7 @@
 #define PATH_LOG_MAX 200    /* bytes of the path kept for the log */
 #define SEG_MAX 128         /* bytes of one path parameter */
 #define MAX_QUERY_ARGS 8
-#define TLS_FILE_MAX (1024 * 1024)
+#define TLS_FILE_MAX ((size_t)1024 * 1024)
 #define EXPORT_MAX_LIMIT 10000
 #define EXPORT_DEFAULT_LIMIT 1000
 #define FD_RESERVE 256 /* descriptors beyond connections: db, logs, ... */
@@ -1067,7 +1067,7 @@ static int read_pem(const char *path, const char *opt, char **out,
 	n = fread(buf, 1, TLS_FILE_MAX + 1, f);
 	if (ferror(f) || n == 0 || n > TLS_FILE_MAX) {
 		rc = tf_err_set(err, TF_EIO, opt,
-				"%s: %s is empty, unreadable or over %d bytes",
+				"%s: %s is empty, unreadable or over %zu bytes",
 				opt, path, TLS_FILE_MAX);
 		goto out;
 	}

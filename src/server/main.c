@@ -24,7 +24,7 @@
 #include "server/server.h"
 #include "tenfour/schema.h"
 
-#define SCHEMA_FILE_MAX (4 * 1024 * 1024)
+#define SCHEMA_FILE_MAX ((size_t)4 * 1024 * 1024)
 
 static void log_error(const char *msg, const tf_err *err)
 {
@@ -73,7 +73,7 @@ static int load_schema(const char *path, tf_schema **out, tf_err *err)
 	n = fread(text, 1, SCHEMA_FILE_MAX + 1, f);
 	if (ferror(f) || n > SCHEMA_FILE_MAX)
 		rc = tf_err_set(err, TF_EIO, "schema",
-				"schema: %s is unreadable or over %d bytes",
+				"schema: %s is unreadable or over %zu bytes",
 				path, SCHEMA_FILE_MAX);
 	else
 		rc = tf_schema_load(text, n, out, err);
