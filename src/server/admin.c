@@ -29,6 +29,7 @@
 
 #include "server/admin.h"
 #include "server/auth.h"
+#include "server/config.h"
 #include "tenfour/hlc.h"
 #include "tenfour/json.h"
 #include "tenfour/schema.h"
@@ -1533,12 +1534,12 @@ int tf_admin_seed_demo(tf_srv *s, const char *out_dir, int64_t now_ms,
 		fprintf(report,
 			"Seeded agency \"%s\" (Demo County Police "
 			"Department)\n\n"
-			"  %-11s %-11s %-5s %-10s %-26s %s\n",
+			"  %-11s %-11s %-5s %-11s %-26s %s\n",
 			TF_ADMIN_DEMO_AGENCY, "user", "role", "unit", "device",
 			"password", "TOTP secret");
 		for (i = 0; i < DEMO_NUSERS; i++) {
 			const demo_user *u = &demo_users[i];
-			fprintf(report, "  %-11s %-11s %-5s %-10s %-26s %s\n",
+			fprintf(report, "  %-11s %-11s %-5s %-11s %-26s %s\n",
 				u->id, u->role, u->unit ? u->unit : "-",
 				u->device,
 				u->password ? u->password : bridge_pw, totp[i]);
@@ -1564,8 +1565,9 @@ int tf_admin_seed_demo(tf_srv *s, const char *out_dir, int64_t now_ms,
 #define ADMIN_EXIT_USAGE 2
 
 static const char admin_usage[] =
-	"usage: tenfourd admin [--data-dir DIR | --db DSN] [--schema PATH]\n"
-	"                      [--agency ID] [--as USER] <command> ...\n"
+	"usage: tenfourd admin [--config PATH] [--data-dir DIR | --db DSN]\n"
+	"                      [--schema PATH] [--agency ID] [--as USER]\n"
+	"                      <command> ...\n"
 	"commands:\n"
 	"  init-agency ID NAME\n"
 	"  user-add ID --name NAME --roles R1,R2 [--unit UNIT]\n"
@@ -1586,8 +1588,9 @@ static const char admin_usage[] =
 	"  totp-code USER                   (local operator aid for demos "
 	"and tests)\n"
 	"  seed-demo [--out DIR]\n"
-	"environment: TENFOURD_DATA_DIR, TENFOURD_DB, TENFOURD_SCHEMA, "
-	"TENFOURD_AGENCY\n"
+	"The database and schema follow the daemon's rules (--config file, "
+	"then\nTENFOURD_* environment, then flags); TENFOURD_AGENCY names the "
+	"agency.\n"
 	"defaults: --data-dir /var/lib/tenfourd, --db "
 	"sqlite:<data-dir>/tenfourd.db,\n"
 	"          --schema /usr/share/tenfour/cad.json, else "
@@ -1597,7 +1600,7 @@ typedef struct admin_cli {
 	const char *cmd;
 	const char *data_dir, *dsn, *schema_path, *agency_opt, *as;
 	int dsn_from_dir;
-	char dsn_buf[4200];
+	tf_config cfg; /* the daemon's option rules: file, environment */
 	char where[TF_AUDIT_WHERE_MAX + 1];
 	char agency[TF_ID_MAX + 1];
 	char role[TF_NAME_MAX + 1];
@@ -1740,7 +1743,7 @@ static int cli_open(admin_cli *cli, int need_agency, const char *const *need)
 	cli->srv.schema = cli->schema;
 	cli->srv.max_skew_ms = TF_DEFAULT_MAX_SKEW_MS;
 	cli->srv.totp_window = 1;
-	cli->srv.pbkdf2_iter = TF_PBKDF2_MIN_ITER;
+	cli->srv.pbkdf2_iter = cli->cfg.pbkdf2_iter;
 	cli->srv.node = "tenfourd-admin";
 	rc = tf_db_open(cli->dsn, NULL, &cli->srv.db, &cli->err);
 	if (rc)
@@ -2657,18 +2660,49 @@ static const struct {
 	{"seed-demo", cmd_seed_demo},
 };
 
-/* The schema file: /usr/share/tenfour/cad.json, else ./schemas/cad.json. */
-static const char *default_schema(void)
+/*
+ * The database, schema and PBKDF2 settings come from the daemon's own
+ * option rules (config.c): --config / TENFOURD_CONFIG file, then the
+ * TENFOURD_* environment, then the flags given here, so that `tenfourd
+ * admin` opens exactly the database the daemon serves.
+ */
+static int cli_config(admin_cli *cli, const char *config)
 {
-	if (access("/usr/share/tenfour/cad.json", R_OK) == 0)
-		return "/usr/share/tenfour/cad.json";
-	return "schemas/cad.json";
+	char *cargv[9];
+	int cargc = 0, rc;
+
+	cargv[cargc++] = (char *)"tenfourd";
+	if (config) {
+		cargv[cargc++] = (char *)"--config";
+		cargv[cargc++] = (char *)config;
+	}
+	if (cli->data_dir) {
+		cargv[cargc++] = (char *)"--data-dir";
+		cargv[cargc++] = (char *)cli->data_dir;
+	}
+	if (cli->dsn) {
+		cargv[cargc++] = (char *)"--db";
+		cargv[cargc++] = (char *)cli->dsn;
+	}
+	if (cli->schema_path) {
+		cargv[cargc++] = (char *)"--schema";
+		cargv[cargc++] = (char *)cli->schema_path;
+	}
+	cargv[cargc] = NULL;
+	rc = tf_config_load(&cli->cfg, cargc, cargv, NULL, &cli->err);
+	if (rc)
+		return rc;
+	cli->data_dir = cli->cfg.data_dir;
+	cli->dsn = cli->cfg.db;
+	cli->schema_path = cli->cfg.schema;
+	cli->dsn_from_dir = !cli->cfg.db_set;
+	return 0;
 }
 
 int tf_admin_main(int argc, char **argv)
 {
 	admin_cli *cli;
-	const char *v;
+	const char *v, *config = NULL;
 	size_t k;
 	int i = 1, status;
 
@@ -2677,9 +2711,6 @@ int tf_admin_main(int argc, char **argv)
 		fprintf(stderr, "tenfourd admin: out of memory\n");
 		return ADMIN_EXIT_FAIL;
 	}
-	cli->data_dir = getenv("TENFOURD_DATA_DIR");
-	cli->dsn = getenv("TENFOURD_DB");
-	cli->schema_path = getenv("TENFOURD_SCHEMA");
 	while (i < argc && strncmp(argv[i], "--", 2) == 0) {
 		const char *o = argv[i];
 		if (strcmp(o, "--help") == 0) {
@@ -2692,7 +2723,9 @@ int tf_admin_main(int argc, char **argv)
 			goto out;
 		}
 		v = argv[i + 1];
-		if (strcmp(o, "--data-dir") == 0)
+		if (strcmp(o, "--config") == 0)
+			config = v;
+		else if (strcmp(o, "--data-dir") == 0)
 			cli->data_dir = v;
 		else if (strcmp(o, "--db") == 0)
 			cli->dsn = v;
@@ -2717,20 +2750,6 @@ int tf_admin_main(int argc, char **argv)
 		status = ADMIN_EXIT_OK;
 		goto out;
 	}
-	if (cli->data_dir == NULL || *cli->data_dir == '\0')
-		cli->data_dir = "/var/lib/tenfourd";
-	if (cli->schema_path == NULL || *cli->schema_path == '\0')
-		cli->schema_path = default_schema();
-	if (cli->dsn == NULL || *cli->dsn == '\0') {
-		if (snprintf(cli->dsn_buf, sizeof cli->dsn_buf,
-			     "sqlite:%s/tenfourd.db",
-			     cli->data_dir) >= (int)sizeof cli->dsn_buf) {
-			status = usage_error(cli, "--data-dir is too long");
-			goto out;
-		}
-		cli->dsn = cli->dsn_buf;
-		cli->dsn_from_dir = 1;
-	}
 	for (k = 0; k < sizeof admin_cmds / sizeof admin_cmds[0]; k++)
 		if (strcmp(argv[i], admin_cmds[k].name) == 0)
 			break;
@@ -2739,6 +2758,15 @@ int tf_admin_main(int argc, char **argv)
 		goto out;
 	}
 	cli->cmd = admin_cmds[k].name;
+	if (cli_config(cli, config)) {
+		/* a bad option value is a usage error; a file we cannot
+		   read is an operational one */
+		fprintf(stderr, "tenfourd admin %s: %s\n", cli->cmd,
+			cli->err.msg);
+		status = cli->err.code == TF_EINVAL ? ADMIN_EXIT_USAGE
+						    : ADMIN_EXIT_FAIL;
+		goto out;
+	}
 	snprintf(cli->where, sizeof cli->where, "tenfourd admin %s", cli->cmd);
 	status = admin_cmds[k].fn(cli, argc - i, argv + i);
 out:

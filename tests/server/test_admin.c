@@ -1051,6 +1051,32 @@ TEST(cli)
 		tf_db_close(f.s.db);
 	}
 
+	/* --config: the daemon's option file names the data dir */
+	{
+		char cfgfile[128], dir2[160], db2[200];
+		snprintf(cfgfile, sizeof cfgfile, "%s/tenfourd.conf", dir);
+		snprintf(dir2, sizeof dir2, "%s/other", dir);
+		snprintf(db2, sizeof db2, "%s/tenfourd.db", dir2);
+		fp = fopen(cfgfile, "w");
+		CHECK(fp != NULL);
+		if (fp) {
+			fprintf(fp, "# test\ndata-dir = %s\n", dir2);
+			fclose(fp);
+		}
+		CHECK_INT(run_admin("--config", cfgfile, "--schema", S,
+				    "init-agency", "t9", "Nine PD", NULL),
+			  0);
+		CHECK_INT(access(db2, F_OK), 0);
+		fp = fopen(cfgfile, "w");
+		if (fp) {
+			fputs("threads = 0\n", fp);
+			fclose(fp);
+		}
+		CHECK_INT(run_admin("--config", cfgfile, "user-list", NULL), 2);
+		rm_tree(dir2, 0);
+		unlink(cfgfile);
+	}
+
 	/* seed-demo through argv, twice */
 	CHECK_INT(
 		run_admin("--data-dir", dir, "--schema", S, "seed-demo", NULL),
