@@ -42,7 +42,7 @@ typedef struct pusher {
 	int idx;
 	pthread_t th;
 	tf_h_session sess;
-	char user[16], device[16];
+	char user[24], device[24];
 	char alog[TF_UUID_LEN + 1];
 	cmd cmds[MAX_CMDS + 1]; /* by seq */
 	uint64_t generated, acked;
@@ -263,7 +263,7 @@ static void *pusher_main(void *arg)
 
 static void pusher_loop(pusher *p)
 {
-	int64_t deadline = tf_h_now_ms() + 30 * 60 * 1000;
+	int64_t deadline = tf_h_now_ms() + (int64_t)30 * 60 * 1000;
 	uint64_t from, to, n, guard;
 
 	for (guard = 0; guard < 1000000 && !atomic_load(&quit) && !p->bad;
