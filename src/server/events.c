@@ -31,6 +31,7 @@ struct agency {
 	pthread_mutex_t lock;
 	uint64_t last_chg; /* highest change announced for the agency */
 	tf_sse *streams;
+	size_t nstreams;
 	tf_waiter *waiters;
 };
 
@@ -144,6 +145,8 @@ static void waiter_fire(tf_waiter *w)
 void tf_events_notify(void *arg, const char *agency, uint64_t chg)
 {
 	tf_events *ev = arg;
+	struct MHD_Connection **wake = NULL;
+	size_t nwake = 0;
 	struct agency *a;
 	tf_waiter *w, *wn;
 
@@ -155,17 +158,35 @@ void tf_events_notify(void *arg, const char *agency, uint64_t chg)
 	pthread_mutex_lock(&a->lock);
 	if (chg > a->last_chg)
 		a->last_chg = chg;
-	for (tf_sse *s = a->streams; s != NULL; s = s->next)
-		if (chg > s->want_chg) {
-			s->want_chg = chg;
+	/* Claim the suspended connections under the lock (clearing their
+	   flag makes this caller the only one to resume them, and a
+	   suspended connection cannot close), resume them after it: the
+	   streams' readers then never wait for this loop. */
+	if (a->nstreams > 0) {
+		/* An array of connection pointers: sizeof *wake is meant. */
+		/* NOLINTNEXTLINE(bugprone-sizeof-expression) */
+		wake = malloc(a->nstreams * sizeof *wake);
+	}
+	for (tf_sse *s = a->streams; s != NULL; s = s->next) {
+		if (chg <= s->want_chg)
+			continue;
+		s->want_chg = chg;
+		if (wake == NULL) {
 			sse_wake(s);
+		} else if (s->suspended) {
+			s->suspended = 0;
+			wake[nwake++] = s->conn;
 		}
+	}
 	for (w = a->waiters; w != NULL; w = wn) {
 		wn = w->next;
 		if (chg > w->seen)
 			waiter_fire(w);
 	}
 	pthread_mutex_unlock(&a->lock);
+	for (size_t i = 0; i < nwake; i++)
+		MHD_resume_connection(wake[i]);
+	free(wake);
 }
 
 /* One pass: due heartbeats and deadlines; returns the next wake time. */
@@ -496,6 +517,7 @@ int tf_events_sse_open(tf_events *ev, struct MHD_Connection *conn,
 	if (a->streams != NULL)
 		a->streams->prev = s;
 	a->streams = s;
+	a->nstreams++;
 	s->linked = 1;
 	pthread_mutex_unlock(&a->lock);
 	pthread_mutex_unlock(&ev->lock);
@@ -542,6 +564,7 @@ void tf_events_sse_close(tf_sse *s)
 		if (s->next != NULL)
 			s->next->prev = s->prev;
 		s->linked = 0;
+		a->nstreams--;
 		tf_metrics_sse(s->ev->metrics, -1);
 	}
 	pthread_mutex_unlock(&a->lock);

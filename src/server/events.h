@@ -9,9 +9,11 @@
  * tf_srv notify hook sync.c calls after a commit) marks the agency's
  * streams and waiters and resumes their connections; one timer thread
  * marks heartbeats and long-poll deadlines.  Per-connection state lives
- * under the agency's mutex, which is also held while suspending or
- * resuming, so a connection is resumed only while it is known to be
- * suspended (a suspended connection cannot be closed, so it is alive).
+ * under the agency's mutex, held while suspending; a connection is
+ * resumed only by whoever cleared its "suspended" flag under that mutex
+ * (a suspended connection cannot be closed, so it is alive until then).
+ * A poke resumes its streams after releasing the mutex, so the streams'
+ * readers never queue behind the fan-out.
  * Lock order: the registry lock, then an agency's lock, then MHD's own.
  */
 #ifndef TF_SERVER_EVENTS_H
@@ -37,7 +39,8 @@ typedef struct tf_waiter tf_waiter;
 int tf_events_new(tf_srv *s, tf_metrics *m, unsigned heartbeat_s,
 		  tf_events **out, tf_err *err);
 
-/* The tf_srv_notify_fn: arg is the tf_events. */
+/* The tf_srv_notify_fn: arg is the tf_events.  Call it while the daemon
+   runs (sync.c does, from request handlers), not during tf_http_stop. */
 void tf_events_notify(void *arg, const char *agency, uint64_t chg);
 
 /*
