@@ -777,6 +777,15 @@ TEST(test_sse_poke)
 	CHECK_INT(stream_open(&st, &dana, NULL), 0);
 	CHECK(wait_text(&st, ": ok\n\n", 1, 5000));
 	CHECK(wait_count(live_streams, 1));
+	{
+		resp r;
+
+		CHECK_INT(request("GET", "/metrics", NULL, NULL, NULL, 0, &r),
+			  0);
+		CHECK(strstr(tf_buf_cstr(&r.body),
+			     "\ntenfour_sse_connections 1\n") != NULL);
+		resp_free(&r);
+	}
 	/* A poke for another agency does not reach it. */
 	srv.notify(srv.notify_arg, "zz", bump());
 	/* A poke for its agency does, with the cursor as id. */
