@@ -263,6 +263,11 @@ TEST(write_matrix)
 		   "{\"fields\":{\"priority\":1}}");
 	REFUSED_NF(&s_bro, "incident", A, "append",
 		   "{\"field\":\"notes\",\"body\":{\"text\":\"not mine\"}}");
+	/* dispatchers and supervisors: every incident of the agency */
+	APPLIED(&s_sup, "incident", B, "set", "{\"fields\":{\"priority\":3}}");
+	APPLIED(&s_dana, "incident", B, "append",
+		"{\"field\":\"notes\",\"body\":{\"text\":\"RP called "
+		"back\"}}");
 	/* auditor and service write no incident */
 	REFUSED(&s_aud, "incident", A, "set", "{\"fields\":{\"priority\":5}}");
 	REFUSED(&s_svc, "incident", A, "set", "{\"fields\":{\"priority\":5}}");
