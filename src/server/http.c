@@ -771,6 +771,7 @@ static enum MHD_Result dispatch(tf_http *h, struct MHD_Connection *conn,
 {
 	const struct route_def *rd = r->rd;
 	int64_t now = tf_http_now_ms();
+	const char *body;
 	struct query q;
 	tf_err err;
 	tf_buf out;
@@ -779,6 +780,7 @@ static enum MHD_Result dispatch(tf_http *h, struct MHD_Connection *conn,
 	int rc = 0;
 
 	memset(&err, 0, sizeof err);
+	body = tf_buf_cstr(&r->body); /* "" when there was none */
 	if (r->too_big)
 		return refuse(conn, r, TF_ELIMIT, "body",
 			      "body: larger than %zu bytes", r->limit);
@@ -833,7 +835,7 @@ static enum MHD_Result dispatch(tf_http *h, struct MHD_Connection *conn,
 		rc = tf_auth_banner(h->srv, s, &out, &err);
 		break;
 	case TF_ROUTE_LOGIN:
-		rc = tf_auth_login(h->srv, r->source, now, r->body.data,
+		rc = tf_auth_login(h->srv, r->source, now, body,
 				   r->body.len, &out, &err);
 		break;
 	case TF_ROUTE_LOGOUT:
@@ -844,7 +846,7 @@ static enum MHD_Result dispatch(tf_http *h, struct MHD_Connection *conn,
 	case TF_ROUTE_PUSH: {
 		int64_t t0 = mono_us();
 
-		rc = tf_sync_push(h->srv, r->caller, now, r->body.data,
+		rc = tf_sync_push(h->srv, r->caller, now, body,
 				  r->body.len, &out, &err);
 		tf_metrics_push_time(h->metrics,
 				     (double)(mono_us() - t0) / 1e6);
@@ -871,12 +873,12 @@ static enum MHD_Result dispatch(tf_http *h, struct MHD_Connection *conn,
 						    &err);
 		break;
 	case TF_ROUTE_WIPE_RECEIPT:
-		rc = tf_auth_wipe_receipt(h->srv, r->source, now, r->body.data,
+		rc = tf_auth_wipe_receipt(h->srv, r->source, now, body,
 					  r->body.len, &out, &err);
 		break;
 	case TF_ROUTE_AUDIT_DEVICE:
 		rc = tf_audit_device_upload(h->srv, r->caller, now,
-					    r->body.data, r->body.len, &out,
+					    body, r->body.len, &out,
 					    &err);
 		break;
 	case TF_ROUTE_AUDIT_EXPORT:

@@ -585,6 +585,18 @@ TEST(test_body_limits)
 	CHECK(r.status == 400);
 	CHECK(strstr(tf_buf_cstr(&r.body), "limit_exceeded") == NULL);
 	resp_free(&r);
+	/* No body at all: the services refuse it as JSON. */
+	CHECK_INT(request("POST", "/v1/auth/login", NULL, NULL, "", 0, &r), 0);
+	CHECK_INT(r.status, 400);
+	resp_free(&r);
+	CHECK_INT(request("POST", "/v1/sync/push", &dana, NULL, "", 0, &r), 0);
+	CHECK_INT(r.status, 400);
+	resp_free(&r);
+	CHECK_INT(request("POST", "/v1/devices/wipe-receipt", NULL, NULL, "", 0,
+			  &r),
+		  0);
+	CHECK_INT(r.status, 400);
+	resp_free(&r);
 	/* Within the limit, a bad body reaches the service: 400. */
 	CHECK_INT(request("POST", "/v1/auth/login", NULL, NULL, "{\"x\":1}", 0,
 			  &r),
