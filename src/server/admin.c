@@ -182,10 +182,12 @@ static int index_add(tf_db_txn *t, const char *kind, const char *agency,
 			break;
 		pos += l + (nl ? 1 : 0);
 	}
-	tf_buf_append(&out, val, pos);
+	if (pos)
+		tf_buf_append(&out, val, pos);
 	tf_buf_append(&out, id, idlen);
 	tf_buf_putc(&out, '\n');
-	tf_buf_append(&out, val + pos, len - pos);
+	if (len > pos) /* val is NULL for the first entry */
+		tf_buf_append(&out, val + pos, len - pos);
 	if (out.failed) {
 		rc = tf_err_set(err, out.failed, key, "index %s: %s", key,
 				tf_strerror(out.failed));
