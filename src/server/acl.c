@@ -226,6 +226,20 @@ int tf_acl_in_scope(const tf_schema *s, const tf_srv_caller *c,
 	return 0;
 }
 
+int tf_acl_sees_all(const tf_srv_caller *c, const tf_entity *e)
+{
+	size_t i, k;
+
+	assert(c != NULL && e != NULL);
+	if (e->scope == TF_SCOPE_AGENCY)
+		return 1;
+	for (i = 0; i < c->user.nroles && i < TF_POLICY_MAX_ROLES; i++)
+		for (k = 0; k < e->nread_roles; k++)
+			if (strcmp(c->user.roles[i], e->read_roles[k]) == 0)
+				return 1;
+	return 0;
+}
+
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);

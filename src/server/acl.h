@@ -59,6 +59,14 @@ int tf_acl_in_scope(const tf_schema *s, const tf_srv_caller *c,
 		    const tf_json *rec, int *in);
 
 /*
+ * 1 when the caller sees every record of entity e whatever its state:
+ * one of the caller's roles is in e->read_roles, or e's scope rule is
+ * "agency" (tf_policy_in_scope's own shortcut, decided the same way).
+ * Then a well-formed record of e is in scope without reading its fields.
+ */
+int tf_acl_sees_all(const tf_srv_caller *c, const tf_entity *e);
+
+/*
  * The caller's scope tag: 16 hex digits of SHA-256 over agency, user,
  * unit and the sorted roles.  Two callers with the same tag see the same
  * records; a change of unit or roles changes it (a pull cursor binds it).

@@ -998,32 +998,57 @@ typedef struct pull_job {
 	uint64_t from;
 	int purge; /* the cursor was not empty: out-of-scope ids are sent */
 	size_t limit;
+	/* per entity index: the caller sees all its records (no parse) */
+	unsigned char sees_all[TF_SCHEMA_MAX_ENTITIES];
 	/* results (reset at the start of the job) */
 	int reset, has_more;
 	uint64_t head, ack, last_chg;
 	size_t scanned;
-	tf_json **records;
+	tf_buf records; /* the page's record states, comma separated */
 	size_t nrecords;
-	char **purged;
+	tf_buf purged; /* the page's purged ids as JSON strings, likewise */
 	size_t npurged;
 } pull_job;
 
 static void pull_reset(pull_job *j)
 {
-	size_t i;
-
-	for (i = 0; i < j->nrecords; i++)
-		tf_json_free(j->records[i]);
-	for (i = 0; i < j->npurged; i++)
-		free(j->purged[i]);
+	tf_buf_reset(&j->records);
+	tf_buf_reset(&j->purged);
 	j->nrecords = j->npurged = j->scanned = 0;
 	j->reset = j->has_more = 0;
 	j->head = j->ack = j->last_chg = 0;
 }
 
+/*
+ * Whether stored state bytes look like a record of `entity` without
+ * parsing them: the canonical form starts {"entity":"<entity>","f":{ and
+ * ends with }.  Our own tf_json_write made them; this catches a row whose
+ * bytes are not a record of its entity (truncated, another entity's),
+ * which then fails closed like an unreadable state.
+ */
+static int state_shaped(const tf_db_record *r, const char *entity)
+{
+	static const char pre[] = "{\"entity\":\"", mid[] = "\",\"f\":{";
+	size_t n = strlen(entity), np = sizeof pre - 1, nm = sizeof mid - 1;
+
+	return r->state != NULL && r->state_len > np + n + nm &&
+	       memcmp(r->state, pre, np) == 0 &&
+	       memcmp(r->state + np, entity, n) == 0 &&
+	       memcmp(r->state + np + n, mid, nm) == 0 &&
+	       r->state[r->state_len - 1] == '}';
+}
+
+/*
+ * One record of the feed.  The stored state is canonical JSON (written
+ * by tf_json_write), which is exactly what tf_pull_page_encode would
+ * write for it, so an in-scope record's bytes go into the page as they
+ * are.  The state is parsed only when the scope rule must read fields
+ * (a caller without a read role on an entity with a per-record rule).
+ */
 static int pull_record(void *arg, const tf_db_record *r)
 {
 	pull_job *j = arg;
+	const tf_entity *e;
 	tf_json *st = NULL;
 	int rc, in = 0;
 
@@ -1034,27 +1059,37 @@ static int pull_record(void *arg, const tf_db_record *r)
 	}
 	j->scanned++;
 	j->last_chg = r->chg;
-	rc = tf_json_parse(r->state, r->state_len, NULL, &st, NULL);
-	if (rc == TF_ENOMEM)
-		return rc;
-	if (rc == 0)
-		rc = tf_acl_in_scope(j->s->schema, j->c, st, &in);
-	if (rc == TF_ENOMEM) {
+	e = tf_schema_entity(j->s->schema, r->entity);
+	if (e != NULL && e->index < TF_SCHEMA_MAX_ENTITIES &&
+	    j->sees_all[e->index]) {
+		in = state_shaped(r, e->name);
+	} else if (e != NULL) {
+		rc = tf_json_parse(r->state, r->state_len, NULL, &st, NULL);
+		if (rc == TF_ENOMEM)
+			return rc;
+		if (rc == 0)
+			rc = tf_acl_in_scope(j->s->schema, j->c, st, &in);
 		tf_json_free(st);
-		return rc;
+		if (rc == TF_ENOMEM)
+			return rc;
+		in = rc == 0 && in && state_shaped(r, e->name);
 	}
-	if (rc == 0 && in) {
-		j->records[j->nrecords++] = st;
-		return 0;
+	if (in) {
+		if (j->nrecords)
+			tf_buf_putc(&j->records, ',');
+		tf_buf_append(&j->records, r->state, r->state_len);
+		j->nrecords++;
+		return j->records.failed ? TF_ENOMEM : 0;
 	}
 	/* Out of scope (or unreadable, fail closed): an id, never content. */
-	tf_json_free(st);
 	if (j->purge) {
-		char *id = malloc(TF_UUID_LEN + 1);
-		if (id == NULL)
-			return TF_ENOMEM;
-		snprintf(id, TF_UUID_LEN + 1, "%s", r->id);
-		j->purged[j->npurged++] = id;
+		if (!tf_uuid_valid(r->id, strlen(r->id)))
+			return TF_EINVAL;
+		if (j->npurged)
+			tf_buf_putc(&j->purged, ',');
+		tf_json_write_string(&j->purged, r->id, strlen(r->id));
+		j->npurged++;
+		return j->purged.failed ? TF_ENOMEM : 0;
 	}
 	return 0;
 }
@@ -1077,7 +1112,46 @@ static int pull_job_run(tf_db_txn *t, void *arg, tf_err *err)
 	}
 	rc = t->ops->records_since(t, j->c->user.agency, j->from, j->limit + 1,
 				   pull_record, j, err);
+	if (rc == TF_EINVAL)
+		rc = tf_err_set(err, TF_EIO, "",
+				"pull: a stored record id is "
+				"not a UUID");
 	return rc > 0 ? 0 : rc;
+}
+
+/*
+ * The page, member for member as tf_pull_page_encode writes it (ack,
+ * cursor, has_more, protocol_version, purged, records, reset,
+ * schema_version), with the records' stored bytes spliced in.  The
+ * encoder's own checks hold by construction: counts <= the pull limit
+ * (<= the protocol's max_records and max_purged), ids checked as UUIDs,
+ * a cursor of hex digits, dots and decimals.
+ */
+static int page_write(const pull_job *j, int64_t schema_version,
+		      const char *cursor, int has_more, int reset, tf_buf *page)
+{
+	size_t mark = page->len;
+
+	if (strlen(cursor) > tf_proto_default_limits.max_cursor ||
+	    j->ack > TF_SEQ_MAX ||
+	    j->nrecords > tf_proto_default_limits.max_records ||
+	    j->npurged > tf_proto_default_limits.max_purged)
+		return TF_EINVAL;
+	tf_buf_printf(page, "{\"ack\":%" PRIu64 ",\"cursor\":", j->ack);
+	tf_json_write_string(page, cursor, strlen(cursor));
+	tf_buf_printf(page,
+		      ",\"has_more\":%s,\"protocol_version\":%d,\"purged\":[",
+		      has_more ? "true" : "false", TF_PROTOCOL_VERSION);
+	tf_buf_append(page, j->purged.data, j->purged.len);
+	tf_buf_puts(page, "],\"records\":[");
+	tf_buf_append(page, j->records.data, j->records.len);
+	tf_buf_printf(page, "],\"reset\":%s,\"schema_version\":%" PRId64 "}",
+		      reset ? "true" : "false", schema_version);
+	if (page->failed) {
+		page->len = mark;
+		return TF_ENOMEM;
+	}
+	return 0;
 }
 
 /*
@@ -1093,15 +1167,16 @@ int tf_sync_pull(tf_srv *s, const tf_srv_caller *c, int64_t now_ms,
 {
 	char epoch[17], tag[TF_ACL_TAG_LEN + 1], mine[TF_ACL_TAG_LEN + 1];
 	char cur[SYNC_CURSOR_MAX + 1];
-	tf_pull_page p;
 	pull_job j;
 	uint64_t from = 0;
-	int rc, reset = 0;
+	size_t i;
+	int rc, reset = 0, page_reset, has_more;
 
 	(void)now_ms;
 	assert(s != NULL && s->db != NULL && c != NULL && page != NULL);
 	memset(&j, 0, sizeof j);
-	memset(&p, 0, sizeof p);
+	tf_buf_init(&j.records);
+	tf_buf_init(&j.purged);
 	if (cursor == NULL)
 		cursor = "";
 	rc = tf_acl_scope_tag(c, mine);
@@ -1125,14 +1200,12 @@ int tf_sync_pull(tf_srv *s, const tf_srv_caller *c, int64_t now_ms,
 	j.from = reset ? 0 : from;
 	j.purge = cursor[0] != '\0';
 	j.limit = reset ? 0 : limit;
-	if (!reset) {
-		/* NOLINTNEXTLINE(bugprone-sizeof-expression) */
-		j.records = calloc(limit, sizeof *j.records);
-		j.purged = calloc(limit, sizeof *j.purged);
-		if (j.records == NULL || j.purged == NULL) {
-			rc = TF_ENOMEM;
-			goto out;
-		}
+	for (i = 0; i < s->schema->nentities && i < TF_SCHEMA_MAX_ENTITIES;
+	     i++) {
+		const tf_entity *e = &s->schema->entities[i];
+		if (e->index < TF_SCHEMA_MAX_ENTITIES)
+			j.sees_all[e->index] =
+				(unsigned char)tf_acl_sees_all(c, e);
 	}
 	if (reset) {
 		/* Only the ack is read: the page carries no records. */
@@ -1141,14 +1214,11 @@ int tf_sync_pull(tf_srv *s, const tf_srv_caller *c, int64_t now_ms,
 	rc = tf_db_read(s->db, pull_job_run, &j, err);
 	if (rc)
 		goto out;
-	p.schema_version = s->schema->version;
-	p.ack = j.ack;
-	if (reset || j.reset) {
+	page_reset = reset || j.reset;
+	if (page_reset) {
 		/* The reference server's reset page: no cursor, has_more. */
 		cur[0] = '\0';
-		p.cursor = cur;
-		p.has_more = 1;
-		p.reset = 1;
+		has_more = 1;
 	} else {
 		rc = cursor_write(s, mine, j.has_more ? j.last_chg : j.head,
 				  cur, sizeof cur);
@@ -1156,14 +1226,10 @@ int tf_sync_pull(tf_srv *s, const tf_srv_caller *c, int64_t now_ms,
 			rc = tf_err_set(err, TF_EIO, "", "pull: no feed epoch");
 			goto out;
 		}
-		p.cursor = cur;
-		p.records = j.records;
-		p.nrecords = j.nrecords;
-		p.purged = j.purged;
-		p.npurged = j.npurged;
-		p.has_more = j.has_more;
+		has_more = j.has_more;
 	}
-	rc = tf_pull_page_encode(&p, page);
+	rc = page_write(&j, s->schema->version, cur, has_more, page_reset,
+			page);
 	if (rc) {
 		rc = tf_err_set(err, rc, "", "pull: cannot encode the page");
 		goto out;
@@ -1171,12 +1237,11 @@ int tf_sync_pull(tf_srv *s, const tf_srv_caller *c, int64_t now_ms,
 	if (head)
 		*head = j.head;
 	if (empty)
-		*empty = !p.reset && p.nrecords == 0 && p.npurged == 0 &&
-			 !p.has_more;
+		*empty = !page_reset && j.nrecords == 0 && j.npurged == 0 &&
+			 !has_more;
 out:
-	pull_reset(&j);
-	free(j.records);
-	free(j.purged);
+	tf_buf_free(&j.records);
+	tf_buf_free(&j.purged);
 	return rc;
 }
 
