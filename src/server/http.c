@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -41,6 +42,8 @@
 #define TLS_FILE_MAX ((size_t)1024 * 1024)
 #define EXPORT_MAX_LIMIT 10000
 #define EXPORT_DEFAULT_LIMIT 1000
+#define POOL_MIN 8   /* service threads at least (see offload) */
+#define POOL_MAX 64
 #define FD_RESERVE 256 /* descriptors beyond connections: db, logs, ... */
 
 static const char JSON_TYPE[] = "application/json";
@@ -58,6 +61,13 @@ struct tf_http {
 	MHD_socket listen_fd;
 	char *cert, *key;
 	size_t key_len;
+	/* the service pool */
+	pthread_mutex_t pool_lock;
+	pthread_cond_t pool_cond;
+	pthread_t *threads;
+	size_t nthreads;
+	struct req *jobs, *jobs_tail;
+	int pool_quit, pool_init;
 };
 
 /* ------------------------------------------------------------ clocks */
@@ -235,6 +245,15 @@ struct req {
 	size_t pull_limit;
 	int64_t wait_s;
 	int64_t deadline_us;
+	/* audit export parameters */
+	uint64_t export_from;
+	size_t export_limit;
+	/* a service run on the pool */
+	struct MHD_Connection *conn;
+	struct req *job_next;
+	int job_done, job_rc;
+	tf_err job_err;
+	tf_buf job_out;
 };
 
 /*
@@ -599,16 +618,6 @@ static int authenticate(tf_http *h, struct MHD_Connection *conn,
 	return rc;
 }
 
-static enum MHD_Result ok_json(struct MHD_Connection *conn, struct req *r,
-			       const char *text)
-{
-	tf_buf b;
-
-	tf_buf_init(&b);
-	tf_buf_puts(&b, text);
-	return respond_json(conn, r, MHD_HTTP_OK, &b);
-}
-
 /* ------------------------------------------------------------ handlers */
 
 static enum MHD_Result do_pull(tf_http *h, struct MHD_Connection *conn,
@@ -720,49 +729,182 @@ static enum MHD_Result do_events(tf_http *h, struct MHD_Connection *conn,
 	return ret;
 }
 
-static enum MHD_Result do_admin(tf_http *h, struct MHD_Connection *conn,
-				struct req *r, int64_t now)
-{
-	tf_admin_actor a;
-	tf_err err;
-	uint64_t n = 0;
-	char where[96];
-	tf_buf b;
-	int rc;
+/* ------------------------------------------------------ service pool */
 
-	memset(&err, 0, sizeof err);
-	if (!tf_acl_has_role(r->caller, "admin"))
-		return refuse(conn, r, TF_EPERM, "role",
-			      "role: the admin role is required");
-	if (!tf_id_valid(r->seg[0], strlen(r->seg[0])))
-		return refuse(conn, r, TF_EINVAL, "id",
-			      "id: must match [A-Za-z0-9._@-]{1,64}");
-	snprintf(where, sizeof where, "POST %s", tf_route_name(r->rd->route));
-	a.agency = r->caller->session.agency;
-	a.user = r->caller->user.id;
-	a.role = "admin";
-	a.source = r->source;
-	a.where = where;
-	switch (r->rd->route) {
+/*
+ * Services that write (group commit, fsync) or burn CPU (PBKDF2 at
+ * login) run on a pool of their own: the request's connection is
+ * suspended meanwhile, so an MHD worker never blocks on them and keeps
+ * serving its other connections (SSE pokes among them).  More threads
+ * than MHD workers also lets more pushes share one group commit.
+ */
+static int offloaded(int route)
+{
+	switch (route) {
+	case TF_ROUTE_LOGIN:
+	case TF_ROUTE_LOGOUT:
+	case TF_ROUTE_PUSH:
+	case TF_ROUTE_WIPE_RECEIPT:
+	case TF_ROUTE_AUDIT_DEVICE:
+	case TF_ROUTE_AUDIT_EXPORT:
+	case TF_ROUTE_AUDIT_VERIFY:
 	case TF_ROUTE_ADMIN_DEVICE_REVOKE:
-		rc = tf_admin_device_revoke(h->srv, &a, r->seg[0], now, &err);
-		break;
 	case TF_ROUTE_ADMIN_USER_RELEASE:
-		rc = tf_admin_user_release(h->srv, &a, r->seg[0], now, &err);
-		break;
+	case TF_ROUTE_ADMIN_SESSIONS_REVOKE:
+		return 1;
 	default:
-		rc = tf_admin_sessions_revoke(h->srv, &a, r->seg[0], now, &n,
-					      &err);
+		return 0;
+	}
+}
+
+/* Runs r's service on a pool thread; fills r->job_*. */
+static void run_job(tf_http *h, struct req *r)
+{
+	const char *body = tf_buf_cstr(&r->body);
+	tf_buf *out = &r->job_out;
+	tf_err *err = &r->job_err;
+	int64_t now = tf_http_now_ms();
+	tf_admin_actor a;
+	char where[96];
+	int rc = 0;
+
+	switch (r->rd->route) {
+	case TF_ROUTE_LOGIN:
+		rc = tf_auth_login(h->srv, r->source, now, body, r->body.len,
+				   out, err);
+		break;
+	case TF_ROUTE_LOGOUT:
+		rc = tf_auth_logout(h->srv, r->caller, now, err);
+		if (rc == 0)
+			tf_buf_puts(out, "{\"ok\":true}");
+		break;
+	case TF_ROUTE_PUSH: {
+		int64_t t0 = mono_us();
+
+		rc = tf_sync_push(h->srv, r->caller, now, body, r->body.len,
+				  out, err);
+		tf_metrics_push_time(h->metrics,
+				     (double)(mono_us() - t0) / 1e6);
+		if (rc == 0)
+			tf_metrics_push_reply(h->metrics, out->data, out->len);
 		break;
 	}
-	if (rc < 0)
-		return respond_error(conn, r, rc, &err);
-	if (r->rd->route != TF_ROUTE_ADMIN_SESSIONS_REVOKE)
-		return ok_json(conn, r, "{\"ok\":true}");
-	tf_buf_init(&b);
-	tf_buf_printf(&b, "{\"ok\":true,\"revoked\":%llu}",
-		      (unsigned long long)n);
-	return respond_json(conn, r, MHD_HTTP_OK, &b);
+	case TF_ROUTE_WIPE_RECEIPT:
+		rc = tf_auth_wipe_receipt(h->srv, r->source, now, body,
+					  r->body.len, out, err);
+		break;
+	case TF_ROUTE_AUDIT_DEVICE:
+		rc = tf_audit_device_upload(h->srv, r->caller, now, body,
+					    r->body.len, out, err);
+		break;
+	case TF_ROUTE_AUDIT_EXPORT:
+		rc = tf_audit_export(h->srv, r->caller, now, r->export_from,
+				     r->export_limit, out, err);
+		break;
+	case TF_ROUTE_AUDIT_VERIFY:
+		rc = tf_audit_verify_server(h->srv, r->caller, now, out, err);
+		break;
+	default: {
+		uint64_t n = 0;
+
+		snprintf(where, sizeof where, "POST %s",
+			 tf_route_name(r->rd->route));
+		a.agency = r->caller->session.agency;
+		a.user = r->caller->user.id;
+		a.role = "admin";
+		a.source = r->source;
+		a.where = where;
+		if (r->rd->route == TF_ROUTE_ADMIN_DEVICE_REVOKE)
+			rc = tf_admin_device_revoke(h->srv, &a, r->seg[0], now,
+						    err);
+		else if (r->rd->route == TF_ROUTE_ADMIN_USER_RELEASE)
+			rc = tf_admin_user_release(h->srv, &a, r->seg[0], now,
+						   err);
+		else
+			rc = tf_admin_sessions_revoke(h->srv, &a, r->seg[0],
+						      now, &n, err);
+		if (rc == 0 &&
+		    r->rd->route == TF_ROUTE_ADMIN_SESSIONS_REVOKE)
+			tf_buf_printf(out, "{\"ok\":true,\"revoked\":%llu}",
+				      (unsigned long long)n);
+		else if (rc == 0)
+			tf_buf_puts(out, "{\"ok\":true}");
+		break;
+	}
+	}
+	r->job_rc = rc;
+}
+
+static void *pool_main(void *arg)
+{
+	tf_http *h = arg;
+
+	pthread_mutex_lock(&h->pool_lock);
+	for (;;) {
+		struct req *r;
+		struct MHD_Connection *conn;
+
+		while (h->jobs == NULL && !h->pool_quit)
+			pthread_cond_wait(&h->pool_cond, &h->pool_lock);
+		if (h->jobs == NULL)
+			break;
+		r = h->jobs;
+		h->jobs = r->job_next;
+		if (h->jobs == NULL)
+			h->jobs_tail = NULL;
+		pthread_mutex_unlock(&h->pool_lock);
+		run_job(h, r);
+		r->job_done = 1;
+		conn = r->conn;
+		/* r belongs to the connection again from here on. */
+		MHD_resume_connection(conn);
+		pthread_mutex_lock(&h->pool_lock);
+	}
+	pthread_mutex_unlock(&h->pool_lock);
+	return NULL;
+}
+
+/* The answer of a finished job. */
+static enum MHD_Result answer_job(struct MHD_Connection *conn, struct req *r)
+{
+	if (r->job_rc < 0) {
+		tf_buf_free(&r->job_out);
+		return respond_error(conn, r, r->job_rc, &r->job_err);
+	}
+	if (r->rd->route == TF_ROUTE_AUDIT_EXPORT)
+		return respond(conn, r, MHD_HTTP_OK, "application/x-ndjson",
+			       &r->job_out, NULL);
+	return respond_json(conn, r, MHD_HTTP_OK, &r->job_out);
+}
+
+/*
+ * Suspends conn and queues r for the pool (suspended first: the pool
+ * may resume it at once).  Once the pool stopped (late in a shutdown),
+ * runs the service here instead.
+ */
+static enum MHD_Result offload(tf_http *h, struct MHD_Connection *conn,
+			       struct req *r)
+{
+	tf_buf_init(&r->job_out);
+	memset(&r->job_err, 0, sizeof r->job_err);
+	r->conn = conn;
+	pthread_mutex_lock(&h->pool_lock);
+	if (h->pool_quit || h->nthreads == 0) {
+		pthread_mutex_unlock(&h->pool_lock);
+		run_job(h, r);
+		r->job_done = 1;
+		return answer_job(conn, r);
+	}
+	MHD_suspend_connection(conn);
+	r->job_next = NULL;
+	if (h->jobs_tail != NULL)
+		h->jobs_tail->job_next = r;
+	else
+		h->jobs = r;
+	h->jobs_tail = r;
+	pthread_cond_signal(&h->pool_cond);
+	pthread_mutex_unlock(&h->pool_lock);
+	return MHD_YES;
 }
 
 /* The final access-handler call: the whole request is here. */
@@ -771,16 +913,16 @@ static enum MHD_Result dispatch(tf_http *h, struct MHD_Connection *conn,
 {
 	const struct route_def *rd = r->rd;
 	int64_t now = tf_http_now_ms();
-	const char *body;
 	struct query q;
 	tf_err err;
 	tf_buf out;
 	const char *s;
-	uint64_t from = 1, lim = EXPORT_DEFAULT_LIMIT;
+	uint64_t v;
 	int rc = 0;
 
+	if (r->job_done)
+		return answer_job(conn, r);
 	memset(&err, 0, sizeof err);
-	body = tf_buf_cstr(&r->body); /* "" when there was none */
 	if (r->too_big)
 		return refuse(conn, r, TF_ELIMIT, "body",
 			      "body: larger than %zu bytes", r->limit);
@@ -800,8 +942,44 @@ static enum MHD_Result dispatch(tf_http *h, struct MHD_Connection *conn,
 		return refuse(conn, r, TF_ELIMIT, "query",
 			      "query: more than %d parameters",
 			      MAX_QUERY_ARGS);
-	if (rd->route == TF_ROUTE_PULL)
+	switch (rd->route) {
+	case TF_ROUTE_PULL:
 		return do_pull(h, conn, r, &q);
+	case TF_ROUTE_EVENTS:
+		return do_events(h, conn, r);
+	case TF_ROUTE_AUDIT_EXPORT:
+		r->export_from = 1;
+		r->export_limit = EXPORT_DEFAULT_LIMIT;
+		s = query_get(&q, "from");
+		if (s != NULL && parse_u64(s, 0, INT64_MAX, &r->export_from) < 0)
+			return refuse(conn, r, TF_ERANGE, "from",
+				      "from: must be a non-negative integer "
+				      "(an audit seq)");
+		s = query_get(&q, "limit");
+		if (s != NULL) {
+			if (parse_u64(s, 1, EXPORT_MAX_LIMIT, &v) < 0)
+				return refuse(conn, r, TF_ERANGE, "limit",
+					      "limit: must be an integer from "
+					      "1 to %d",
+					      EXPORT_MAX_LIMIT);
+			r->export_limit = (size_t)v;
+		}
+		break;
+	case TF_ROUTE_ADMIN_DEVICE_REVOKE:
+	case TF_ROUTE_ADMIN_USER_RELEASE:
+	case TF_ROUTE_ADMIN_SESSIONS_REVOKE:
+		if (!tf_acl_has_role(r->caller, "admin"))
+			return refuse(conn, r, TF_EPERM, "role",
+				      "role: the admin role is required");
+		if (!tf_id_valid(r->seg[0], strlen(r->seg[0])))
+			return refuse(conn, r, TF_EINVAL, "id",
+				      "id: must match [A-Za-z0-9._@-]{1,64}");
+		break;
+	default:
+		break;
+	}
+	if (offloaded(rd->route))
+		return offload(h, conn, r);
 	tf_buf_init(&out);
 	switch (rd->route) {
 	case TF_ROUTE_HEALTHZ:
@@ -813,9 +991,11 @@ static enum MHD_Result dispatch(tf_http *h, struct MHD_Connection *conn,
 		tf_buf_puts(&out, "{\"status\":\"ok\"}");
 		break;
 	case TF_ROUTE_METRICS:
-		if (!h->cfg.metrics)
+		if (!h->cfg.metrics) {
+			tf_buf_free(&out);
 			return refuse(conn, r, TF_ENOTFOUND, "path",
 				      "path: no such endpoint");
+		}
 		tf_metrics_render(h->metrics, h->srv->db, now, &out);
 		return respond(conn, r, MHD_HTTP_OK,
 			       "text/plain; version=0.0.4; charset=utf-8", &out,
@@ -825,38 +1005,17 @@ static enum MHD_Result dispatch(tf_http *h, struct MHD_Connection *conn,
 		break;
 	case TF_ROUTE_BANNER:
 		s = query_get(&q, "agency");
-		if (s == NULL)
-			return refuse(conn, r, TF_EMISSING, "agency",
-				      "agency: required");
-		if (!tf_id_valid(s, strlen(s)))
+		if (s == NULL || !tf_id_valid(s, strlen(s))) {
+			tf_buf_free(&out);
+			if (s == NULL)
+				return refuse(conn, r, TF_EMISSING, "agency",
+					      "agency: required");
 			return refuse(conn, r, TF_EINVAL, "agency",
 				      "agency: must match "
 				      "[A-Za-z0-9._@-]{1,64}");
+		}
 		rc = tf_auth_banner(h->srv, s, &out, &err);
 		break;
-	case TF_ROUTE_LOGIN:
-		rc = tf_auth_login(h->srv, r->source, now, body,
-				   r->body.len, &out, &err);
-		break;
-	case TF_ROUTE_LOGOUT:
-		rc = tf_auth_logout(h->srv, r->caller, now, &err);
-		if (rc == 0)
-			tf_buf_puts(&out, "{\"ok\":true}");
-		break;
-	case TF_ROUTE_PUSH: {
-		int64_t t0 = mono_us();
-
-		rc = tf_sync_push(h->srv, r->caller, now, body,
-				  r->body.len, &out, &err);
-		tf_metrics_push_time(h->metrics,
-				     (double)(mono_us() - t0) / 1e6);
-		if (rc == 0)
-			tf_metrics_push_reply(h->metrics, out.data, out.len);
-		break;
-	}
-	case TF_ROUTE_EVENTS:
-		tf_buf_free(&out);
-		return do_events(h, conn, r);
 	case TF_ROUTE_CONFLICTS:
 		rc = tf_sync_conflicts(h->srv, r->caller, &out, &err);
 		break;
@@ -872,42 +1031,10 @@ static enum MHD_Result dispatch(tf_http *h, struct MHD_Connection *conn,
 						    r->seg[0], r->seg[1], &out,
 						    &err);
 		break;
-	case TF_ROUTE_WIPE_RECEIPT:
-		rc = tf_auth_wipe_receipt(h->srv, r->source, now, body,
-					  r->body.len, &out, &err);
-		break;
-	case TF_ROUTE_AUDIT_DEVICE:
-		rc = tf_audit_device_upload(h->srv, r->caller, now,
-					    body, r->body.len, &out,
-					    &err);
-		break;
-	case TF_ROUTE_AUDIT_EXPORT:
-		s = query_get(&q, "from");
-		if (s != NULL && parse_u64(s, 0, INT64_MAX, &from) < 0) {
-			tf_buf_free(&out);
-			return refuse(conn, r, TF_ERANGE, "from",
-				      "from: must be a non-negative integer "
-				      "(an audit seq)");
-		}
-		s = query_get(&q, "limit");
-		if (s != NULL && parse_u64(s, 1, EXPORT_MAX_LIMIT, &lim) < 0) {
-			tf_buf_free(&out);
-			return refuse(conn, r, TF_ERANGE, "limit",
-				      "limit: must be an integer from 1 to %d",
-				      EXPORT_MAX_LIMIT);
-		}
-		rc = tf_audit_export(h->srv, r->caller, now, from, (size_t)lim,
-				     &out, &err);
-		if (rc == 0)
-			return respond(conn, r, MHD_HTTP_OK,
-				       "application/x-ndjson", &out, NULL);
-		break;
-	case TF_ROUTE_AUDIT_VERIFY:
-		rc = tf_audit_verify_server(h->srv, r->caller, now, &out, &err);
-		break;
 	default:
-		tf_buf_free(&out);
-		return do_admin(h, conn, r, now);
+		rc = tf_err_set(&err, TF_EIO, "path", "no handler for %s",
+				r->path);
+		break;
 	}
 	if (rc < 0) {
 		tf_buf_free(&out);
@@ -1043,6 +1170,7 @@ static void request_completed(void *cls, struct MHD_Connection *conn,
 		free(r->caller);
 	}
 	tf_buf_free(&r->body);
+	tf_buf_free(&r->job_out);
 	free(r);
 	atomic_fetch_sub(&h->active, 1);
 }
@@ -1144,10 +1272,49 @@ static int write_port_file(const char *path, uint16_t port, tf_err *err)
 	return 0;
 }
 
+/* Starts up to n pool threads; with none, services run inline. */
+static void pool_start(tf_http *h, size_t n)
+{
+	if (pthread_mutex_init(&h->pool_lock, NULL) != 0)
+		return;
+	if (pthread_cond_init(&h->pool_cond, NULL) != 0) {
+		pthread_mutex_destroy(&h->pool_lock);
+		return;
+	}
+	h->pool_init = 1;
+	h->threads = calloc(n, sizeof *h->threads);
+	if (h->threads == NULL)
+		return;
+	while (h->nthreads < n &&
+	       pthread_create(&h->threads[h->nthreads], NULL, pool_main, h) ==
+		       0)
+		h->nthreads++;
+}
+
+/* Finishes the queued jobs (each resumes its connection) and joins. */
+static void pool_stop(tf_http *h)
+{
+	if (!h->pool_init)
+		return;
+	pthread_mutex_lock(&h->pool_lock);
+	h->pool_quit = 1;
+	pthread_cond_broadcast(&h->pool_cond);
+	pthread_mutex_unlock(&h->pool_lock);
+	for (size_t i = 0; i < h->nthreads; i++)
+		pthread_join(h->threads[i], NULL);
+	h->nthreads = 0;
+}
+
 static void http_free(tf_http *h)
 {
 	if (h == NULL)
 		return;
+	pool_stop(h);
+	if (h->pool_init) {
+		pthread_cond_destroy(&h->pool_cond);
+		pthread_mutex_destroy(&h->pool_lock);
+	}
+	free(h->threads);
 	tf_events_free(h->ev);
 	tf_metrics_free(h->metrics);
 	free(h->cert);
@@ -1196,6 +1363,9 @@ int tf_http_start(tf_srv *s, const tf_config *cfg, tf_http **out,
 	if (cfg->listen_addr.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	conns = fit_nofile(cfg->max_connections);
+	pool_start(h, cfg->threads * 2 < POOL_MIN ? POOL_MIN
+			: cfg->threads * 2 > POOL_MAX ? POOL_MAX
+						      : cfg->threads * 2);
 	s->notify = tf_events_notify;
 	s->notify_arg = h->ev;
 	{
@@ -1279,9 +1449,14 @@ void tf_http_stop(tf_http *h)
 	/* Let requests in flight finish and their answers leave. */
 	for (int i = 0; i < DRAIN_MS / 10 && atomic_load(&h->active) > 0; i++)
 		nanosleep(&nap, NULL);
-	/* Nothing may be suspended when the daemon stops: wake anything
-	   that slipped in (tf_events_shutdown is idempotent). */
+	/* Nothing may be suspended when the daemon stops: the pool ends
+	   its jobs (resuming their connections), events wake anything that
+	   slipped in (tf_events_shutdown is idempotent), and what was just
+	   resumed gets a moment to answer. */
+	pool_stop(h);
 	tf_events_shutdown(h->ev);
+	for (int i = 0; i < 100 && atomic_load(&h->active) > 0; i++)
+		nanosleep(&nap, NULL);
 	MHD_stop_daemon(h->d);
 	if (h->listen_fd != MHD_INVALID_SOCKET)
 		close(h->listen_fd);
