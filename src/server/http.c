@@ -7,9 +7,11 @@
  * A request's life: the first access-handler call matches the route and
  * refuses what can be refused before the body (404, 405, 413 by
  * Content-Length); body chunks are counted into a bounded buffer; the
- * final call authenticates and calls the service.  Long-poll pulls and
- * SSE streams suspend their connection (events.c); the request-completed
- * callback logs the request and frees its state.
+ * final call authenticates and calls the service: reads inline, writes
+ * and logins on the service pool with the connection suspended (see
+ * offload).  Long-poll pulls and SSE streams suspend their connection
+ * (events.c); the request-completed callback logs the request and frees
+ * its state.
  */
 #include "server/http.h"
 
