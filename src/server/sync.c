@@ -64,29 +64,53 @@ static int corrupt(tf_err *err, const char *what, const char *id)
 			  id);
 }
 
+/* Cuts b back to n bytes (n <= b->len), keeping it NUL-terminated. */
+static void buf_cut(tf_buf *b, size_t n)
+{
+	assert(n <= b->len);
+	b->len = n;
+	if (b->data)
+		b->data[n] = '\0';
+}
+
 /*
  * The ledger's request hash: hex SHA-256 of the command's canonical
- * bytes without "hlc" (see the file comment for why).
+ * bytes without "hlc" (see the file comment for why), i.e. of
+ * tf_json_write(tf_command_to_json(c) minus "hlc").  tf_command_canonical
+ * writes those bytes with the member ,"hlc":"<text>" between "entity"
+ * and "op"; every member after it (op, record_id, seq, user) is an
+ * escape-free name, id or number, so its last occurrence is the
+ * envelope's, and cutting it out gives the same bytes as the tree.
  */
 static int request_hash(const tf_command *c, char out[TF_DB_HASH_HEX + 1])
 {
+	char hlc[TF_HLC_TEXT_LEN + 1], member[TF_HLC_TEXT_LEN + 16];
 	uint8_t h[TF_SHA256_LEN];
-	tf_json *j = NULL;
+	size_t n, i;
 	tf_buf b;
 	int rc;
 
+	tf_hlc_format(c->hlc, hlc);
+	n = (size_t)snprintf(member, sizeof member, ",\"hlc\":\"%s\"", hlc);
 	tf_buf_init(&b);
-	rc = tf_command_to_json(c, &j);
+	rc = tf_command_canonical(c, &b);
+	if (rc == 0 && b.failed)
+		rc = TF_ENOMEM;
 	if (rc)
 		goto out;
-	tf_json_free(tf_json_object_take(j, "hlc"));
-	rc = tf_json_write(j, &b);
-	if (rc == 0)
-		rc = tf_sha256(b.data, b.len, h);
+	for (i = b.len >= n ? b.len - n + 1 : 0; i-- > 0;)
+		if (memcmp(b.data + i, member, n) == 0)
+			break;
+	if (i == (size_t)-1) {
+		rc = TF_EINVAL;
+		goto out;
+	}
+	memmove(b.data + i, b.data + i + n, b.len - i - n);
+	buf_cut(&b, b.len - n);
+	rc = tf_sha256(b.data, b.len, h);
 	if (rc == 0)
 		tf_hex_encode(h, sizeof h, out);
 out:
-	tf_json_free(j);
 	tf_buf_free(&b);
 	return rc;
 }
@@ -117,6 +141,18 @@ static int result_bytes(int64_t schema_version, const tf_cmd_result *r,
 	tf_buf b;
 	int rc;
 
+	if (r->status == TF_ST_APPLIED && r->code == 0 && r->detail == NULL &&
+	    r->message[0] == '\0' && r->field[0] == '\0' &&
+	    r->server_time == 0 && r->seq != 0 && r->seq <= TF_SEQ_MAX &&
+	    tf_uuid_valid(r->cmd_id, strlen(r->cmd_id))) {
+		/* The common result, as the encoder writes it (its members
+		   in key order; a UUID needs no escape). */
+		tf_buf_printf(out,
+			      "{\"cmd_id\":\"%s\",\"seq\":%" PRIu64
+			      ",\"status\":\"applied\"}",
+			      r->cmd_id, r->seq);
+		return out->failed ? TF_ENOMEM : 0;
+	}
 	frame(schema_version, pre, sizeof pre, post, sizeof post);
 	npre = strlen(pre);
 	npost = strlen(post);
@@ -244,13 +280,19 @@ typedef struct push_job {
 	uint64_t last; /* the device's ledger position */
 	uint64_t head; /* highest feed position written, 0: none */
 	char where[TF_AUDIT_WHERE_MAX + 1];
+	/* The reply's results, comma separated: each the bytes the ledger
+	   stored for it (or, when not stored, result_bytes'), so the reply
+	   is not encoded a second time. */
+	tf_buf rbytes;
 } push_job;
 
 /* What one applied command changes, decided before anything is written. */
 typedef struct change {
 	const tf_entity *ent;
-	const tf_json *old; /* state before, NULL for a create */
-	tf_json *state;	    /* state after (owned by the caller) */
+	/* the text field states before, as {"f":{<text field>: state}}
+	   (tf_record_field reads it like the record), NULL for a create */
+	const tf_json *old;
+	tf_json *state; /* state after (owned by the caller) */
 } change;
 
 static const char *agency_of(const push_job *j)
@@ -413,28 +455,26 @@ static int ledger_store(push_job *j, tf_db_txn *t, const tf_command *cmd,
 			const tf_cmd_result *res, const char *key,
 			const char *hash, tf_err *err)
 {
+	size_t mark = j->rbytes.len;
 	tf_db_ledger l;
-	tf_buf b;
 	int rc;
 
-	tf_buf_init(&b);
-	rc = result_bytes(j->s->schema->version, res, &b);
+	/* The stored result is also the reply's: push_job_run sees it. */
+	rc = result_bytes(j->s->schema->version, res, &j->rbytes);
 	if (rc)
-		goto out;
+		return rc;
 	memset(&l, 0, sizeof l);
 	snprintf(l.device, sizeof l.device, "%s", j->c->device.id);
 	l.seq = cmd->seq;
 	snprintf(l.cmd_id, sizeof l.cmd_id, "%s", key);
 	snprintf(l.req_hash, sizeof l.req_hash, "%s", hash);
 	l.status = res->status;
-	l.result = b.data;
-	l.result_len = b.len;
+	l.result = j->rbytes.data + mark;
+	l.result_len = j->rbytes.len - mark;
 	l.at_ms = j->now;
 	rc = t->ops->ledger_put(t, agency_of(j), &l, err);
 	if (rc == 0)
 		j->last = cmd->seq;
-out:
-	tf_buf_free(&b);
 	return rc;
 }
 
@@ -573,6 +613,43 @@ static int text_changes(push_job *j, tf_db_txn *t, const tf_command *cmd,
 }
 
 /*
+ * The states of e's text fields in rec, cloned into {"f":{...}}: all that
+ * text_changes compares after the command was applied to rec in place
+ * (a whole-record clone would cost as much as the parse).
+ */
+static int text_snapshot(const tf_entity *e, const tf_json *rec, tf_json **out)
+{
+	tf_json *o = tf_json_object(), *f = tf_json_object();
+	size_t i;
+	int rc = 0;
+
+	*out = NULL;
+	if (o == NULL || f == NULL) {
+		tf_json_free(o);
+		tf_json_free(f);
+		return TF_ENOMEM;
+	}
+	for (i = 0; rc == 0 && i < e->nfields; i++) {
+		const tf_json *st;
+		if (e->fields[i].cls != TF_CLASS_TEXT)
+			continue;
+		st = tf_record_field(rec, e->fields[i].name);
+		if (st)
+			rc = obj_put(f, e->fields[i].name, tf_json_clone(st));
+	}
+	if (rc == 0)
+		rc = tf_json_object_set(o, "f", f);
+	else
+		tf_json_free(f);
+	if (rc) {
+		tf_json_free(o);
+		return rc;
+	}
+	*out = o;
+	return 0;
+}
+
+/*
  * A new command (seq = last + 1, stamp acceptable, cmd_id unused):
  * ACL, scope, merge, then its writes.  Business refusals are stored
  * rejections.
@@ -586,6 +663,7 @@ static int push_new(push_job *j, tf_db_txn *t, const tf_command *cmd,
 	tf_acl_refusal ref;
 	tf_db_record row;
 	tf_json *old = NULL, *state = NULL;
+	const tf_entity *oe;
 	const char *role = NULL;
 	change ch;
 	tf_buf b;
@@ -608,14 +686,15 @@ static int push_new(push_job *j, tf_db_txn *t, const tf_command *cmd,
 	if (rc && rc != TF_ENOTFOUND)
 		goto out;
 	if (rc == 0) {
-		rc = tf_json_parse(row.state, row.state_len, NULL, &old, NULL);
+		rc = tf_json_parse(row.state, row.state_len, NULL, &state,
+				   NULL);
 		if (rc == TF_ENOMEM)
 			goto out;
 		if (rc) {
 			rc = corrupt(err, "record", cmd->record_id);
 			goto out;
 		}
-		rc = tf_acl_in_scope(schema, j->c, old, &in);
+		rc = tf_acl_in_scope(schema, j->c, state, &in);
 		if (rc)
 			goto out;
 		if (!in) {
@@ -625,11 +704,13 @@ static int push_new(push_job *j, tf_db_txn *t, const tf_command *cmd,
 					     role, err);
 			goto out;
 		}
-		state = tf_json_clone(old);
-		if (state == NULL) {
-			rc = TF_ENOMEM;
+		/* In scope: its entity is the schema's.  The command applies
+		   to `state` in place; `old` keeps the text fields before. */
+		oe = tf_schema_entity(schema, tf_record_entity(state));
+		assert(oe != NULL);
+		rc = text_snapshot(oe, state, &old);
+		if (rc)
 			goto out;
-		}
 	}
 	ctx.allow_ref = tf_acl_has_role(j->c, "service");
 	rc = tf_record_apply(&state, cmd, &ctx, &ar);
@@ -810,6 +891,7 @@ static void push_results_reset(push_job *j)
 	}
 	j->nresults = 0;
 	j->head = 0;
+	tf_buf_reset(&j->rbytes);
 }
 
 static int push_job_run(tf_db_txn *t, void *arg, tf_err *err)
@@ -823,8 +905,20 @@ static int push_job_run(tf_db_txn *t, void *arg, tf_err *err)
 	rc = t->ops->ledger_last(t, agency_of(j), j->c->device.id, &j->last,
 				 err);
 	for (i = 0; rc == 0 && i < j->req->ncommands; i++) {
-		rc = push_one(j, t, &j->req->commands[i],
-			      &j->results[j->nresults], &has, &stop, err);
+		tf_cmd_result *res = &j->results[j->nresults];
+		size_t mark = j->rbytes.len;
+		if (j->nresults)
+			tf_buf_putc(&j->rbytes, ',');
+		rc = push_one(j, t, &j->req->commands[i], res, &has, &stop,
+			      err);
+		if (rc == 0 && !has)
+			buf_cut(&j->rbytes, mark);
+		else if (rc == 0 && j->rbytes.len == mark + (j->nresults != 0))
+			/* Not stored (a replay, a clock_skew): its bytes. */
+			rc = result_bytes(j->s->schema->version, res,
+					  &j->rbytes);
+		if (rc == 0 && j->rbytes.failed)
+			rc = TF_ENOMEM;
 		if (rc == 0 && has)
 			j->nresults++;
 		if (rc == 0 && stop)
@@ -847,17 +941,44 @@ static int push_job_run(tf_db_txn *t, void *arg, tf_err *err)
 	return rc;
 }
 
+/*
+ * The push reply around the results' bytes, member for member as
+ * tf_push_reply_encode writes it (ack, protocol_version, results,
+ * schema_version, server_time), with its range checks.
+ */
+static int reply_write(int64_t schema_version, uint64_t ack, int64_t now,
+		       const tf_buf *results, tf_buf *out)
+{
+	size_t mark = out->len;
+
+	if (now < 0 || now > TF_HLC_MAX_MS || ack > TF_SEQ_MAX)
+		return TF_EINVAL;
+	tf_buf_printf(out,
+		      "{\"ack\":%" PRIu64 ",\"protocol_version\":%d,"
+		      "\"results\":[",
+		      ack, TF_PROTOCOL_VERSION);
+	tf_buf_append(out, results->data, results->len);
+	tf_buf_printf(out,
+		      "],\"schema_version\":%" PRId64
+		      ",\"server_time\":%" PRId64 "}",
+		      schema_version, now);
+	if (out->failed) {
+		buf_cut(out, mark);
+		return TF_ENOMEM;
+	}
+	return 0;
+}
+
 int tf_sync_push(tf_srv *s, const tf_srv_caller *c, int64_t now_ms,
 		 const char *body, size_t len, tf_buf *reply, tf_err *err)
 {
 	tf_push_request m;
-	tf_push_reply rep;
 	push_job j;
 	int rc;
 
 	assert(s != NULL && s->db != NULL && s->schema != NULL && c != NULL);
 	memset(&j, 0, sizeof j);
-	memset(&rep, 0, sizeof rep);
+	tf_buf_init(&j.rbytes);
 	rc = tf_push_request_decode(body, len, NULL, NULL, &m, err);
 	if (rc)
 		return rc;
@@ -892,18 +1013,14 @@ int tf_sync_push(tf_srv *s, const tf_srv_caller *c, int64_t now_ms,
 	rc = tf_db_write(s->db, push_job_run, &j, err);
 	if (rc)
 		goto out;
-	rep.schema_version = s->schema->version;
-	rep.ack = j.last;
-	rep.server_time = now_ms;
-	rep.results = j.results;
-	rep.nresults = j.nresults;
-	rc = tf_push_reply_encode(&rep, reply);
+	rc = reply_write(s->schema->version, j.last, now_ms, &j.rbytes, reply);
 	if (rc)
 		rc = tf_err_set(err, rc, "", "push: cannot encode the reply");
 	if (j.head && s->notify)
 		s->notify(s->notify_arg, c->user.agency, j.head);
 out:
 	push_results_reset(&j);
+	tf_buf_free(&j.rbytes);
 	free(j.results);
 	tf_push_request_clear(&m);
 	return rc;

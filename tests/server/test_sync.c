@@ -615,6 +615,105 @@ TEST(test_push_applied_and_replay)
 	}
 }
 
+typedef struct hash_ctx {
+	const char *agency, *cmd_id;
+	char req_hash[TF_DB_HASH_HEX + 1];
+} hash_ctx;
+
+static int get_req_hash(tf_db_txn *t, void *arg, tf_err *err)
+{
+	hash_ctx *h = arg;
+	tf_db_ledger l;
+	int rc;
+
+	memset(&l, 0, sizeof l);
+	rc = t->ops->ledger_get_cmd(t, h->agency, h->cmd_id, &l, err);
+	if (rc == 0)
+		snprintf(h->req_hash, sizeof h->req_hash, "%s", l.req_hash);
+	tf_db_ledger_clear(&l);
+	return rc;
+}
+
+/* The request hash as first defined: the command's tree without "hlc". */
+static void tree_hash(const char *cmd, char out[TF_DB_HASH_HEX + 1])
+{
+	uint8_t h[TF_SHA256_LEN];
+	tf_json *j = NULL, *w = NULL;
+	tf_command c;
+	tf_buf b;
+	tf_err e;
+
+	out[0] = '\0';
+	memset(&c, 0, sizeof c);
+	tf_buf_init(&b);
+	if (tf_json_parse(cmd, strlen(cmd), NULL, &j, &e) == 0 &&
+	    tf_command_from_json(j, &c, &e) == 0 &&
+	    tf_command_to_json(&c, &w) == 0) {
+		tf_json_free(tf_json_object_take(w, "hlc"));
+		if (tf_json_write(w, &b) == 0 &&
+		    tf_sha256(b.data, b.len, h) == 0)
+			tf_hex_encode(h, sizeof h, out);
+	}
+	tf_json_free(w);
+	tf_json_free(j);
+	tf_command_clear(&c);
+	tf_buf_free(&b);
+}
+
+/*
+ * The ledger's request hash stays what it was (ledgers written before
+ * keep replaying), including for args that hold the same "hlc" member
+ * text as the envelope and for escapes.
+ */
+TEST(test_request_hash_stable)
+{
+	char cmd[2048], args[512], h[TF_HLC_TEXT_LEN + 1];
+	char id[TF_UUID_LEN + 1], cid[TF_UUID_LEN + 1],
+		want[TF_DB_HASH_HEX + 1];
+	const char *one[1] = {cmd};
+	tf_hlc hlc = TF_HLC_MAKE(++hlc_ms, 3);
+	hash_ctx hc;
+	tf_push_reply rep;
+	tf_err e;
+
+	tf_hlc_format(hlc, h);
+	new_uuid(id);
+	new_uuid(cid);
+	snprintf(args, sizeof args,
+		 "{\"fields\":{\"remarks\":\"x\\\",\\\"hlc\\\":\\\"%s\\\" "
+		 "\\u00e9 \\\\ \\n\"}}",
+		 h);
+	cmd_json(cmd, sizeof cmd, &dana, NULL, next_seq(&dana), cid, hlc,
+		 "incident", id, "create", args);
+	CHECK_INT(push_raw(&dana, T0 + MIN, one, 1, &rep, &e), 0);
+	CHECK_INT(rep.nresults, 1);
+	CHECK_INT(rep.results[0].status, TF_ST_APPLIED);
+	tf_push_reply_clear(&rep);
+	tree_hash(cmd, want);
+	CHECK(want[0] != '\0');
+	hc.agency = "pd1";
+	hc.cmd_id = cid;
+	CHECK_INT(tf_db_read(srv.db, get_req_hash, &hc, &e), 0);
+	CHECK_STR(hc.req_hash, want);
+	/* The same member, unescaped, as an args key (a rejected command,
+	   whose ledger row holds the hash all the same). */
+	new_uuid(cid);
+	snprintf(args, sizeof args,
+		 "{\"fields\":{\"remarks\":\"y\"},\"hlc\":\"%s\"}", h);
+	cmd_json(cmd, sizeof cmd, &dana, NULL, next_seq(&dana), cid, hlc,
+		 "incident", id, "set", args);
+	CHECK(strstr(cmd, ",\"hlc\":\"") != NULL);
+	CHECK_INT(push_raw(&dana, T0 + MIN, one, 1, &rep, &e), 0);
+	CHECK_INT(rep.nresults, 1);
+	CHECK_INT(rep.results[0].status, TF_ST_REJECTED);
+	tf_push_reply_clear(&rep);
+	tree_hash(cmd, want);
+	CHECK(want[0] != '\0');
+	hc.cmd_id = cid;
+	CHECK_INT(tf_db_read(srv.db, get_req_hash, &hc, &e), 0);
+	CHECK_STR(hc.req_hash, want);
+}
+
 TEST(test_push_rejection_replayed)
 {
 	char cmd[1024], id[TF_UUID_LEN + 1], cid[TF_UUID_LEN + 1];
@@ -1739,6 +1838,7 @@ int main(int argc, char **argv)
 	(void)argc;
 	setup();
 	RUN(test_push_applied_and_replay);
+	RUN(test_request_hash_stable);
 	RUN(test_push_rejection_replayed);
 	RUN(test_push_gap_stops);
 	RUN(test_push_cmd_id_reused);
