@@ -270,11 +270,24 @@ static int64_t int_member(const tf_json *o, const char *key)
 
 /* ------------------------------------------------------------ push */
 
+/*
+ * What can be decided about a command without the database, worked out
+ * in the caller's thread before the write job: the writer runs every
+ * push of the server one after the other, so work moved out of the job
+ * runs in parallel on the HTTP threads.
+ */
+typedef struct push_pre {
+	char hash[TF_DB_HASH_HEX + 1]; /* request_hash */
+	int acl;		       /* tf_acl_check_command's return */
+	const char *role;	       /* the role that allowed it (acl 0) */
+} push_pre;
+
 typedef struct push_job {
 	tf_srv *s;
 	const tf_srv_caller *c;
 	int64_t now;
 	const tf_push_request *req;
+	push_pre *pre;		/* req->ncommands slots */
 	tf_cmd_result *results; /* req->ncommands slots */
 	size_t nresults;
 	uint64_t last; /* the device's ledger position */
@@ -655,8 +668,9 @@ static int text_snapshot(const tf_entity *e, const tf_json *rec, tf_json **out)
  * rejections.
  */
 static int push_new(push_job *j, tf_db_txn *t, const tf_command *cmd,
-		    tf_cmd_result *res, const char *hash, tf_err *err)
+		    const push_pre *pre, tf_cmd_result *res, tf_err *err)
 {
+	const char *hash = pre->hash;
 	const tf_schema *schema = j->s->schema;
 	tf_apply_ctx ctx = {schema, j->now, 1, 0};
 	tf_apply_result ar;
@@ -673,7 +687,11 @@ static int push_new(push_job *j, tf_db_txn *t, const tf_command *cmd,
 	memset(&row, 0, sizeof row);
 	memset(&ar, 0, sizeof ar);
 	tf_buf_init(&b);
-	rc = tf_acl_check_command(schema, j->c, cmd, &role, &ref);
+	/* Refusals (rare) are worked out again for their message. */
+	rc = pre->acl;
+	role = pre->role;
+	if (rc != 0)
+		rc = tf_acl_check_command(schema, j->c, cmd, &role, &ref);
 	if (rc < 0)
 		goto out;
 	if (rc == 1) {
@@ -773,9 +791,8 @@ out:
 
 /* seq <= last: replay the stored result, or refuse a different request. */
 static int push_replay(push_job *j, tf_db_txn *t, const tf_command *cmd,
-		       tf_cmd_result *res, tf_err *err)
+		       const push_pre *pre, tf_cmd_result *res, tf_err *err)
 {
-	char hash[TF_DB_HASH_HEX + 1];
 	tf_cmd_result st;
 	tf_db_ledger l;
 	int rc;
@@ -805,10 +822,7 @@ static int push_replay(push_job *j, tf_db_txn *t, const tf_command *cmd,
 		rc = audit_cmd(j, t, cmd, res, NULL, NULL, err);
 		goto out;
 	}
-	rc = request_hash(cmd, hash);
-	if (rc)
-		goto out;
-	if (strcmp(hash, l.req_hash) != 0) {
+	if (strcmp(pre->hash, l.req_hash) != 0) {
 		reject_with(res, TF_EHASH, "cmd_id reused for another request",
 			    "");
 		rc = audit_cmd(j, t, cmd, res, NULL, NULL, err);
@@ -832,10 +846,12 @@ out:
  * *stop: the batch ends here (a gap, which gives no result, or a
  * clock_skew).
  */
-static int push_one(push_job *j, tf_db_txn *t, const tf_command *cmd,
-		    tf_cmd_result *res, int *has, int *stop, tf_err *err)
+static int push_one(push_job *j, tf_db_txn *t, size_t i, tf_cmd_result *res,
+		    int *has, int *stop, tf_err *err)
 {
-	char hash[TF_DB_HASH_HEX + 1], key[TF_UUID_LEN + 1];
+	const tf_command *cmd = &j->req->commands[i];
+	const push_pre *pre = &j->pre[i];
+	char key[TF_UUID_LEN + 1];
 	tf_db_ledger l;
 	int rc;
 
@@ -845,7 +861,7 @@ static int push_one(push_job *j, tf_db_txn *t, const tf_command *cmd,
 	*has = 1;
 	*stop = 0;
 	if (cmd->seq <= j->last)
-		return push_replay(j, t, cmd, res, err);
+		return push_replay(j, t, cmd, pre, res, err);
 	if (cmd->seq > j->last + 1) {
 		*has = 0;
 		*stop = 1;
@@ -861,9 +877,6 @@ static int push_one(push_job *j, tf_db_txn *t, const tf_command *cmd,
 		*stop = 1;
 		return audit_cmd(j, t, cmd, res, NULL, NULL, err);
 	}
-	rc = request_hash(cmd, hash);
-	if (rc)
-		return rc;
 	memset(&l, 0, sizeof l);
 	rc = t->ops->ledger_get_cmd(t, agency_of(j), cmd->cmd_id, &l, err);
 	tf_db_ledger_clear(&l);
@@ -872,13 +885,13 @@ static int push_one(push_job *j, tf_db_txn *t, const tf_command *cmd,
 		rc = alias_key(agency_of(j), j->c->device.id, cmd->seq,
 			       cmd->cmd_id, key);
 		if (rc == 0)
-			rc = store_rejection(j, t, cmd, res, key, hash, NULL,
-					     err);
+			rc = store_rejection(j, t, cmd, res, key, pre->hash,
+					     NULL, err);
 		return rc;
 	}
 	if (rc != TF_ENOTFOUND)
 		return rc;
-	return push_new(j, t, cmd, res, hash, err);
+	return push_new(j, t, cmd, pre, res, err);
 }
 
 static void push_results_reset(push_job *j)
@@ -909,8 +922,7 @@ static int push_job_run(tf_db_txn *t, void *arg, tf_err *err)
 		size_t mark = j->rbytes.len;
 		if (j->nresults)
 			tf_buf_putc(&j->rbytes, ',');
-		rc = push_one(j, t, &j->req->commands[i], res, &has, &stop,
-			      err);
+		rc = push_one(j, t, i, res, &has, &stop, err);
 		if (rc == 0 && !has)
 			buf_cut(&j->rbytes, mark);
 		else if (rc == 0 && j->rbytes.len == mark + (j->nresults != 0))
@@ -974,6 +986,7 @@ int tf_sync_push(tf_srv *s, const tf_srv_caller *c, int64_t now_ms,
 {
 	tf_push_request m;
 	push_job j;
+	size_t i;
 	int rc;
 
 	assert(s != NULL && s->db != NULL && s->schema != NULL && c != NULL);
@@ -1005,10 +1018,23 @@ int tf_sync_push(tf_srv *s, const tf_srv_caller *c, int64_t now_ms,
 		 SYNC_PUSH_ENDPOINT);
 	if (m.ncommands) {
 		j.results = calloc(m.ncommands, sizeof *j.results);
-		if (j.results == NULL) {
+		j.pre = calloc(m.ncommands, sizeof *j.pre);
+		if (j.results == NULL || j.pre == NULL) {
 			rc = TF_ENOMEM;
 			goto out;
 		}
+	}
+	for (i = 0; i < m.ncommands; i++) {
+		tf_acl_refusal ref;
+		rc = request_hash(&m.commands[i], j.pre[i].hash);
+		if (rc) {
+			rc = tf_err_set(err, rc, "",
+					"push: cannot hash commands[%zu]", i);
+			goto out;
+		}
+		/* TF_ENOMEM here is tried again inside the job. */
+		j.pre[i].acl = tf_acl_check_command(
+			s->schema, c, &m.commands[i], &j.pre[i].role, &ref);
 	}
 	rc = tf_db_write(s->db, push_job_run, &j, err);
 	if (rc)
@@ -1021,6 +1047,7 @@ int tf_sync_push(tf_srv *s, const tf_srv_caller *c, int64_t now_ms,
 out:
 	push_results_reset(&j);
 	tf_buf_free(&j.rbytes);
+	free(j.pre);
 	free(j.results);
 	tf_push_request_clear(&m);
 	return rc;
