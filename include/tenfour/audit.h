@@ -5,7 +5,8 @@
  * One entry is one canonical JSON object (members sorted, docs/PROTOCOL.md
  * section 1):
  *
- *   {"actor":{"device":"mdt-2a12","role":"officer","user":"alvarez"},
+ *   {"actor":{"agency":"demo","device":"mdt-2a12","role":"officer",
+ *             "user":"alvarez"},
  *    "detail":{...},
  *    "outcome":"success"|"failure",
  *    "prev":"<64 hex: SHA-256 of the previous entry's bytes>",
@@ -17,8 +18,10 @@
  *            "record_id":"...","target":"..."},
  *    "where":"mdt/unlock"}
  *
- * actor.device, actor.role, detail, what and each member of what are
- * omitted when absent.  `seq` counts from 1 without gaps; `ts` is UTC ms
+ * actor.agency, actor.device, actor.role, detail, what and each member of
+ * what are omitted when absent.  actor.agency names the agency the actor
+ * belongs to: the server keeps one chain per agency, so an agency's
+ * auditor exports and verifies its own log and never sees another's.  `seq` counts from 1 without gaps; `ts` is UTC ms
  * since the Unix epoch; `prev` is 64 zeros for the first entry of a log.
  *
  * The chain: the host hashes each entry's exact bytes with SHA-256 (the
@@ -122,7 +125,7 @@ int tf_audit_type_parse(const char *name, size_t len, tf_audit_type *out);
 /*
  * One event.  Every pointer is borrowed.  Required: seq >= 1, ts_ms in
  * [0, 2^48), type, user, source, where, prev.
- *  user, device, target: ids [A-Za-z0-9._@-]{1,64}.  For automatic events
+ *  user, device, agency, target: ids [A-Za-z0-9._@-]{1,64}.  For automatic events
  *    the user is the grant's user on a device or "system" on the server;
  *    for a logon failure with a name that is not an id, "unknown", and the
  *    attempted name goes in detail (escaped like every string).
@@ -141,6 +144,7 @@ typedef struct tf_audit_event {
 	tf_audit_type type;
 	int success; /* outcome: 1 success, 0 failure */
 	const char *user, *device, *role;
+	const char *agency; /* actor.agency: an id, or NULL */
 	const char *source;
 	const char *where;
 	const char *entity, *record_id, *cmd_id, *field, *target;

@@ -2151,7 +2151,7 @@ static int m_policy_in_scope(call *c)
 /* ------------------------------------------------------------ audit */
 
 static const char *const k_audit_write[] = {
-	"cmd_id", "detail",    "device", "entity", "field",  "outcome",
+	"agency", "cmd_id",    "detail", "device", "entity", "field",  "outcome",
 	"prev",	  "record_id", "role",	 "seq",	   "source", "target",
 	"ts",	  "type",      "user",	 "where",  NULL};
 
@@ -2175,6 +2175,7 @@ static int m_audit_write(call *c)
 	    (rc = in_str(c, "outcome", 1, &outcome, NULL)) ||
 	    (rc = in_str(c, "user", 1, &ev.user, NULL)) ||
 	    (rc = in_str(c, "device", 0, &ev.device, NULL)) ||
+	    (rc = in_str(c, "agency", 0, &ev.agency, NULL)) ||
 	    (rc = in_str(c, "role", 0, &ev.role, NULL)) ||
 	    (rc = in_str(c, "source", 1, &ev.source, NULL)) ||
 	    (rc = in_str(c, "where", 1, &ev.where, NULL)) ||

@@ -213,6 +213,7 @@ static int event_check(const tf_audit_event *ev, tf_buf *scratch, tf_err *err)
 				  "actor.user: required (\"system\" for "
 				  "automatic events)");
 	if ((rc = opt_member(ev->user, K_ID, "actor.user", err)) ||
+	    (rc = opt_member(ev->agency, K_ID, "actor.agency", err)) ||
 	    (rc = opt_member(ev->device, K_ID, "actor.device", err)) ||
 	    (rc = opt_member(ev->role, K_NAME, "actor.role", err)))
 		return rc;
@@ -305,6 +306,7 @@ static int event_tree(const tf_audit_event *ev, tf_json **out)
 	if (actor == NULL)
 		goto out;
 	if ((rc = put_str(actor, "user", ev->user)) ||
+	    (rc = put_str(actor, "agency", ev->agency)) ||
 	    (rc = put_str(actor, "device", ev->device)) ||
 	    (rc = put_str(actor, "role", ev->role)))
 		goto out;
@@ -399,7 +401,8 @@ static const char *const top_members[] = {
 	"actor", "detail", "outcome", "prev",  "seq", "source",
 	"ts",	 "type",   "what",    "where", NULL,
 };
-static const char *const actor_members[] = {"device", "role", "user", NULL};
+static const char *const actor_members[] = {"agency", "device", "role",
+					    "user", NULL};
 static const char *const what_members[] = {
 	"cmd_id", "entity", "field", "record_id", "target", NULL,
 };
@@ -512,6 +515,7 @@ static int event_from_tree(const tf_json *doc, tf_audit_event *ev, tf_err *err)
 	if ((rc = get_str(doc, "type", "type", &type, err)) ||
 	    (rc = get_str(doc, "outcome", "outcome", &outcome, err)) ||
 	    (rc = get_str(actor, "user", "actor.user", &ev->user, err)) ||
+	    (rc = get_str(actor, "agency", "actor.agency", &ev->agency, err)) ||
 	    (rc = get_str(actor, "device", "actor.device", &ev->device, err)) ||
 	    (rc = get_str(actor, "role", "actor.role", &ev->role, err)) ||
 	    (rc = get_str(doc, "source", "source", &ev->source, err)) ||

@@ -125,6 +125,34 @@ TEST(canonical_bytes_of_a_fixed_event)
 	tf_json_free(d);
 }
 
+/* The server's chains are per agency: actor.agency is written, sorted
+   first among the actor's members, parsed back, and validated as an id. */
+TEST(agency_member)
+{
+	static const char want[] =
+		"{\"actor\":{\"agency\":\"demo\",\"device\":\"mdt-2a12\","
+		"\"role\":\"officer\",\"user\":\"alvarez\"},";
+	tf_audit_event e, back;
+	tf_json *tree = NULL;
+	tf_buf out;
+	tf_err err;
+
+	base_event(&e);
+	e.agency = "demo";
+	tf_buf_init(&out);
+	CHECK_INT(tf_audit_write(&e, &out, &err), 0);
+	CHECK(strncmp(tf_buf_cstr(&out), want, sizeof want - 1) == 0);
+	CHECK_INT(tf_audit_parse(out.data, out.len, &back, &tree, &err), 0);
+	CHECK(back.agency != NULL && strcmp(back.agency, "demo") == 0);
+	tf_json_free(tree);
+	tf_buf_reset(&out);
+	e.agency = "no spaces";
+	CHECK_INT(tf_audit_write(&e, &out, &err), TF_EVALIDATE);
+	CHECK_STR(err.where, "actor.agency");
+	CHECK_INT(out.len, 0);
+	tf_buf_free(&out);
+}
+
 TEST(minimal_event_omits_absent_members)
 {
 	static const char want[] =
@@ -894,6 +922,7 @@ int main(int argc, char **argv)
 	(void)argc;
 	RUN(type_names_round_trip);
 	RUN(canonical_bytes_of_a_fixed_event);
+	RUN(agency_member);
 	RUN(minimal_event_omits_absent_members);
 	RUN(write_validates_every_member);
 	RUN(write_bounds_detail);
