@@ -8,11 +8,13 @@
  *
  * Push runs as one tf_db_write job.  Each command is decided completely
  * in memory (ledger position, clock, ACL, scope, merge) before anything
- * of it is written; then its record, text revisions, conflict rows,
- * ledger row and audit entry are written together.  A storage failure
- * fails the job, which rolls back the whole push: nothing is
- * acknowledged, and the reply is encoded only after the group commit
- * returned (durable).
+ * of it is written; then its text revisions, conflict rows, ledger row
+ * and audit entry are written together, and the records the push
+ * changed are written once each when its commands are done (push_rec).
+ * A storage failure fails the job, which rolls back the whole push:
+ * nothing is acknowledged, and the reply is sent only after the group
+ * commit returned (durable).  What needs no database (request hashes,
+ * ACL decisions) is worked out before the job, outside the writer.
  *
  * One deliberate difference from the reference server: the ledger's
  * request hash is SHA-256 of the command's canonical bytes *without* its
@@ -282,6 +284,20 @@ typedef struct push_pre {
 	const char *role;	       /* the role that allowed it (acl 0) */
 } push_pre;
 
+/*
+ * A record as this push sees it.  Commands of one push often hit the same
+ * record; each is applied to the parsed state kept here, and a changed
+ * record is written once, when the job's commands are done (the job is
+ * one transaction, all or nothing, so no reader sees the difference, and
+ * the record takes one feed position per push).
+ */
+typedef struct push_rec {
+	char id[TF_UUID_LEN + 1];
+	const tf_entity *ent; /* set when changed */
+	tf_json *state;	      /* owned; NULL: no such record (yet) */
+	int dirty;	      /* changed by this push: written at the end */
+} push_rec;
+
 typedef struct push_job {
 	tf_srv *s;
 	const tf_srv_caller *c;
@@ -297,6 +313,12 @@ typedef struct push_job {
 	   stored for it (or, when not stored, result_bytes'), so the reply
 	   is not encoded a second time. */
 	tf_buf rbytes;
+	/* The records of this push: recs in first-touch order, found
+	   through slots (open addressing, index + 1, 0 empty). */
+	push_rec *recs; /* req->ncommands slots */
+	size_t nrecs;
+	size_t *slots;
+	size_t nslots; /* a power of two >= 2 * req->ncommands */
 } push_job;
 
 /* What one applied command changes, decided before anything is written. */
@@ -663,6 +685,77 @@ static int text_snapshot(const tf_entity *e, const tf_json *rec, tf_json **out)
 }
 
 /*
+ * The push's view of record `id`: from the cache, else read and parsed
+ * (a state that does not parse is a storage fault).  *out stays valid
+ * for the job.
+ */
+static int rec_get(push_job *j, tf_db_txn *t, const char *id, push_rec **out,
+		   tf_err *err)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+	tf_db_record row;
+	tf_json *st = NULL;
+	size_t k;
+	int rc;
+
+	for (k = 0; id[k]; k++)
+		h = (h ^ (unsigned char)id[k]) * 16777619u;
+	for (k = h & (j->nslots - 1); j->slots[k];
+	     k = (k + 1) & (j->nslots - 1)) {
+		push_rec *r = &j->recs[j->slots[k] - 1];
+		if (strcmp(r->id, id) == 0) {
+			*out = r;
+			return 0;
+		}
+	}
+	assert(j->nrecs < j->req->ncommands);
+	memset(&row, 0, sizeof row);
+	rc = t->ops->record_get(t, agency_of(j), id, &row, err);
+	if (rc == 0) {
+		rc = tf_json_parse(row.state, row.state_len, NULL, &st, NULL);
+		if (rc && rc != TF_ENOMEM)
+			rc = corrupt(err, "record", id);
+	} else if (rc == TF_ENOTFOUND) {
+		rc = 0;
+	}
+	tf_db_record_clear(&row);
+	if (rc)
+		return rc;
+	*out = &j->recs[j->nrecs];
+	memset(*out, 0, sizeof **out);
+	snprintf((*out)->id, sizeof(*out)->id, "%s", id);
+	(*out)->state = st;
+	j->slots[k] = ++j->nrecs;
+	return 0;
+}
+
+/* Writes every record this push changed, once each, in first-touch order. */
+static int recs_flush(push_job *j, tf_db_txn *t, tf_err *err)
+{
+	uint64_t chg = 0;
+	tf_buf b;
+	size_t i;
+	int rc = 0;
+
+	tf_buf_init(&b);
+	for (i = 0; rc == 0 && i < j->nrecs; i++) {
+		const push_rec *r = &j->recs[i];
+		if (!r->dirty)
+			continue;
+		tf_buf_reset(&b);
+		rc = tf_json_write(r->state, &b);
+		if (rc == 0)
+			rc = t->ops->record_put(t, agency_of(j), r->id,
+						r->ent->name, b.data, b.len,
+						&chg, err);
+		if (rc == 0 && chg > j->head)
+			j->head = chg;
+	}
+	tf_buf_free(&b);
+	return rc;
+}
+
+/*
  * A new command (seq = last + 1, stamp acceptable, cmd_id unused):
  * ACL, scope, merge, then its writes.  Business refusals are stored
  * rejections.
@@ -675,18 +768,14 @@ static int push_new(push_job *j, tf_db_txn *t, const tf_command *cmd,
 	tf_apply_ctx ctx = {schema, j->now, 1, 0};
 	tf_apply_result ar;
 	tf_acl_refusal ref;
-	tf_db_record row;
-	tf_json *old = NULL, *state = NULL;
+	tf_json *old = NULL;
 	const tf_entity *oe;
 	const char *role = NULL;
+	push_rec *rec = NULL;
 	change ch;
-	tf_buf b;
-	uint64_t chg = 0;
 	int rc, in = 0;
 
-	memset(&row, 0, sizeof row);
 	memset(&ar, 0, sizeof ar);
-	tf_buf_init(&b);
 	/* Refusals (rare) are worked out again for their message. */
 	rc = pre->acl;
 	role = pre->role;
@@ -700,19 +789,11 @@ static int push_new(push_job *j, tf_db_txn *t, const tf_command *cmd,
 				     err);
 		goto out;
 	}
-	rc = t->ops->record_get(t, agency_of(j), cmd->record_id, &row, err);
-	if (rc && rc != TF_ENOTFOUND)
+	rc = rec_get(j, t, cmd->record_id, &rec, err);
+	if (rc)
 		goto out;
-	if (rc == 0) {
-		rc = tf_json_parse(row.state, row.state_len, NULL, &state,
-				   NULL);
-		if (rc == TF_ENOMEM)
-			goto out;
-		if (rc) {
-			rc = corrupt(err, "record", cmd->record_id);
-			goto out;
-		}
-		rc = tf_acl_in_scope(schema, j->c, state, &in);
+	if (rec->state) {
+		rc = tf_acl_in_scope(schema, j->c, rec->state, &in);
 		if (rc)
 			goto out;
 		if (!in) {
@@ -723,15 +804,16 @@ static int push_new(push_job *j, tf_db_txn *t, const tf_command *cmd,
 			goto out;
 		}
 		/* In scope: its entity is the schema's.  The command applies
-		   to `state` in place; `old` keeps the text fields before. */
-		oe = tf_schema_entity(schema, tf_record_entity(state));
+		   to the state in place; `old` keeps the text fields before. */
+		oe = tf_schema_entity(schema, tf_record_entity(rec->state));
 		assert(oe != NULL);
-		rc = text_snapshot(oe, state, &old);
+		rc = text_snapshot(oe, rec->state, &old);
 		if (rc)
 			goto out;
 	}
 	ctx.allow_ref = tf_acl_has_role(j->c, "service");
-	rc = tf_record_apply(&state, cmd, &ctx, &ar);
+	/* A rejected apply leaves the state as it was (tf_record_apply). */
+	rc = tf_record_apply(&rec->state, cmd, &ctx, &ar);
 	if (rc == TF_ENOMEM)
 		goto out;
 	if (rc) {
@@ -748,7 +830,12 @@ static int push_new(push_job *j, tf_db_txn *t, const tf_command *cmd,
 		goto out;
 	}
 	if (old == NULL) {
-		rc = tf_acl_in_scope(schema, j->c, state, &in);
+		rc = tf_acl_in_scope(schema, j->c, rec->state, &in);
+		if (rc == 0 && !in) {
+			/* Not created after all. */
+			tf_json_free(rec->state);
+			rec->state = NULL;
+		}
 		if (rc)
 			goto out;
 		if (!in) {
@@ -764,28 +851,20 @@ static int push_new(push_job *j, tf_db_txn *t, const tf_command *cmd,
 	res->status = ar.status;
 	res->detail = ar.detail;
 	ar.detail = NULL;
-	ch.ent = tf_schema_entity(schema, tf_record_entity(state));
+	ch.ent = tf_schema_entity(schema, tf_record_entity(rec->state));
 	ch.old = old;
-	ch.state = state;
+	ch.state = rec->state;
 	assert(ch.ent != NULL);
-	rc = tf_json_write(state, &b);
-	if (rc == 0)
-		rc = t->ops->record_put(t, agency_of(j), cmd->record_id,
-					ch.ent->name, b.data, b.len, &chg, err);
-	if (rc == 0)
-		rc = text_changes(j, t, cmd, &ch, res->detail, err);
+	rec->ent = ch.ent;
+	rec->dirty = 1; /* written by recs_flush */
+	rc = text_changes(j, t, cmd, &ch, res->detail, err);
 	if (rc == 0)
 		rc = ledger_store(j, t, cmd, res, cmd->cmd_id, hash, err);
 	if (rc == 0)
-		rc = audit_cmd(j, t, cmd, res, role, state, err);
-	if (rc == 0 && chg > j->head)
-		j->head = chg;
+		rc = audit_cmd(j, t, cmd, res, role, rec->state, err);
 out:
 	tf_apply_result_clear(&ar);
-	tf_buf_free(&b);
-	tf_json_free(state);
 	tf_json_free(old);
-	tf_db_record_clear(&row);
 	return rc;
 }
 
@@ -905,6 +984,11 @@ static void push_results_reset(push_job *j)
 	j->nresults = 0;
 	j->head = 0;
 	tf_buf_reset(&j->rbytes);
+	for (i = 0; i < j->nrecs; i++)
+		tf_json_free(j->recs[i].state);
+	j->nrecs = 0;
+	if (j->slots)
+		memset(j->slots, 0, j->nslots * sizeof *j->slots);
 }
 
 static int push_job_run(tf_db_txn *t, void *arg, tf_err *err)
@@ -936,6 +1020,8 @@ static int push_job_run(tf_db_txn *t, void *arg, tf_err *err)
 		if (rc == 0 && stop)
 			break;
 	}
+	if (rc == 0)
+		rc = recs_flush(j, t, err);
 	if (rc) {
 		/* The slot being filled may hold a detail already. */
 		if (j->nresults < j->req->ncommands) {
@@ -1019,7 +1105,12 @@ int tf_sync_push(tf_srv *s, const tf_srv_caller *c, int64_t now_ms,
 	if (m.ncommands) {
 		j.results = calloc(m.ncommands, sizeof *j.results);
 		j.pre = calloc(m.ncommands, sizeof *j.pre);
-		if (j.results == NULL || j.pre == NULL) {
+		j.recs = calloc(m.ncommands, sizeof *j.recs);
+		for (j.nslots = 2; j.nslots < 2 * m.ncommands;)
+			j.nslots *= 2;
+		j.slots = calloc(j.nslots, sizeof *j.slots);
+		if (j.results == NULL || j.pre == NULL || j.recs == NULL ||
+		    j.slots == NULL) {
 			rc = TF_ENOMEM;
 			goto out;
 		}
@@ -1047,6 +1138,8 @@ int tf_sync_push(tf_srv *s, const tf_srv_caller *c, int64_t now_ms,
 out:
 	push_results_reset(&j);
 	tf_buf_free(&j.rbytes);
+	free(j.slots);
+	free(j.recs);
 	free(j.pre);
 	free(j.results);
 	tf_push_request_clear(&m);

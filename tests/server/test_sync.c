@@ -714,6 +714,96 @@ TEST(test_request_hash_stable)
 	CHECK_STR(hc.req_hash, want);
 }
 
+/*
+ * Several commands of one push on the same record: each sees the state
+ * the earlier ones left (the push keeps records in memory and writes
+ * each once); a create refused for scope leaves no record behind for the
+ * commands after it; a replay of the batch gives the same results.
+ */
+TEST(test_push_same_record_batch)
+{
+	char c[6][1024], ids[6][TF_UUID_LEN + 1], r1[TF_UUID_LEN + 1];
+	char r2[TF_UUID_LEN + 1], *st;
+	const char *cmds[6] = {c[0], c[1], c[2], c[3], c[4], c[5]};
+	tf_push_reply rep, again;
+	tf_json *j = NULL;
+	size_t i, before = audit_count();
+	uint64_t s0;
+	tf_err e;
+
+	new_uuid(r1);
+	new_uuid(r2);
+	for (i = 0; i < 6; i++)
+		new_uuid(ids[i]);
+	s0 = next_seq(&alvarez);
+	/* r1: create in scope, set, append, set. */
+	cmd_json(c[0], sizeof c[0], &alvarez, NULL, s0, ids[0], 0, "incident",
+		 r1, "create",
+		 "{\"fields\":{\"assigned_units\":[\"2A12\"],\"priority\":3}}");
+	cmd_json(c[1], sizeof c[1], &alvarez, NULL, s0 + 1, ids[1], 0,
+		 "incident", r1, "set", "{\"fields\":{\"priority\":1}}");
+	cmd_json(c[2], sizeof c[2], &alvarez, NULL, s0 + 2, ids[2], 0,
+		 "incident", r1, "append",
+		 "{\"body\":{\"kind\":\"update\",\"text\":\"on scene\"},"
+		 "\"field\":\"notes\"}");
+	/* r2: a create outside alvarez's scope, a set on it, then the
+	   create in scope. */
+	cmd_json(c[3], sizeof c[3], &alvarez, NULL, s0 + 3, ids[3], 0,
+		 "incident", r2, "create",
+		 "{\"fields\":{\"assigned_units\":[\"2A14\"]}}");
+	cmd_json(c[4], sizeof c[4], &alvarez, NULL, s0 + 4, ids[4], 0,
+		 "incident", r2, "set", "{\"fields\":{\"priority\":2}}");
+	cmd_json(c[5], sizeof c[5], &alvarez, NULL, s0 + 5, ids[5], 0,
+		 "incident", r2, "create",
+		 "{\"fields\":{\"assigned_units\":[\"2A12\"],\"priority\":4}}");
+	next_seq(&alvarez);
+	next_seq(&alvarez);
+	next_seq(&alvarez);
+	next_seq(&alvarez);
+	next_seq(&alvarez);
+	CHECK_INT(push_raw(&alvarez, T0 + MIN, cmds, 6, &rep, &e), 0);
+	CHECK_INT(rep.nresults, 6);
+	CHECK_INT(rep.ack, s0 + 5);
+	CHECK_INT(rep.results[0].status, TF_ST_APPLIED);
+	CHECK_INT(rep.results[1].status, TF_ST_APPLIED);
+	CHECK_INT(rep.results[2].status, TF_ST_APPLIED);
+	CHECK_INT(rep.results[3].status, TF_ST_REJECTED);
+	CHECK_INT(rep.results[3].code, TF_EPERM);
+	CHECK_INT(rep.results[4].status, TF_ST_REJECTED);
+	CHECK_INT(rep.results[5].status, TF_ST_APPLIED);
+	/* One audit entry per command. */
+	CHECK_INT(audit_count(), before + 6);
+	st = server_state("pd1", r1);
+	CHECK(st != NULL && tf_json_parse(st, strlen(st), NULL, &j, &e) == 0);
+	CHECK_INT(tf_record_ver(j), 3);
+	{
+		int64_t pr = 0;
+		CHECK_INT(tf_json_int64(tf_record_value(j, "priority"), &pr),
+			  0);
+		CHECK_INT(pr, 1);
+		CHECK(strstr(st, "on scene") != NULL);
+	}
+	tf_json_free(j);
+	free(st);
+	st = server_state("pd1", r2);
+	CHECK(st != NULL && strstr(st, "2A12") != NULL &&
+	      strstr(st, "2A14") == NULL && strstr(st, "\"ver\":1") != NULL);
+	free(st);
+	/* The batch again: the stored results, as duplicates. */
+	CHECK_INT(push_raw(&alvarez, T0 + 2 * MIN, cmds, 6, &again, &e), 0);
+	CHECK_INT(again.nresults, 6);
+	for (i = 0; i < 6 && i < again.nresults; i++) {
+		CHECK_STR(again.results[i].cmd_id, ids[i]);
+		CHECK_INT(again.results[i].status,
+			  rep.results[i].status == TF_ST_APPLIED
+				  ? TF_ST_DUPLICATE
+				  : TF_ST_REJECTED);
+	}
+	CHECK_INT(audit_count(), before + 6);
+	tf_push_reply_clear(&again);
+	tf_push_reply_clear(&rep);
+}
+
 TEST(test_push_rejection_replayed)
 {
 	char cmd[1024], id[TF_UUID_LEN + 1], cid[TF_UUID_LEN + 1];
@@ -1839,6 +1929,7 @@ int main(int argc, char **argv)
 	setup();
 	RUN(test_push_applied_and_replay);
 	RUN(test_request_hash_stable);
+	RUN(test_push_same_record_batch);
 	RUN(test_push_rejection_replayed);
 	RUN(test_push_gap_stops);
 	RUN(test_push_cmd_id_reused);
