@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,6 +48,7 @@
 #define POOL_MIN 8   /* service threads at least (see offload) */
 #define POOL_MAX 64
 #define FD_RESERVE 256 /* descriptors beyond connections: db, logs, ... */
+#define MHD_LOG_KEEP 200 /* bytes of libmicrohttpd's last start message */
 
 static const char JSON_TYPE[] = "application/json";
 
@@ -63,6 +65,11 @@ struct tf_http {
 	MHD_socket listen_fd;
 	char *cert, *key;
 	size_t key_len;
+	/* libmicrohttpd's last message while starting (a TLS failure's
+	   GnuTLS detail); written only by the thread in tf_http_start */
+	atomic_int starting;
+	pthread_t start_thread;
+	char start_log[MHD_LOG_KEEP + 1];
 	/* the service pool */
 	pthread_mutex_t pool_lock;
 	pthread_cond_t pool_cond;
@@ -170,15 +177,22 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
 {
+	tf_http *h = cls;
 	char line[512];
 	size_t n;
 	tf_buf f;
 
-	(void)cls;
 	vsnprintf(line, sizeof line, fmt, ap);
 	n = strlen(line);
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		line[--n] = '\0';
+	if (h != NULL && atomic_load(&h->starting) &&
+	    pthread_equal(pthread_self(), h->start_thread)) {
+		size_t k = n < MHD_LOG_KEEP ? n : MHD_LOG_KEEP;
+
+		memcpy(h->start_log, line, k);
+		h->start_log[k] = '\0';
+	}
 	tf_buf_init(&f);
 	tf_log_field_str(&f, "detail", line);
 	/* Mostly clients that went away: not the operator's concern. */
@@ -1179,10 +1193,18 @@ static void request_completed(void *cls, struct MHD_Connection *conn,
 
 /* -------------------------------------------------------- start, stop */
 
-static int read_pem(const char *path, const char *opt, char **out,
-		    size_t *len, tf_err *err)
+/*
+ * Reads the PEM file of option opt (tls-cert or tls-key) into *out
+ * (NUL-terminated, *len bytes; the caller frees, wiping a key).  A key
+ * file must not be readable or writable by group or others (the daemon's
+ * account alone reads it), and each file must hold the PEM block its
+ * option names: errors name the option, the file and what is wrong.
+ */
+static int read_pem(const char *path, const char *opt, int is_key,
+		    char **out, size_t *len, tf_err *err)
 {
 	FILE *f = fopen(path, "rb");
+	struct stat st;
 	char *buf = NULL;
 	size_t n;
 	int rc = 0;
@@ -1191,6 +1213,23 @@ static int read_pem(const char *path, const char *opt, char **out,
 	if (f == NULL)
 		return tf_err_set(err, TF_EIO, opt, "%s: cannot read %s: %s",
 				  opt, path, strerror(errno));
+	if (fstat(fileno(f), &st) != 0) {
+		rc = tf_err_set(err, TF_EIO, opt, "%s: cannot stat %s: %s",
+				opt, path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = tf_err_set(err, TF_EINVAL, opt,
+				"%s: %s is not a regular file", opt, path);
+		goto out;
+	}
+	if (is_key && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+		rc = tf_err_set(err, TF_EPERM, opt,
+				"%s: %s has mode %04o: a private key must not "
+				"be accessible to group or others (chmod 600)",
+				opt, path, (unsigned)(st.st_mode & 07777));
+		goto out;
+	}
 	buf = malloc(TLS_FILE_MAX + 1);
 	if (buf == NULL) {
 		rc = tf_err_set(err, TF_ENOMEM, opt, "out of memory");
@@ -1204,6 +1243,34 @@ static int read_pem(const char *path, const char *opt, char **out,
 		goto out;
 	}
 	buf[n] = '\0';
+	if (strlen(buf) != n) {
+		rc = tf_err_set(err, TF_EINVAL, opt,
+				"%s: %s is not PEM text (a NUL byte)", opt,
+				path);
+		goto out;
+	}
+	if (!is_key && strstr(buf, "-----BEGIN CERTIFICATE-----") == NULL) {
+		rc = tf_err_set(err, TF_EINVAL, opt,
+				"%s: %s holds no PEM certificate "
+				"(-----BEGIN CERTIFICATE-----)",
+				opt, path);
+		goto out;
+	}
+	if (is_key && strstr(buf, "-----BEGIN ENCRYPTED PRIVATE KEY-----")) {
+		rc = tf_err_set(err, TF_EINVAL, opt,
+				"%s: %s is an encrypted key; tenfourd needs "
+				"it unencrypted (and mode 600)",
+				opt, path);
+		goto out;
+	}
+	if (is_key && (strstr(buf, "-----BEGIN ") == NULL ||
+		       strstr(buf, "PRIVATE KEY-----") == NULL)) {
+		rc = tf_err_set(err, TF_EINVAL, opt,
+				"%s: %s holds no PEM private key "
+				"(-----BEGIN ... PRIVATE KEY-----)",
+				opt, path);
+		goto out;
+	}
 	*out = buf;
 	*len = n;
 	buf = NULL;
@@ -1353,10 +1420,10 @@ int tf_http_start(tf_srv *s, const tf_config *cfg, tf_http **out,
 	if (rc < 0)
 		goto fail;
 	if (cfg->tls_cert[0] != '\0') {
-		rc = read_pem(cfg->tls_cert, "tls-cert", &h->cert, &certlen,
-			      err);
+		rc = read_pem(cfg->tls_cert, "tls-cert", 0, &h->cert,
+			      &certlen, err);
 		if (rc == 0)
-			rc = read_pem(cfg->tls_key, "tls-key", &h->key,
+			rc = read_pem(cfg->tls_key, "tls-key", 1, &h->key,
 				      &h->key_len, err);
 		if (rc < 0)
 			goto fail;
@@ -1388,18 +1455,34 @@ int tf_http_start(tf_srv *s, const tf_config *cfg, tf_http **out,
 		};
 
 		/* The logger first, so MHD logs nothing on its own. */
+		h->start_thread = pthread_self();
+		atomic_store(&h->starting, 1);
 		h->d = MHD_start_daemon(flags, 0, NULL, NULL, access_handler,
 					h, MHD_OPTION_EXTERNAL_LOGGER,
 					mhd_logger, h, MHD_OPTION_ARRAY, o,
 					MHD_OPTION_END);
+		atomic_store(&h->starting, 0);
 	}
 	if (h->d == NULL) {
 		s->notify = NULL;
 		s->notify_arg = NULL;
-		rc = tf_err_set(err, TF_EIO, "listen",
-				"listen: cannot serve on %s (address in use, "
-				"not local, or bad TLS files)",
-				cfg->listen);
+		/* GnuTLS parses the PEM blocks and pairs key and certificate
+		   here: its complaint (the logger kept it) names the cause. */
+		if (h->cert != NULL && strstr(h->start_log, "TLS") != NULL)
+			rc = tf_err_set(err, TF_EINVAL, "tls-key",
+					"tls-cert, tls-key: GnuTLS refused %s "
+					"with %s (%s): a damaged PEM block, "
+					"an unsupported key type, or a key "
+					"that is not the certificate's",
+					cfg->tls_cert, cfg->tls_key,
+					h->start_log);
+		else
+			rc = tf_err_set(err, TF_EIO, "listen",
+					"listen: cannot serve on %s (%s)",
+					cfg->listen,
+					h->start_log[0] != '\0'
+						? h->start_log
+						: "address in use or not local");
 		goto fail;
 	}
 	di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);

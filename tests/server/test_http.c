@@ -13,11 +13,17 @@
  * graceful stop with open SSE streams.  Waits are bounded loops.
  */
 #include <curl/curl.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,6 +42,9 @@ static tf_db *db;
 static tf_srv srv;
 static tf_http *http;
 static char base[64];
+/* The CA file for https:// bases (the test's self-signed certificate);
+   "" uses libcurl's default store. */
+static char cainfo[128];
 
 /* Sessions: token text and device. */
 typedef struct sess {
@@ -173,7 +182,8 @@ static int start(tf_err *err, ...)
 	if (rc == 0)
 		rc = tf_http_start(&srv, &cfg, &http, err);
 	if (rc == 0)
-		snprintf(base, sizeof base, "http://127.0.0.1:%u",
+		snprintf(base, sizeof base, "%s://127.0.0.1:%u",
+			 cfg.tls_cert[0] != '\0' ? "https" : "http",
 			 (unsigned)tf_http_port(http));
 	return rc;
 }
@@ -247,6 +257,9 @@ static int request(const char *method, const char *path, const sess *s,
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->body);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &r->headers);
+	curl_easy_setopt(c, CURLOPT_PROXY, "");
+	if (cainfo[0] != '\0')
+		curl_easy_setopt(c, CURLOPT_CAINFO, cainfo);
 	if (s != NULL) {
 		snprintf(line, sizeof line, "Authorization: %s", s->authz);
 		hl = curl_slist_append(hl, line);
@@ -1057,6 +1070,299 @@ TEST(test_trusted_proxy)
 	stop();
 }
 
+/* ---------------------------------------------------------------- TLS */
+
+/* A self-signed ECDSA P-256 certificate for 127.0.0.1 (subjectAltName
+   IP, the name libcurl checks) and its key, written as PEM; the key
+   file is created with mode 0600. */
+static int make_tls_files(const char *cert_path, const char *key_path)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	X509_EXTENSION *e = NULL;
+	X509V3_CTX ctx;
+	X509_NAME *name;
+	FILE *f = NULL;
+	int fd, ok = 0;
+
+	if (k == NULL || x == NULL)
+		goto out;
+	name = X509_get_subject_name(x);
+	if (!X509_set_version(x, 2) ||
+	    !ASN1_INTEGER_set(X509_get_serialNumber(x), 1) ||
+	    X509_gmtime_adj(X509_getm_notBefore(x), -3600) == NULL ||
+	    X509_gmtime_adj(X509_getm_notAfter(x), 86400) == NULL ||
+	    !X509_set_pubkey(x, k) ||
+	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+					(const unsigned char *)"127.0.0.1", -1,
+					-1, 0) ||
+	    !X509_set_issuer_name(x, name))
+		goto out;
+	X509V3_set_ctx_nodb(&ctx);
+	X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+	e = X509V3_EXT_conf_nid(NULL, &ctx, NID_subject_alt_name,
+				"IP:127.0.0.1");
+	if (e == NULL || !X509_add_ext(x, e, -1))
+		goto out;
+	X509_EXTENSION_free(e);
+	e = X509V3_EXT_conf_nid(NULL, &ctx, NID_basic_constraints,
+				"critical,CA:TRUE");
+	if (e == NULL || !X509_add_ext(x, e, -1) ||
+	    X509_sign(x, k, EVP_sha256()) == 0)
+		goto out;
+	f = fopen(cert_path, "w");
+	if (f == NULL || !PEM_write_X509(f, x) || fclose(f) != 0) {
+		f = NULL;
+		goto out;
+	}
+	fd = open(key_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (f == NULL ||
+	    !PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL))
+		goto out;
+	ok = fclose(f) == 0;
+	f = NULL;
+out:
+	if (f != NULL)
+		fclose(f);
+	X509_EXTENSION_free(e);
+	X509_free(x);
+	EVP_PKEY_free(k);
+	return ok ? 0 : -1;
+}
+
+static int write_text(const char *path, const char *text, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+	size_t n = strlen(text);
+	int ok;
+
+	if (fd < 0)
+		return -1;
+	ok = write(fd, text, n) == (ssize_t)n && fchmod(fd, mode) == 0;
+	return close(fd) == 0 && ok ? 0 : -1;
+}
+
+/* The login of ARCHITECTURE.md section 4 over base (banner, device
+   proof, TOTP); s gets the session. */
+static int tls_login(const char *user, const char *password,
+		     const uint8_t *totp, size_t totp_len, const char *device,
+		     const tf_sigkey *key, sess *s)
+{
+	uint8_t sig[TF_ED25519_SIG_LEN];
+	char msg[256], sigtxt[128], code[TF_TOTP_DIGITS + 1];
+	const char *p, *t;
+	int64_t ts = tf_http_now_ms(), step = ts / 1000 / TF_TOTP_STEP_S;
+	long long banner;
+	tf_buf body;
+	resp r;
+	int rc = -1;
+
+	tf_buf_init(&body);
+	if (request("GET", "/v1/auth/banner?agency=" AGENCY, NULL, NULL, NULL,
+		    0, &r) < 0 ||
+	    r.status != 200 ||
+	    (p = strstr(tf_buf_cstr(&r.body), "\"banner_rev\":")) == NULL) {
+		resp_free(&r);
+		return -1;
+	}
+	banner = strtoll(p + 13, NULL, 10);
+	resp_free(&r);
+	snprintf(msg, sizeof msg, "tenfour-login\n%s\n%s\n%s\n%lld", AGENCY,
+		 user, device, (long long)ts);
+	if (tf_totp_code(totp, totp_len, step, code) != 0 ||
+	    tf_sigkey_sign(key, msg, strlen(msg), sig) != 0 ||
+	    tf_b64url_encode(sig, sizeof sig, sigtxt, sizeof sigtxt) != 0)
+		return -1;
+	tf_buf_printf(&body,
+		      "{\"agency\":\"%s\",\"banner_rev\":%lld,"
+		      "\"device_id\":\"%s\",\"password\":\"%s\","
+		      "\"proof\":{\"sig\":\"%s\",\"ts\":%lld},"
+		      "\"totp\":\"%s\",\"user\":\"%s\"}",
+		      AGENCY, banner, device, password, sigtxt, (long long)ts,
+		      code, user);
+	if (request("POST", "/v1/auth/login", NULL, NULL, tf_buf_cstr(&body),
+		    0, &r) == 0 &&
+	    r.status == 200 &&
+	    (p = strstr(tf_buf_cstr(&r.body), "\"token\":\"")) != NULL &&
+	    (t = strchr(p + 9, '"')) != NULL &&
+	    (size_t)(t - (p + 9)) < sizeof s->token) {
+		memset(s, 0, sizeof *s);
+		memcpy(s->token, p + 9, (size_t)(t - (p + 9)));
+		snprintf(s->authz, sizeof s->authz, "Bearer %s", s->token);
+		snprintf(s->device, sizeof s->device, "%s", device);
+		rc = 0;
+	} else {
+		fprintf(stderr, "tls login: %ld %s\n", r.status,
+			tf_buf_cstr(&r.body));
+	}
+	resp_free(&r);
+	tf_buf_free(&body);
+	return rc;
+}
+
+/* Starts with these TLS files; must fail naming `field`, with `text` in
+   the message, and leave no server behind. */
+static void expect_tls_refused(const char *cert, const char *key,
+			       const char *field, const char *text, int line)
+{
+	char c[200], k[200];
+	tf_err err;
+	int rc;
+
+	memset(&err, 0, sizeof err);
+	snprintf(c, sizeof c, "--tls-cert=%s", cert);
+	snprintf(k, sizeof k, "--tls-key=%s", key);
+	rc = start(&err, c, k, NULL);
+	if (rc == 0) {
+		stop();
+		tf_test_fail(__FILE__, line, "started with %s / %s", cert, key);
+		return;
+	}
+	if (http != NULL || strcmp(err.where, field) != 0 ||
+	    strstr(err.msg, text) == NULL)
+		tf_test_fail(__FILE__, line,
+			     "want field %s and \"%s\", got %s: %s", field,
+			     text, err.where, err.msg);
+}
+
+TEST(test_tls)
+{
+	static const char *const disp[] = {"dispatcher"};
+	char cert[96], key[96], other[96], bad[96], open_key[96], garbage[96];
+	char c_opt[120], k_opt[120], totp_txt[TF_DB_TOTP_MAX + 1], plain[64];
+	uint8_t pub[TF_ED25519_PUB_LEN], totp[64];
+	char pubtxt[64];
+	size_t totp_len = 0;
+	tf_sigkey *dk = NULL;
+	tf_admin_actor a;
+	tf_err err;
+	sess s;
+	resp r;
+
+	snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+	snprintf(key, sizeof key, "%s/key.pem", dir);
+	snprintf(other, sizeof other, "%s/other-cert.pem", dir);
+	snprintf(bad, sizeof bad, "%s/other-key.pem", dir);
+	snprintf(open_key, sizeof open_key, "%s/open-key.pem", dir);
+	snprintf(garbage, sizeof garbage, "%s/garbage.pem", dir);
+	CHECK_INT(make_tls_files(cert, key), 0);
+	CHECK_INT(make_tls_files(other, bad), 0);
+
+	/* A user and a device of its own: a real login. */
+	memset(&a, 0, sizeof a);
+	a.agency = AGENCY;
+	a.user = "system";
+	a.source = "local";
+	a.where = "test_http tls";
+	memset(&err, 0, sizeof err);
+	CHECK_INT(tf_admin_user_add(&srv, &a, "tina", "Tina", disp, 1, "",
+				    "Heron-Copper-Maple-31", tf_http_now_ms(),
+				    totp_txt, &err),
+		  0);
+	CHECK_INT(tf_b32_decode(totp_txt, strlen(totp_txt), totp, sizeof totp,
+				&totp_len),
+		  0);
+	CHECK_INT(tf_sigkey_generate(&dk), 0);
+	CHECK_INT(tf_sigkey_public(dk, pub), 0);
+	CHECK_INT(tf_b64url_encode(pub, sizeof pub, pubtxt, sizeof pubtxt), 0);
+	CHECK_INT(tf_admin_device_enroll(&srv, &a, "tls1", "tls1", pubtxt,
+					 tf_http_now_ms(), &err),
+		  0);
+
+	snprintf(c_opt, sizeof c_opt, "--tls-cert=%s", cert);
+	snprintf(k_opt, sizeof k_opt, "--tls-key=%s", key);
+	snprintf(cainfo, sizeof cainfo, "%s", cert);
+	CHECK_INT(start(&err, c_opt, k_opt, NULL), 0);
+	CHECK(strncmp(base, "https://", 8) == 0);
+	/* Verified against the test's certificate. */
+	CHECK_INT(request("GET", "/healthz", NULL, NULL, NULL, 0, &r), 0);
+	CHECK_INT(r.status, 200);
+	CHECK_STR(tf_buf_cstr(&r.body), "{\"status\":\"ok\"}");
+	resp_free(&r);
+	/* Login and a pull over TLS. */
+	if (tls_login("tina", "Heron-Copper-Maple-31", totp, totp_len, "tls1",
+		      dk, &s) == 0) {
+		CHECK_INT(request("GET", "/v1/sync/pull", &s, NULL, NULL, 0,
+				  &r),
+			  0);
+		CHECK_INT(r.status, 200);
+		CHECK(strstr(tf_buf_cstr(&r.body), "\"cursor\":") != NULL);
+		resp_free(&r);
+	} else {
+		tf_test_fail(__FILE__, __LINE__, "login over TLS failed");
+	}
+	/* Verification is on: another CA file refuses the server. */
+	snprintf(cainfo, sizeof cainfo, "%s", other);
+	CHECK(request("GET", "/healthz", NULL, NULL, NULL, 0, &r) < 0);
+	resp_free(&r);
+	snprintf(cainfo, sizeof cainfo, "%s", cert);
+	/* Plain HTTP to the TLS port gets no HTTP answer. */
+	snprintf(plain, sizeof plain, "%s", base);
+	snprintf(base, sizeof base, "http://%.48s", plain + 8);
+	CHECK(request("GET", "/healthz", NULL, NULL, NULL, 0, &r) < 0 ||
+	      r.status != 200);
+	resp_free(&r);
+	snprintf(base, sizeof base, "%s", plain);
+	/* And TLS still serves afterwards. */
+	CHECK_INT(request("GET", "/healthz", NULL, NULL, NULL, 0, &r), 0);
+	CHECK_INT(r.status, 200);
+	resp_free(&r);
+	stop();
+
+	/* Refused at start, naming the option. */
+	CHECK_INT(write_text(garbage, "not a pem file\n", 0600), 0);
+	expect_tls_refused(garbage, key, "tls-cert", "no PEM certificate",
+			   __LINE__);
+	{
+		char *text = tf_test_read_file(cert, NULL);
+
+		CHECK(text != NULL);
+		if (text != NULL)
+			CHECK_INT(write_text(open_key, text, 0600), 0);
+		free(text);
+		expect_tls_refused(cert, open_key, "tls-key",
+				   "no PEM private key", __LINE__);
+	}
+	expect_tls_refused(cert, garbage, "tls-key", "no PEM private key",
+			   __LINE__);
+	expect_tls_refused("/nonexistent/cert.pem", key, "tls-cert",
+			   "cannot read /nonexistent/cert.pem", __LINE__);
+	expect_tls_refused(cert, "/nonexistent/key.pem", "tls-key",
+			   "cannot read /nonexistent/key.pem", __LINE__);
+	/* A key readable by group or others: refused, naming file and mode. */
+	{
+		char *text;
+		size_t len = 0;
+		char want[160];
+
+		text = tf_test_read_file(key, &len);
+		CHECK(text != NULL);
+		if (text != NULL) {
+			CHECK_INT(write_text(open_key, text, 0644), 0);
+			snprintf(want, sizeof want, "%s has mode 0644",
+				 open_key);
+			expect_tls_refused(cert, open_key, "tls-key", want,
+					   __LINE__);
+			CHECK_INT(chmod(open_key, 0640), 0);
+			snprintf(want, sizeof want, "%s has mode 0640",
+				 open_key);
+			expect_tls_refused(cert, open_key, "tls-key", want,
+					   __LINE__);
+			/* A damaged key block: GnuTLS's refusal. */
+			text[len / 2] = text[len / 2] == '!' ? '?' : '!';
+			CHECK_INT(write_text(open_key, text, 0600), 0);
+			expect_tls_refused(cert, open_key, "tls-key", "GnuTLS",
+					   __LINE__);
+			free(text);
+		}
+	}
+	/* A key that is not the certificate's. */
+	expect_tls_refused(cert, bad, "tls-key", "GnuTLS", __LINE__);
+	cainfo[0] = '\0';
+	tf_sigkey_free(dk);
+}
+
 static int open_server(tf_err *err)
 {
 	char dsn[128], *text;
@@ -1113,6 +1419,7 @@ int main(int argc, char **argv)
 	RUN(test_graceful_stop);
 	RUN(test_metrics_off);
 	RUN(test_trusted_proxy);
+	RUN(test_tls);
 	curl_multi_cleanup(multi);
 	curl_global_cleanup();
 	tf_db_close(db);
