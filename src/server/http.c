@@ -48,6 +48,22 @@
 #define POOL_MIN 8   /* service threads at least (see offload) */
 #define POOL_MAX 64
 #define FD_RESERVE 256 /* descriptors beyond connections: db, logs, ... */
+/*
+ * libmicrohttpd's per-connection memory pool (its default is 32 KiB).  It
+ * holds the request line and headers as read (parsed in place), the
+ * parsed header and query entries, the reply's status line and headers,
+ * and a streamed reply's chunk buffer (SSE: 1 KiB blocks).  Bodies never
+ * stay in it: each chunk is handed to access_handler, which copies it
+ * into its own bounded buffer.  So the pool only bounds the request head:
+ * TF_HTTP_HEAD_MAX bytes of request line and headers are served (the
+ * limit docs/API.md names), a head that does not fit gets 431 from
+ * libmicrohttpd.  The pool is sized for that head plus its parsed
+ * entries and the reply head; held SSE streams are most connections, so
+ * this is most of tenfourd's memory per connection.
+ */
+#define TF_HTTP_HEAD_MAX ((size_t)8 * 1024)
+#define CONN_POOL_BYTES ((size_t)16 * 1024)
+#define CONN_POOL_INCREMENT ((size_t)1024)
 #define MHD_LOG_KEEP 200 /* bytes of libmicrohttpd's last start message */
 
 static const char JSON_TYPE[] = "application/json";
@@ -735,6 +751,11 @@ static enum MHD_Result do_events(tf_http *h, struct MHD_Connection *conn,
 			&err);
 	if (rc < 0)
 		return respond_error(conn, r, rc, &err);
+	/* The stream keeps its own copy of the caller; a held stream is
+	   most of the memory per connection, so drop this one now. */
+	tf_memzero(r->caller, sizeof *r->caller);
+	free(r->caller);
+	r->caller = NULL;
 	common_headers(resp, "text/event-stream");
 	MHD_add_response_header(resp, "X-Accel-Buffering", "no");
 	ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
@@ -1444,6 +1465,10 @@ int tf_http_start(tf_srv *s, const tf_config *cfg, tf_http **out,
 			 NULL},
 			{MHD_OPTION_CONNECTION_LIMIT, (intptr_t)conns, NULL},
 			{MHD_OPTION_CONNECTION_TIMEOUT, CONN_TIMEOUT_S, NULL},
+			{MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+			 (intptr_t)CONN_POOL_BYTES, NULL},
+			{MHD_OPTION_CONNECTION_MEMORY_INCREMENT,
+			 (intptr_t)CONN_POOL_INCREMENT, NULL},
 			{MHD_OPTION_NOTIFY_COMPLETED,
 			 (intptr_t)(void *)request_completed, h},
 			/* TLS last: cut off by MHD_OPTION_END without it */
