@@ -101,7 +101,7 @@ static int request_hash(const tf_command *c, char out[TF_DB_HASH_HEX + 1])
 	if (rc)
 		goto out;
 	for (i = b.len >= n ? b.len - n + 1 : 0; i-- > 0;)
-		if (memcmp(b.data + i, member, n) == 0)
+		if (b.data[i] == ',' && memcmp(b.data + i, member, n) == 0)
 			break;
 	if (i == (size_t)-1) {
 		rc = TF_EINVAL;
