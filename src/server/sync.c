@@ -1275,6 +1275,137 @@ static int state_shaped(const tf_db_record *r, const char *entity)
 	       r->state[r->state_len - 1] == '}';
 }
 
+/* The end of the JSON string whose opening quote is at p, or NULL. */
+static const char *skip_string(const char *p, const char *end)
+{
+	for (p++; p < end; p++) {
+		if (*p == '\\')
+			p++;
+		else if (*p == '"')
+			return p + 1;
+	}
+	return NULL;
+}
+
+/* The end of the JSON value at p (well-formed input), or NULL. */
+static const char *skip_value(const char *p, const char *end)
+{
+	size_t depth = 0;
+
+	if (p >= end)
+		return NULL;
+	if (*p == '"')
+		return skip_string(p, end);
+	if (*p != '{' && *p != '[') {
+		while (p < end && *p != ',' && *p != '}' && *p != ']')
+			p++;
+		return p < end ? p : NULL;
+	}
+	while (p < end) {
+		if (*p == '"') {
+			p = skip_string(p, end);
+			if (p == NULL)
+				return NULL;
+			continue;
+		}
+		if (*p == '{' || *p == '[')
+			depth++;
+		else if (*p == '}' || *p == ']')
+			depth--;
+		p++;
+		if (depth == 0)
+			return p;
+	}
+	return NULL;
+}
+
+/*
+ * The bytes of field `name`'s state in a stored state that state_shaped
+ * accepted, found without parsing the rest: the members of "f" are in
+ * key order (canonical JSON) and field names need no escapes, so the
+ * scan stops at the first key past `name`.  Returns 1 with [*v, *vend),
+ * 0 when the field has no state, -1 when the bytes do not scan (the
+ * caller then parses the whole state).
+ */
+static int field_bytes(const tf_db_record *r, const char *entity,
+		       const char *name, const char **v, const char **vend)
+{
+	const char *p =
+		r->state + strlen("{\"entity\":\"\",\"f\":{") + strlen(entity);
+	const char *end = r->state + r->state_len, *k, *ke;
+	size_t n = strlen(name);
+	int cmp;
+
+	if (p < end && *p == '}')
+		return 0;
+	while (p < end && *p == '"') {
+		k = p + 1;
+		ke = memchr(k, '"', (size_t)(end - k));
+		if (ke == NULL || memchr(k, '\\', (size_t)(ke - k)) != NULL ||
+		    ke + 1 >= end || ke[1] != ':')
+			return -1;
+		cmp = strncmp(k, name,
+			      (size_t)(ke - k) < n ? (size_t)(ke - k) : n);
+		if (cmp == 0)
+			cmp = (size_t)(ke - k) < n ? -1 : (size_t)(ke - k) > n;
+		if (cmp > 0)
+			return 0;
+		p = skip_value(ke + 2, end);
+		if (p == NULL)
+			return -1;
+		if (cmp == 0) {
+			*v = ke + 2;
+			*vend = p;
+			return 1;
+		}
+		if (*p == '}')
+			return 0;
+		if (*p != ',')
+			return -1;
+		p++;
+	}
+	return -1;
+}
+
+/*
+ * Whether a stored state is in the caller's scope by its scope field
+ * alone: the core's tf_acl_in_scope over {"entity","f":{<that field>}},
+ * parsed from the field's bytes only.  Returns 0 with *in, 1 when the
+ * bytes did not scan (parse the whole state instead), or TF_ENOMEM.
+ */
+static int scope_by_field(pull_job *j, const tf_db_record *r,
+			  const tf_entity *e, int *in)
+{
+	const char *v = NULL, *vend = NULL;
+	tf_json *st = NULL;
+	tf_buf b;
+	int rc, found;
+
+	if (e->scope_field == NULL)
+		return 1;
+	found = field_bytes(r, e->name, e->scope_field, &v, &vend);
+	if (found < 0)
+		return 1;
+	tf_buf_init(&b);
+	tf_buf_printf(&b, "{\"entity\":\"%s\",\"f\":{", e->name);
+	if (found) {
+		tf_buf_printf(&b, "\"%s\":", e->scope_field);
+		tf_buf_append(&b, v, (size_t)(vend - v));
+	}
+	tf_buf_puts(&b, "}}");
+	rc = b.failed ? TF_ENOMEM : 0;
+	if (rc == 0) {
+		rc = tf_json_parse(b.data, b.len, NULL, &st, NULL);
+		if (rc && rc != TF_ENOMEM)
+			rc = 1;
+	}
+	if (rc == 0)
+		rc = tf_acl_in_scope(j->s->schema, j->c, st, in);
+	tf_json_free(st);
+	tf_buf_free(&b);
+	return rc;
+}
+
 /*
  * One record of the feed.  The stored state is canonical JSON (written
  * by tf_json_write), which is exactly what tf_pull_page_encode would
@@ -1300,6 +1431,10 @@ static int pull_record(void *arg, const tf_db_record *r)
 	if (e != NULL && e->index < TF_SCHEMA_MAX_ENTITIES &&
 	    j->sees_all[e->index]) {
 		in = state_shaped(r, e->name);
+	} else if (e != NULL && state_shaped(r, e->name) &&
+		   (rc = scope_by_field(j, r, e, &in)) != 1) {
+		if (rc)
+			return rc;
 	} else if (e != NULL) {
 		rc = tf_json_parse(r->state, r->state_len, NULL, &st, NULL);
 		if (rc == TF_ENOMEM)

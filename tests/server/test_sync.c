@@ -1715,6 +1715,85 @@ TEST(test_pull_stored_bytes)
 	free(cur);
 }
 
+/* The records of every page of a full pull by c, parsed (caller frees). */
+static tf_json *pull_records(const tf_srv_caller *c)
+{
+	tf_json *all = tf_json_array();
+	char *cur = strdup("");
+	tf_pull_page p;
+	size_t guard, i;
+	tf_err e;
+
+	for (guard = 0; guard < 1000; guard++) {
+		if (pull(c, cur, 7, &p, NULL, NULL, &e) != 0)
+			break;
+		for (i = 0; i < p.nrecords; i++) {
+			tf_json_array_push(all, p.records[i]);
+			p.records[i] = NULL;
+		}
+		free(cur);
+		cur = strdup(p.cursor);
+		if (!p.has_more) {
+			tf_pull_page_clear(&p);
+			break;
+		}
+		tf_pull_page_clear(&p);
+	}
+	free(cur);
+	return all;
+}
+
+static int holds_id(const tf_json *arr, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < arr->len; i++)
+		if (strcmp(tf_record_id(arr->u.items[i]), id) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * The pull decides scope from the scope field's bytes alone when the
+ * caller has no read role: for every record of the agency (all kinds,
+ * scope fields present, emptied or absent), each caller's pages hold
+ * exactly the records the core's tf_policy_in_scope puts in scope on the
+ * whole parsed state.
+ */
+TEST(test_pull_scope_matches_policy)
+{
+	const tf_srv_caller *cs[] = {&alvarez, &brooks, &dana, &sam, &svc};
+	tf_json *all = pull_records(&aud), *mine;
+	size_t w, i, checked = 0;
+
+	CHECK(all->len > 10);
+	for (w = 0; w < sizeof cs / sizeof cs[0]; w++) {
+		tf_principal p;
+		memset(&p, 0, sizeof p);
+		p.user = cs[w]->user.id;
+		p.unit = cs[w]->user.unit[0] ? cs[w]->user.unit : NULL;
+		p.agency = cs[w]->user.agency;
+		for (i = 0; i < cs[w]->user.nroles; i++)
+			p.roles[p.nroles++] = cs[w]->user.roles[i];
+		mine = pull_records(cs[w]);
+		for (i = 0; i < all->len; i++) {
+			const tf_json *rec = all->u.items[i];
+			const tf_entity *e =
+				tf_schema_entity(schema, tf_record_entity(rec));
+			int in = 0;
+			CHECK(e != NULL);
+			if (e == NULL)
+				continue;
+			CHECK_INT(tf_policy_in_scope(e, rec, &p, &in, NULL), 0);
+			CHECK_INT(holds_id(mine, tf_record_id(rec)), in);
+			checked++;
+		}
+		tf_json_free(mine);
+	}
+	CHECK(checked >= 5 * 10);
+	tf_json_free(all);
+}
+
 /* ------------------------------------------------------------ replicas */
 
 /* tf_sim_sync's loop against tenfourd's services. */
@@ -1944,6 +2023,7 @@ int main(int argc, char **argv)
 	RUN(test_pull_purge_on_unassign);
 	RUN(test_pull_reset_and_bad_cursor);
 	RUN(test_replicas_converge);
+	RUN(test_pull_scope_matches_policy);
 	RUN(test_pull_stored_bytes); /* last: it stores a malformed row */
 	teardown();
 	return tf_test_finish(argv[0]);
