@@ -260,15 +260,23 @@ typedef struct tf_db_ops {
 			     tf_db_conflict_fn fn, void *arg, tf_err *err);
 
 	/*
-	 * Server audit: appends ev (its seq and prev are set here from the
-	 * last entry: the chain) as canonical bytes with their SHA-256.
-	 * *seq (may be NULL) gets the entry's seq.
+	 * Server audit: one hash chain per agency, each with its own seq
+	 * from 1, so that an agency's auditor exports and verifies its own
+	 * log and never sees another agency's entries.  The system chain,
+	 * agency "", holds the events that belong to no agency (a logon
+	 * naming an unknown agency).
+	 * audit_append: appends ev to the chain of ev->agency (NULL: the
+	 * system chain); its seq and prev are set here from that chain's
+	 * last entry; stored as canonical bytes with their SHA-256.  *seq
+	 * (may be NULL) gets the entry's seq.
 	 */
 	int (*audit_append)(tf_db_txn *t, tf_audit_event *ev, uint64_t *seq,
 			    tf_err *err);
-	/* Entries with seq >= from, in seq order, at most limit (0: all). */
-	int (*audit_scan)(tf_db_txn *t, uint64_t from, size_t limit,
-			  tf_db_audit_fn fn, void *arg, tf_err *err);
+	/* Entries of one chain (agency: an id, or "" for the system chain)
+	   with seq >= from, in seq order, at most limit (0: all). */
+	int (*audit_scan)(tf_db_txn *t, const char *agency, uint64_t from,
+			  size_t limit, tf_db_audit_fn fn, void *arg,
+			  tf_err *err);
 
 	/* A device's uploaded audit log: head (0 and genesis when none),
 	   one entry by seq, append (TF_EEXIST when seq is there). */

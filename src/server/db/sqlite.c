@@ -128,6 +128,23 @@ static const char *const sq_migrations[] = {
 	" BEGIN SELECT RAISE(ABORT, 'devaudit is append-only'); END;"
 	"CREATE TRIGGER devaudit_no_delete BEFORE DELETE ON devaudit"
 	" BEGIN SELECT RAISE(ABORT, 'devaudit is append-only'); END;",
+	/* 1 -> 2: one hash chain per agency (an agency's auditor reads its
+	   own log only).  The rows of the single v1 chain become the system
+	   chain, agency "", unchanged, so they verify as they did.  SQLite
+	   cannot change a primary key in place: the table is copied; the
+	   append-only triggers are dropped for the copy and made again. */
+	"CREATE TABLE audit_v2(agency TEXT NOT NULL, seq INTEGER NOT NULL,"
+	" bytes BLOB NOT NULL, hash BLOB NOT NULL, PRIMARY KEY(agency, seq));"
+	"INSERT INTO audit_v2(agency, seq, bytes, hash)"
+	" SELECT '', seq, bytes, hash FROM audit ORDER BY seq;"
+	"DROP TRIGGER audit_no_update;"
+	"DROP TRIGGER audit_no_delete;"
+	"DROP TABLE audit;"
+	"ALTER TABLE audit_v2 RENAME TO audit;"
+	"CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+	" BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
+	"CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+	" BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;",
 };
 #define SQ_SCHEMA_VERSION                                                      \
 	((int64_t)(sizeof sq_migrations / sizeof sq_migrations[0]))
@@ -240,10 +257,12 @@ static const char *const sq_migrations[] = {
 	X(CONFLICT_LIST, "SELECT record_id, entity, field, conflict_id,"       \
 		" opened_at FROM conflicts WHERE agency = ?1"                  \
 		" ORDER BY opened_at, record_id, conflict_id")                 \
-	X(AUDIT_LAST, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1") \
-	X(AUDIT_PUT, "INSERT INTO audit(seq, bytes, hash) VALUES(?1, ?2, ?3)") \
-	X(AUDIT_SCAN, "SELECT seq, bytes, hash FROM audit WHERE seq >= ?1"     \
-		" ORDER BY seq LIMIT ?2")                                      \
+	X(AUDIT_LAST, "SELECT seq, hash FROM audit WHERE agency = ?1"         \
+		" ORDER BY seq DESC LIMIT 1")                                  \
+	X(AUDIT_PUT, "INSERT INTO audit(agency, seq, bytes, hash)"             \
+		" VALUES(?1, ?2, ?3, ?4)")                                     \
+	X(AUDIT_SCAN, "SELECT seq, bytes, hash FROM audit WHERE agency = ?1"   \
+		" AND seq >= ?2 ORDER BY seq LIMIT ?3")                        \
 	X(DEVAUDIT_HEAD, "SELECT seq, hash FROM devaudit WHERE agency = ?1"    \
 		" AND device = ?2 ORDER BY seq DESC LIMIT 1")                  \
 	X(DEVAUDIT_PUT, "INSERT INTO devaudit(agency, device, seq, bytes,"     \
@@ -1941,7 +1960,8 @@ static int sq_col_hash(sqlite3_stmt *s, int i, uint8_t hash[32])
 }
 
 /*
- * Appends ev to the server's chain: seq and prev come from the last row
+ * Appends ev to its agency's chain (ev->agency; NULL: the system chain,
+ * stored under agency ""): seq and prev come from that chain's last row
  * read in this same write transaction (the single writer makes that the
  * true last).  ev->prev is left pointing at hex kept by the transaction
  * (valid until the tf_db_write callback returns); on failure ev is as it
@@ -1957,6 +1977,7 @@ static int sq_audit_append(tf_db_txn *t, tf_audit_event *ev, uint64_t *seq,
 	uint64_t old_seq, last = 0;
 	const char *old_prev;
 	uint8_t lasthash[32], hash[32];
+	const char *chain;
 	sq_hex *hx = NULL;
 	tf_buf b;
 	int rc = sq_need_write(t, err, where);
@@ -1965,13 +1986,19 @@ static int sq_audit_append(tf_db_txn *t, tf_audit_event *ev, uint64_t *seq,
 		return rc;
 	if (ev == NULL)
 		return sq_bad(err, where, "event is required");
+	if (ev->agency != NULL && !sq_is_id(ev->agency))
+		return sq_bad(err, "actor.agency", "not an id");
+	chain = ev->agency != NULL ? ev->agency : "";
 	tf_buf_init(&b);
 	old_seq = ev->seq;
 	old_prev = ev->prev;
 	rc = sq_prep(c, SQ_AUDIT_LAST, &s, err, where);
 	if (rc)
 		return rc;
-	rc = sq_step_one(c, s, err, where);
+	if (sq_bind_text(s, 1, chain) != SQLITE_OK)
+		rc = sq_eio(c, err, where);
+	else
+		rc = sq_step_one(c, s, err, where);
 	if (rc == 1) {
 		int64_t v = sqlite3_column_int64(s, 0);
 
@@ -2012,9 +2039,10 @@ static int sq_audit_append(tf_db_txn *t, tf_audit_event *ev, uint64_t *seq,
 	rc = sq_prep(c, SQ_AUDIT_PUT, &s, err, where);
 	if (rc)
 		goto out;
-	if (sqlite3_bind_int64(s, 1, (int64_t)ev->seq) != SQLITE_OK ||
-	    sq_bind_blob(s, 2, b.data, b.len) != SQLITE_OK ||
-	    sq_bind_blob(s, 3, hash, sizeof hash) != SQLITE_OK)
+	if (sq_bind_text(s, 1, chain) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 2, (int64_t)ev->seq) != SQLITE_OK ||
+	    sq_bind_blob(s, 3, b.data, b.len) != SQLITE_OK ||
+	    sq_bind_blob(s, 4, hash, sizeof hash) != SQLITE_OK)
 		rc = sq_eio(c, err, where);
 	else
 		rc = sq_step_write(c, s, err, where);
@@ -2064,8 +2092,9 @@ static int sq_audit_rows(sq_conn *c, sqlite3_stmt *s, tf_db_audit_fn fn,
 	}
 }
 
-static int sq_audit_scan(tf_db_txn *t, uint64_t from, size_t limit,
-			 tf_db_audit_fn fn, void *arg, tf_err *err)
+static int sq_audit_scan(tf_db_txn *t, const char *agency, uint64_t from,
+			 size_t limit, tf_db_audit_fn fn, void *arg,
+			 tf_err *err)
 {
 	static const char where[] = "audit_scan";
 	sq_conn *c = sq_t(t)->c;
@@ -2074,13 +2103,17 @@ static int sq_audit_scan(tf_db_txn *t, uint64_t from, size_t limit,
 
 	if (fn == NULL)
 		return sq_bad(err, where, "fn is required");
+	if (agency == NULL || (agency[0] != '\0' && !sq_is_id(agency)))
+		return sq_bad(err, "agency",
+			      "an id or \"\" (the system chain)");
 	if (from > INT64_MAX)
 		return 0;
 	rc = sq_prep(c, SQ_AUDIT_SCAN, &s, err, where);
 	if (rc)
 		return rc;
-	if (sqlite3_bind_int64(s, 1, (int64_t)from) != SQLITE_OK ||
-	    sqlite3_bind_int64(s, 2,
+	if (sq_bind_text(s, 1, agency) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 2, (int64_t)from) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 3,
 			       limit == 0 || limit > INT64_MAX
 				       ? -1
 				       : (int64_t)limit) != SQLITE_OK)
