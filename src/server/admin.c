@@ -251,13 +251,17 @@ static tf_json *detail_new(const char *agency, const char *action)
 }
 
 /*
- * Appends the one audit entry of an admin step in transaction t.  Takes
+ * Appends the one audit entry of an admin step in transaction t to the
+ * chain of `agency` (the agency the step works on, which is also the
+ * actor's: an administrator acts within his agency, the command line's
+ * "system" on the agency it names; NULL: the system chain).  Takes
  * ownership of detail (may be NULL, then none is written); *drc is a
  * pending failure from building it (TF_ENOMEM).
  */
 static int admin_audit(tf_db_txn *t, const tf_admin_actor *a,
-		       tf_audit_type type, const char *target, tf_json *detail,
-		       int drc, int64_t now_ms, tf_err *err)
+		       const char *agency, tf_audit_type type,
+		       const char *target, tf_json *detail, int drc,
+		       int64_t now_ms, tf_err *err)
 {
 	tf_audit_event ev;
 	int rc;
@@ -273,6 +277,7 @@ static int admin_audit(tf_db_txn *t, const tf_admin_actor *a,
 	ev.success = 1;
 	ev.user = a->user;
 	ev.role = a->role;
+	ev.agency = agency;
 	ev.source = a->source;
 	ev.where = a->where;
 	ev.target = target;
@@ -411,8 +416,8 @@ static int agency_init_txn(tf_db_txn *t, void *arg, tf_err *err)
 		dset(d, "policy", policy_json(&ag->policy), &drc);
 		dset(d, "banner_rev", tf_json_int(ag->banner_rev), &drc);
 	}
-	rc = admin_audit(t, op->a, TF_AUDIT_POLICY_CHANGE, op->id, d, drc,
-			 op->now, err);
+	rc = admin_audit(t, op->a, op->id, TF_AUDIT_POLICY_CHANGE, op->id, d,
+			 drc, op->now, err);
 out:
 	free(val);
 	free(ag);
@@ -470,8 +475,8 @@ static int policy_set_txn(tf_db_txn *t, void *arg, tf_err *err)
 		tf_json_free(d);
 		goto out;
 	}
-	rc = admin_audit(t, op->a, TF_AUDIT_POLICY_CHANGE, op->agency, d, drc,
-			 op->now, err);
+	rc = admin_audit(t, op->a, op->agency, TF_AUDIT_POLICY_CHANGE,
+			 op->agency, d, drc, op->now, err);
 out:
 	free(ag);
 	return rc;
@@ -587,8 +592,8 @@ static int user_add_txn(tf_db_txn *t, void *arg, tf_err *err)
 		     op->unit ? tf_json_cstring(op->unit) : tf_json_null(),
 		     &drc);
 	}
-	rc = admin_audit(t, op->a, TF_AUDIT_PERMISSION_CHANGE, op->id, d, drc,
-			 op->now, err);
+	rc = admin_audit(t, op->a, op->agency, TF_AUDIT_PERMISSION_CHANGE,
+			 op->id, d, drc, op->now, err);
 out:
 	if (u)
 		tf_memzero(u, sizeof *u);
@@ -730,7 +735,8 @@ static int user_change_txn(tf_db_txn *t, void *arg, tf_err *err)
 		if (d)
 			dset(d, "sessions_revoked", tf_json_uint(op->n), &drc);
 	}
-	rc = admin_audit(t, op->a, type, op->id, d, drc, op->now, err);
+	rc = admin_audit(t, op->a, op->agency, type, op->id, d, drc, op->now,
+			 err);
 	d = NULL;
 out:
 	tf_json_free(d);
@@ -804,8 +810,8 @@ static int sessions_revoke_txn(tf_db_txn *t, void *arg, tf_err *err)
 	d = detail_new(op->agency, "sessions_revoke");
 	if (d)
 		dset(d, "sessions_revoked", tf_json_uint(op->n), &drc);
-	return admin_audit(t, op->a, TF_AUDIT_SESSION_REVOKE, op->id, d, drc,
-			   op->now, err);
+	return admin_audit(t, op->a, op->agency, TF_AUDIT_SESSION_REVOKE,
+			   op->id, d, drc, op->now, err);
 }
 
 int tf_admin_sessions_revoke(tf_srv *s, const tf_admin_actor *a,
@@ -872,8 +878,8 @@ static int device_enroll_txn(tf_db_txn *t, void *arg, tf_err *err)
 		dset(det, "label", tf_json_cstring(op->name), &drc);
 		dset(det, "public_key", tf_json_cstring(op->pubkey), &drc);
 	}
-	return admin_audit(t, op->a, TF_AUDIT_DEVICE_ENROLL, op->id, det, drc,
-			   op->now, err);
+	return admin_audit(t, op->a, op->agency, TF_AUDIT_DEVICE_ENROLL, op->id,
+			   det, drc, op->now, err);
 }
 
 int tf_admin_device_enroll(tf_srv *s, const tf_admin_actor *a, const char *id,
@@ -939,8 +945,8 @@ static int device_revoke_txn(tf_db_txn *t, void *arg, tf_err *err)
 		dset(det, "label", tf_json_cstring(d.label), &drc);
 		dset(det, "sessions_revoked", tf_json_uint(op->n), &drc);
 	}
-	return admin_audit(t, op->a, TF_AUDIT_DEVICE_REVOKE, op->id, det, drc,
-			   op->now, err);
+	return admin_audit(t, op->a, op->agency, TF_AUDIT_DEVICE_REVOKE, op->id,
+			   det, drc, op->now, err);
 }
 
 int tf_admin_device_revoke(tf_srv *s, const tf_admin_actor *a, const char *id,
@@ -1585,8 +1591,10 @@ static const char admin_usage[] =
 	"  device-list\n"
 	"  policy-set '<json>' | policy-show\n"
 	"  banner-set                       (banner text from stdin)\n"
-	"  audit-verify                     (exit 0 intact, 1 tampered)\n"
-	"  audit-export [--from N]          (JSON lines to stdout)\n"
+	"  audit-verify [--system]          (exit 0 intact, 1 tampered)\n"
+	"  audit-export [--from N] [--system]  (JSON lines to stdout)\n"
+	"  (audit-*: the agency's own chain, or with --system the chain of\n"
+	"   events that belong to no agency)\n"
 	"  totp-code USER                   (local operator aid for demos "
 	"and tests)\n"
 	"  seed-demo [--out DIR]\n"
@@ -1605,6 +1613,10 @@ typedef struct admin_cli {
 	tf_config cfg; /* the daemon's option rules: file, environment */
 	char where[TF_AUDIT_WHERE_MAX + 1];
 	char agency[TF_ID_MAX + 1];
+	/* the audit chain the command reads and audits its reading in:
+	   agency, or NULL for the system chain (audit-* --system) */
+	const char *chain;
+	int system_chain;
 	char role[TF_NAME_MAX + 1];
 	tf_schema *schema;
 	tf_srv srv;
@@ -2329,6 +2341,7 @@ static int cmd_banner_set(admin_cli *cli, int argc, char **argv)
 #define ADMIN_VERIFY_SEGMENT ((size_t)65536)
 
 typedef struct seg_ctx {
+	const char *agency; /* the chain: an id or "" */
 	uint64_t from;
 	tf_audit_blob *blobs;
 	size_t n, cap;
@@ -2368,8 +2381,8 @@ static int seg_txn(tf_db_txn *t, void *arg, tf_err *err)
 {
 	seg_ctx *g = arg;
 
-	return t->ops->audit_scan(t, g->from, g->out ? 1000 : g->cap, seg_fn, g,
-				  err);
+	return t->ops->audit_scan(t, g->agency, g->from, g->out ? 1000 : g->cap,
+				  seg_fn, g, err);
 }
 
 static void seg_clear(seg_ctx *g)
@@ -2394,8 +2407,8 @@ static int audit_self_txn(tf_db_txn *t, void *arg, tf_err *err)
 	tf_json *d = x->d;
 
 	x->d = NULL; /* admin_audit takes it */
-	return admin_audit(t, &x->cli->actor, x->type, NULL, d, x->drc,
-			   admin_now_ms(), err);
+	return admin_audit(t, &x->cli->actor, x->cli->chain, x->type, NULL, d,
+			   x->drc, admin_now_ms(), err);
 }
 
 /* Appends the audit_read / audit_export entry of the command itself
@@ -2415,8 +2428,25 @@ static int audit_self(admin_cli *cli, tf_audit_type type, tf_json *d, int drc)
 }
 
 /*
- * audit-verify: the whole server log in segments, each anchored on the
- * last hash of the one before (the first on seq 1 and the genesis prev).
+ * Opens the database for audit-verify/-export and picks the chain: the
+ * agency's (--agency, TENFOURD_AGENCY or the first initialized), or with
+ * --system the system chain.
+ */
+static int cli_open_chain(admin_cli *cli)
+{
+	int rc = cli_open(cli, !cli->system_chain || cli->as != NULL,
+			  need_audit);
+
+	if (rc)
+		return rc;
+	cli->chain = cli->system_chain ? NULL : cli->agency;
+	return 0;
+}
+
+/*
+ * audit-verify: one chain of the server log in segments, each anchored on
+ * the last hash of the one before (the first on seq 1 and the genesis
+ * prev).
  */
 static int cmd_audit_verify(admin_cli *cli, int argc, char **argv)
 {
@@ -2425,14 +2455,19 @@ static int cmd_audit_verify(admin_cli *cli, int argc, char **argv)
 	seg_ctx g;
 	uint64_t total = 0;
 	tf_json *d;
-	int rc, ok = 1, drc = 0, status;
+	int i, rc, ok = 1, drc = 0, status;
 
-	(void)argv;
-	if (argc != 1)
-		return usage_error(cli, "takes no arguments");
-	if (cli_open(cli, cli->as != NULL, need_audit))
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--system") == 0)
+			cli->system_chain = 1;
+		else
+			return usage_error(cli, "unexpected argument %s",
+					   argv[i]);
+	}
+	if (cli_open_chain(cli))
 		return fail(cli);
 	memset(&g, 0, sizeof g);
+	g.agency = cli->chain ? cli->chain : "";
 	memset(&anc, 0, sizeof anc);
 	memset(&rep, 0, sizeof rep);
 	g.cap = ADMIN_VERIFY_SEGMENT;
@@ -2477,18 +2512,21 @@ static int cmd_audit_verify(admin_cli *cli, int argc, char **argv)
 	if (ok) {
 		char hex[TF_AUDIT_PREV_LEN + 1];
 		tf_hex_encode(anc.first_prev, sizeof anc.first_prev, hex);
-		printf("audit log intact: %" PRIu64 " entries verified", total);
+		printf("audit log of %s intact: %" PRIu64 " entries verified",
+		       cli->chain ? cli->chain : "the system chain", total);
 		if (total)
 			printf(", head seq %" PRIu64 " hash %s",
 			       anc.first_seq - 1, hex);
 		printf("\n");
 	} else {
-		printf("audit log TAMPERED: %s (fault %s at entry %zu, seq "
-		       "%" PRIu64 "; %" PRIu64 " entries before it verified)\n",
-		       rep.msg, tf_audit_fault_name(rep.fault), rep.index,
-		       rep.seq, total + rep.verified);
+		printf("audit log of %s TAMPERED: %s (fault %s at entry %zu, "
+		       "seq %" PRIu64 "; %" PRIu64 " entries before it "
+		       "verified)\n",
+		       cli->chain ? cli->chain : "the system chain", rep.msg,
+		       tf_audit_fault_name(rep.fault), rep.index, rep.seq,
+		       total + rep.verified);
 	}
-	d = detail_new(cli->agency[0] ? cli->agency : NULL, "audit_verify");
+	d = detail_new(cli->chain, "audit_verify");
 	if (d) {
 		dset(d, "ok", tf_json_bool(ok), &drc);
 		dset(d, "entries", tf_json_uint(ok ? total : rep.index), &drc);
@@ -2514,11 +2552,15 @@ static int cmd_audit_export(admin_cli *cli, int argc, char **argv)
 	int i = 1, rc = 0, drc = 0;
 
 	while (i < argc && rc == 0) {
-		if (strcmp(argv[i], "--from") == 0)
+		if (strcmp(argv[i], "--from") == 0) {
 			rc = opt_value(cli, argc, argv, &i, &from_s);
-		else
+		} else if (strcmp(argv[i], "--system") == 0) {
+			cli->system_chain = 1;
+			i++;
+		} else {
 			return usage_error(cli, "unexpected argument %s",
 					   argv[i]);
+		}
 	}
 	if (rc)
 		return rc;
@@ -2530,9 +2572,10 @@ static int cmd_audit_export(admin_cli *cli, int argc, char **argv)
 			return usage_error(
 				cli, "--from needs a seq >= 1, not %s", from_s);
 	}
-	if (cli_open(cli, cli->as != NULL, need_audit))
+	if (cli_open_chain(cli))
 		return fail(cli);
 	memset(&g, 0, sizeof g);
+	g.agency = cli->chain ? cli->chain : "";
 	g.out = stdout;
 	g.from = (uint64_t)from;
 	/* Bounded by the log's size: each round moves past what it wrote. */
@@ -2555,7 +2598,7 @@ static int cmd_audit_export(admin_cli *cli, int argc, char **argv)
 				"cannot write the export: %s", strerror(errno));
 	if (rc)
 		return fail(cli);
-	d = detail_new(cli->agency[0] ? cli->agency : NULL, "audit_export");
+	d = detail_new(cli->chain, "audit_export");
 	if (d) {
 		dset(d, "from", tf_json_uint(from), &drc);
 		dset(d, "entries", tf_json_uint(count), &drc);

@@ -12,12 +12,31 @@
  * state.  A refused logon still commits its audit entries and its AC-7
  * failure count: the write callback records them and returns 0, and the
  * refusal is returned after the commit.
+ *
+ * Every credential failure gets one answer (TF_EAUTH, field
+ * "credentials"), whatever was wrong, so that the answer tells an
+ * attacker nothing about which factor failed or whether the account
+ * exists; only the audit entry (for the agency's auditor) says why.
+ *
+ * Abuse bounds, all within this process: logins of one (agency, user)
+ * are evaluated one at a time (login_lock: the AC-7 count must see every
+ * earlier failure); at most 2 x CPUs password checks run at once and the
+ * rest queue, up to a bound past which logins are refused with TF_EBUSY
+ * (login_gate); and a peer address with too many failed logons in a
+ * window is refused with TF_EBUSY before any PBKDF2 and without an audit
+ * entry per attempt, one summary entry per window instead (src_limit).
+ *
+ * Audit chains are per agency (db.h): every entry names the agency whose
+ * chain it belongs to in actor.agency; an event of no known agency goes
+ * to the system chain.
  */
 #include <assert.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "server/auth.h"
 #include "server/server.h"
@@ -292,6 +311,7 @@ int tf_auth_check_password(const char *stored, const char *pw, size_t len)
 typedef struct req_ctx {
 	tf_srv *s;
 	int64_t now_ms;
+	const char *agency; /* the chain (actor.agency); NULL: the system's */
 	char source[TF_AUDIT_SOURCE_MAX + 1];
 	char where[TF_AUDIT_WHERE_MAX + 1];
 } req_ctx;
@@ -310,6 +330,7 @@ static void req_init(req_ctx *r, tf_srv *s, int64_t now_ms, const char *source,
 
 	r->s = s;
 	r->now_ms = now_ms;
+	r->agency = NULL;
 	if (source == NULL || source[0] == '\0')
 		source = "unknown";
 	for (i = 0; i < TF_AUDIT_SOURCE_MAX && source[i] != '\0'; i++)
@@ -338,6 +359,7 @@ static void ev_init(tf_audit_event *ev, const req_ctx *r, tf_audit_type type,
 	ev->user = user;
 	ev->device = device;
 	ev->role = role;
+	ev->agency = r->agency;
 	ev->source = r->source;
 	ev->where = r->where;
 }
@@ -662,6 +684,236 @@ out:
 	return rc;
 }
 
+/* ------------------------------------------------------ login limits */
+
+/*
+ * Login serialization: one mutex per stripe of (agency, user) hashes.
+ * A login holds its stripe from the snapshot that reads the account's
+ * AC-7 state, through the PBKDF2 and TOTP checks, to the commit of the
+ * outcome, so a parallel guess for the same account reads the failure
+ * count (and the lock) the previous one committed: no more than
+ * lockout_failures guesses are ever evaluated before the lock.  The
+ * table is fixed (LOGIN_LOCKS stripes); two accounts that share a stripe
+ * only wait for each other.  This holds within one process: a backend
+ * shared by several tenfourd nodes must instead take a row lock on the
+ * account (SELECT ... FOR UPDATE) for the same span.  The commit
+ * re-checks the fresh account row inside the write in any case.
+ */
+#define LOGIN_LOCKS 256
+
+static pthread_mutex_t login_locks[LOGIN_LOCKS];
+static pthread_once_t login_locks_once = PTHREAD_ONCE_INIT;
+
+static void login_locks_init(void)
+{
+	size_t i;
+
+	for (i = 0; i < LOGIN_LOCKS; i++)
+		pthread_mutex_init(&login_locks[i], NULL);
+}
+
+/* FNV-1a over agency "\n" user: the stripe of an account. */
+static pthread_mutex_t *login_lock_of(const char *agency, const char *user,
+				      size_t user_len)
+{
+	uint64_t h = 14695981039346656037ULL;
+	size_t i;
+
+	for (i = 0; agency[i] != '\0'; i++)
+		h = (h ^ (unsigned char)agency[i]) * 1099511628211ULL;
+	h = (h ^ (unsigned char)'\n') * 1099511628211ULL;
+	for (i = 0; i < user_len; i++)
+		h = (h ^ (unsigned char)user[i]) * 1099511628211ULL;
+	pthread_once(&login_locks_once, login_locks_init);
+	return &login_locks[h % LOGIN_LOCKS];
+}
+
+/* The limits in force (tf_auth_limits_set), under lim_mu. */
+static pthread_mutex_t lim_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static tf_auth_limits lim_cur;
+static int lim_ready;
+static size_t gate_busy, gate_waiting;
+
+#define SRC_SLOTS 4096 /* peer addresses remembered */
+
+typedef struct src_ent {
+	int64_t start;	     /* the window's first failure */
+	uint32_t fails;	     /* in this window */
+	uint32_t suppressed; /* refused in this window */
+	uint32_t report;     /* refused in past windows, not yet audited */
+	char key[TF_AUDIT_SOURCE_MAX + 1]; /* "" = a free slot */
+} src_ent;
+
+static src_ent src_tab[SRC_SLOTS];
+
+void tf_auth_limits_default(tf_auth_limits *l)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	assert(l != NULL);
+	memset(l, 0, sizeof *l);
+	l->pbkdf2_slots = n > 0 && n < 4096 ? (size_t)n * 2 : 2;
+	l->pbkdf2_queue = 64;
+	l->src_failures = 20;
+	l->src_window_ms = (int64_t)5 * 60 * 1000;
+}
+
+static void lim_ensure(void)
+{
+	if (!lim_ready) {
+		tf_auth_limits_default(&lim_cur);
+		lim_ready = 1;
+	}
+}
+
+void tf_auth_limits_set(const tf_auth_limits *l)
+{
+	tf_auth_limits d;
+
+	tf_auth_limits_default(&d);
+	pthread_mutex_lock(&lim_mu);
+	lim_cur = l != NULL ? *l : d;
+	if (lim_cur.pbkdf2_slots == 0)
+		lim_cur.pbkdf2_slots = d.pbkdf2_slots;
+	if (lim_cur.src_window_ms <= 0)
+		lim_cur.src_window_ms = d.src_window_ms;
+	lim_ready = 1;
+	memset(src_tab, 0, sizeof src_tab);
+	pthread_cond_broadcast(&gate_cv);
+	pthread_mutex_unlock(&lim_mu);
+}
+
+int tf_auth_gate_enter(void)
+{
+	pthread_mutex_lock(&lim_mu);
+	lim_ensure();
+	if (gate_busy >= lim_cur.pbkdf2_slots) {
+		if (gate_waiting >= lim_cur.pbkdf2_queue) {
+			pthread_mutex_unlock(&lim_mu);
+			return TF_EBUSY;
+		}
+		gate_waiting++;
+		while (gate_busy >= lim_cur.pbkdf2_slots)
+			pthread_cond_wait(&gate_cv, &lim_mu);
+		gate_waiting--;
+	}
+	gate_busy++;
+	pthread_mutex_unlock(&lim_mu);
+	return 0;
+}
+
+void tf_auth_gate_leave(void)
+{
+	pthread_mutex_lock(&lim_mu);
+	assert(gate_busy > 0);
+	gate_busy--;
+	pthread_cond_signal(&gate_cv);
+	pthread_mutex_unlock(&lim_mu);
+}
+
+/* The entry of a source (NULL when none); lim_mu held. */
+static src_ent *src_find(const char *source)
+{
+	size_t i;
+
+	for (i = 0; i < SRC_SLOTS; i++)
+		if (src_tab[i].key[0] != '\0' &&
+		    strcmp(src_tab[i].key, source) == 0)
+			return &src_tab[i];
+	return NULL;
+}
+
+/* Starts a new window when the old one is over (or the clock went back);
+   the window's refusals then wait to be audited.  lim_mu held. */
+static void src_roll(src_ent *e, int64_t now_ms)
+{
+	if (now_ms - e->start < lim_cur.src_window_ms && now_ms >= e->start)
+		return;
+	e->report += e->suppressed;
+	e->suppressed = 0;
+	e->fails = 0;
+	e->start = now_ms;
+}
+
+/*
+ * Before a login from source: TF_EBUSY when the source is past its
+ * failed-logon limit in this window (the refusal is only counted).
+ * Otherwise *report gets the refusals of past windows that still need
+ * their one summary audit entry (and forgets them: src_unreport puts
+ * them back if that entry could not be written).
+ */
+static int src_check(const char *source, int64_t now_ms, uint32_t *report)
+{
+	src_ent *e;
+	int rc = 0;
+
+	*report = 0;
+	pthread_mutex_lock(&lim_mu);
+	lim_ensure();
+	e = src_find(source);
+	if (e != NULL) {
+		src_roll(e, now_ms);
+		if (e->fails >= lim_cur.src_failures) {
+			if (e->suppressed < UINT32_MAX)
+				e->suppressed++;
+			rc = TF_EBUSY;
+		} else {
+			*report = e->report;
+			e->report = 0;
+		}
+	}
+	pthread_mutex_unlock(&lim_mu);
+	return rc;
+}
+
+static void src_unreport(const char *source, uint32_t n)
+{
+	src_ent *e;
+
+	if (n == 0)
+		return;
+	pthread_mutex_lock(&lim_mu);
+	e = src_find(source);
+	if (e != NULL)
+		e->report =
+			UINT32_MAX - e->report < n ? UINT32_MAX : e->report + n;
+	pthread_mutex_unlock(&lim_mu);
+}
+
+/*
+ * Counts a failed logon of source.  A new source takes a free slot or,
+ * when the table is full, the one whose window started longest ago (its
+ * count is forgotten: the table stays bounded whatever the number of
+ * addresses).
+ */
+static void src_fail(const char *source, int64_t now_ms)
+{
+	src_ent *e;
+	size_t i;
+
+	pthread_mutex_lock(&lim_mu);
+	lim_ensure();
+	e = src_find(source);
+	if (e == NULL) {
+		for (i = 0; i < SRC_SLOTS; i++) {
+			if (src_tab[i].key[0] == '\0') {
+				e = &src_tab[i];
+				break;
+			}
+			if (e == NULL || src_tab[i].start < e->start)
+				e = &src_tab[i];
+		}
+		memset(e, 0, sizeof *e);
+		snprintf(e->key, sizeof e->key, "%s", source);
+		e->start = now_ms;
+	}
+	src_roll(e, now_ms);
+	if (e->fails < UINT32_MAX)
+		e->fails++;
+	pthread_mutex_unlock(&lim_mu);
+}
+
 /* ------------------------------------------------------------ login */
 
 typedef struct login_req {
@@ -691,7 +943,9 @@ typedef struct login_ctx {
 	int rc;
 	tf_err err;
 	const char *reason;
+	int creds_ok; /* password and TOTP were right (a locked account) */
 	int64_t matched_step;
+	uint32_t suppressed; /* the source's refusals to audit (src_check) */
 	tf_buf reply;
 } login_ctx;
 
@@ -796,34 +1050,77 @@ static void login_dummy_hash(const login_ctx *c)
 	tf_memzero(out, sizeof out);
 }
 
-#define LOGIN_BAD_CREDENTIALS "wrong user name or password"
+/* The one answer to every credential failure. */
+#define LOGIN_FAILED_MSG "login failed: wrong user, password or one-time code"
+
+/* A credential failure: the generic answer; `reason` is for the audit. */
+static void login_refuse(login_ctx *c, const char *reason)
+{
+	c->reason = reason;
+	c->rc = tf_err_set(&c->err, TF_EAUTH, "credentials", LOGIN_FAILED_MSG);
+}
+
+/* Verifies the device's proof of possession of its key. */
+static int login_proof(login_ctx *c)
+{
+	const login_req *q = &c->q;
+	tf_buf m;
+	int rc;
+
+	/* the user part is the name as sent, of any length */
+	tf_buf_init(&m);
+	tf_buf_printf(&m, "tenfour-login\n%s\n", q->agency);
+	tf_buf_append(&m, q->user, q->user_len);
+	tf_buf_printf(&m, "\n%s\n%" PRId64, q->device, q->proof_ts);
+	rc = m.failed ? tf_err_set(&c->err, m.failed, "proof",
+				   "cannot build the proof's bytes")
+		      : device_verify(&c->device, m.data, m.len, q->sig,
+				      &c->err, "proof");
+	tf_buf_free(&m);
+	return rc;
+}
 
 /*
- * The checks in the documented order, on the read snapshot, without a
- * transaction (PBKDF2 takes a good part of a second).  Sets kind, rc, err
- * and reason.
+ * The checks on the read snapshot, without a transaction (PBKDF2 takes a
+ * good part of a second).  Sets kind, rc, err and reason.  Order: agency
+ * and device known, the device's proof (so that only the holder of an
+ * enrolled key learns anything more: that it is revoked, or that the
+ * banner changed), the banner (public; refused before any secret is
+ * checked), then the account: password and TOTP, checked even when the
+ * account is locked, because a locked account is told so only when both
+ * were right.  Every credential failure is the same TF_EAUTH.
  */
 static void login_decide(login_ctx *c)
 {
 	const login_req *q = &c->q;
-	char msg[TF_ID_MAX * 3 + 64];
 	uint8_t key[TF_DB_TOTP_MAX];
 	size_t klen = 0;
 	int64_t skew;
-	int rc, n;
+	int rc, locked;
 
 	c->kind = LOGIN_FAIL;
 	if (!c->has_agency) {
-		c->reason = "unknown agency";
-		c->rc = tf_err_set(&c->err, TF_EAUTH, "agency",
-				   "agency %s is not known", q->agency);
+		login_refuse(c, "unknown agency");
 		return;
 	}
 	if (!c->has_device) {
-		c->reason = "unknown device";
-		c->rc = tf_err_set(&c->err, TF_EAUTH, "device_id",
-				   "device %s is not enrolled in agency %s",
-				   q->device, q->agency);
+		login_refuse(c, "unknown device");
+		return;
+	}
+	skew = c->r.now_ms - q->proof_ts;
+	if (skew > TF_SRV_LOGIN_PROOF_WINDOW_MS ||
+	    skew < -TF_SRV_LOGIN_PROOF_WINDOW_MS) {
+		login_refuse(c, "stale device proof");
+		return;
+	}
+	rc = login_proof(c);
+	if (rc == TF_EAUTH) {
+		login_refuse(c, "bad device proof");
+		return;
+	}
+	if (rc < 0) {
+		c->reason = "device key unusable";
+		c->rc = rc;
 		return;
 	}
 	if (c->device.status != TF_DEV_ENROLLED) {
@@ -834,87 +1131,51 @@ static void login_decide(login_ctx *c)
 			q->device);
 		return;
 	}
-	skew = c->r.now_ms - q->proof_ts;
-	if (skew > TF_SRV_LOGIN_PROOF_WINDOW_MS ||
-	    skew < -TF_SRV_LOGIN_PROOF_WINDOW_MS) {
-		c->reason = "stale device proof";
-		c->rc = tf_err_set(
-			&c->err, TF_EAUTH, "proof",
-			"proof.ts is %" PRId64
-			" ms from the server's time; at most %" PRId64
-			" ms allowed",
-			skew, TF_SRV_LOGIN_PROOF_WINDOW_MS);
-		return;
-	}
-	n = snprintf(msg, sizeof msg, "tenfour-login\n%s\n", q->agency);
-	if (n < 0 || (size_t)n >= sizeof msg) {
-		c->rc = tf_err_set(&c->err, TF_EIO, "proof", "proof too long");
-		return;
-	}
-	{
-		/* the user part is the name as sent, of any length */
-		tf_buf m;
-
-		tf_buf_init(&m);
-		tf_buf_append(&m, msg, (size_t)n);
-		tf_buf_append(&m, q->user, q->user_len);
-		tf_buf_printf(&m, "\n%s\n%" PRId64, q->device, q->proof_ts);
-		rc = m.failed ? m.failed
-			      : device_verify(&c->device, m.data, m.len, q->sig,
-					      &c->err, "proof");
-		tf_buf_free(&m);
-	}
-	if (rc < 0) {
-		c->reason = "bad device proof";
-		c->rc = rc;
+	if (q->banner_rev != c->agency.banner_rev) {
+		c->reason = "banner not acknowledged";
+		c->rc = tf_err_set(&c->err, TF_EVALIDATE, "banner_rev",
+				   "banner_rev %" PRId64
+				   " is not the agency's current banner (rev "
+				   "%" PRId64 "); show it and acknowledge it",
+				   q->banner_rev, c->agency.banner_rev);
 		return;
 	}
 	if (!c->has_user || c->user.disabled) {
+		/* equal work: no timing oracle on the account's existence */
 		if (c->has_user)
 			(void)tf_auth_check_password(c->user.pwhash,
 						     q->password, q->pw_len);
 		else
 			login_dummy_hash(c);
-		c->reason = c->has_user ? "account disabled" : "unknown user";
-		c->rc = tf_err_set(&c->err, TF_EAUTH, "password",
-				   LOGIN_BAD_CREDENTIALS);
+		login_refuse(c,
+			     c->has_user ? "account disabled" : "unknown user");
 		return;
 	}
-	if (c->user.lockout.locked) {
-		c->reason = "account locked";
-		c->rc = tf_err_set(&c->err, TF_ELOCKED, "user",
-				   "account %s is locked after failed logons; "
-				   "an administrator must release it",
-				   c->user.id);
-		return;
-	}
+	/* a locked account counts no more failures; it is refused below
+	   with TF_ELOCKED only when both factors were right */
+	locked = c->user.lockout.locked;
 	rc = tf_auth_check_password(c->user.pwhash, q->password, q->pw_len);
 	if (rc == TF_EAUTH) {
-		c->kind = LOGIN_FAIL_COUNT;
-		c->reason = "wrong password";
-		c->rc = tf_err_set(&c->err, TF_EAUTH, "password",
-				   LOGIN_BAD_CREDENTIALS);
+		c->kind = locked ? LOGIN_FAIL : LOGIN_FAIL_COUNT;
+		login_refuse(c, locked ? "account locked" : "wrong password");
 		return;
 	}
 	if (rc < 0) {
 		c->reason = "stored password hash unusable";
-		c->rc = tf_err_set(&c->err, TF_EIO, "password",
+		c->rc = tf_err_set(&c->err, TF_EIO, "credentials",
 				   "the stored password hash of %s is unusable",
 				   c->user.id);
 		return;
 	}
 	if (c->user.totp[0] == '\0') {
-		c->reason = "no second factor enrolled";
-		c->rc = tf_err_set(&c->err, TF_EAUTH, "totp",
-				   "account %s has no second factor enrolled",
-				   c->user.id);
+		login_refuse(c, "no second factor enrolled");
 		return;
 	}
 	if (tf_b32_decode(c->user.totp, strlen(c->user.totp), key, sizeof key,
 			  &klen) < 0 ||
 	    klen == 0) {
 		c->reason = "stored totp secret unusable";
-		c->rc = tf_err_set(&c->err, TF_EIO, "totp",
+		c->rc = tf_err_set(&c->err, TF_EIO, "credentials",
 				   "the stored TOTP secret of %s is unusable",
 				   c->user.id);
 		return;
@@ -928,25 +1189,24 @@ static void login_decide(login_ctx *c)
 	}
 	tf_memzero(key, sizeof key);
 	if (rc == TF_EAUTH || rc == TF_EINVAL) {
-		c->kind = LOGIN_FAIL_COUNT;
-		c->reason = "wrong or reused totp";
-		c->rc = tf_err_set(&c->err, TF_EAUTH, "totp",
-				   "wrong or already used one-time code");
+		c->kind = locked ? LOGIN_FAIL : LOGIN_FAIL_COUNT;
+		login_refuse(c, locked ? "account locked"
+				       : "wrong or reused totp");
 		return;
 	}
 	if (rc < 0) {
 		c->reason = "totp check failed";
-		c->rc = tf_err_set(&c->err, rc, "totp",
+		c->rc = tf_err_set(&c->err, rc, "credentials",
 				   "cannot check the one-time code");
 		return;
 	}
-	if (q->banner_rev != c->agency.banner_rev) {
-		c->reason = "banner not acknowledged";
-		c->rc = tf_err_set(&c->err, TF_EVALIDATE, "banner_rev",
-				   "banner_rev %" PRId64
-				   " is not the agency's current banner (rev "
-				   "%" PRId64 "); show it and acknowledge it",
-				   q->banner_rev, c->agency.banner_rev);
+	if (locked) {
+		c->creds_ok = 1;
+		c->reason = "account locked";
+		c->rc = tf_err_set(&c->err, TF_ELOCKED, "user",
+				   "account %s is locked after failed logons; "
+				   "an administrator must release it",
+				   c->user.id);
 		return;
 	}
 	c->kind = LOGIN_OK;
@@ -976,21 +1236,14 @@ static int login_record_fail(tf_db_txn *t, login_ctx *c, tf_db_user *u,
 		rc = t->ops->user_put(t, u, err);
 		if (rc < 0)
 			goto out;
-		if (locked) {
-			char where[sizeof c->err.where];
-
-			memcpy(where, c->err.where, sizeof where);
-			c->rc = tf_err_set(&c->err, TF_ELOCKED, where,
-					   "%s; account %s is now locked "
-					   "(%" PRIu32 " failed logons within "
-					   "%" PRId64 " ms)",
-					   LOGIN_BAD_CREDENTIALS, u->id,
-					   c->agency.policy.lockout_failures,
-					   c->agency.policy.lockout_window_ms);
-		}
+		/* the answer stays the generic failure: the password was
+		   wrong, so the lock is no news to whoever sent it */
 		locked = locked && !was;
 	}
 	rc = detail_str(d, "agency", q->agency, strlen(q->agency));
+	if (rc == 0 && c->has_user && u->lockout.locked)
+		rc = tf_json_object_set(d, "credentials_ok",
+					tf_json_bool(c->creds_ok));
 	if (rc == 0 && !c->has_user)
 		rc = detail_str(
 			d, "user", q->user,
@@ -1181,10 +1434,32 @@ out:
 	return rc;
 }
 
+/* The one summary entry of a source's refused logons (src_check), in
+   the system chain: the refused attempts named no checked agency. */
+static int login_record_suppressed(tf_db_txn *t, const login_ctx *c,
+				   tf_err *err)
+{
+	req_ctx r = c->r;
+	tf_json *d = detail_new("too many failed logons from the source");
+	int rc;
+
+	r.agency = NULL;
+	rc = detail_int(d, "suppressed", (int64_t)c->suppressed);
+	if (rc < 0)
+		rc = tf_err_set(err, TF_ENOMEM, "audit", "out of memory");
+	else
+		rc = audit_put(t, &r, TF_AUDIT_LOGON_FAIL, 0, "unknown", NULL,
+			       NULL, NULL, d, err);
+	tf_json_free(d);
+	return rc;
+}
+
 /*
  * The write of a logon.  The account is re-read: what changed since the
- * snapshot (a lock by a concurrent failure, a release, a new password,
- * a TOTP step used meanwhile) decides over the snapshot.
+ * snapshot (a lock by a failure of another node, a release, a new
+ * password, a TOTP step used meanwhile) decides over the snapshot.  Within
+ * one process login_lock_of has already made the snapshot current; this
+ * re-check inside the write is what keeps the count exact when it is not.
  */
 static int login_commit(tf_db_txn *t, void *arg, tf_err *err)
 {
@@ -1192,6 +1467,11 @@ static int login_commit(tf_db_txn *t, void *arg, tf_err *err)
 	tf_db_user *u = NULL;
 	int rc = 0;
 
+	if (c->suppressed > 0) {
+		rc = login_record_suppressed(t, c, err);
+		if (rc < 0)
+			return rc;
+	}
 	if (c->has_user) {
 		u = malloc(sizeof *u);
 		if (u == NULL)
@@ -1201,45 +1481,76 @@ static int login_commit(tf_db_txn *t, void *arg, tf_err *err)
 		if (rc == TF_ENOTFOUND) {
 			c->has_user = 0;
 			c->kind = LOGIN_FAIL;
-			c->reason = "unknown user";
-			c->rc = tf_err_set(&c->err, TF_EAUTH, "password",
-					   LOGIN_BAD_CREDENTIALS);
+			login_refuse(c, "unknown user");
 			rc = 0;
 		}
 		if (rc < 0)
 			goto out;
 	}
+	if (c->kind == LOGIN_FAIL_COUNT && u != NULL && u->lockout.locked) {
+		/* locked meanwhile: no further count */
+		c->kind = LOGIN_FAIL;
+		login_refuse(c, "account locked");
+	}
 	if (c->kind == LOGIN_OK) {
 		assert(u != NULL); /* only an existing account logs on */
 		if (u->disabled) {
 			c->kind = LOGIN_FAIL;
-			c->reason = "account disabled";
-			c->rc = tf_err_set(&c->err, TF_EAUTH, "password",
-					   LOGIN_BAD_CREDENTIALS);
-		} else if (u->lockout.locked) {
-			c->kind = LOGIN_FAIL;
-			c->reason = "account locked";
-			c->rc = tf_err_set(&c->err, TF_ELOCKED, "user",
-					   "account %s is locked", u->id);
+			login_refuse(c, "account disabled");
 		} else if (strcmp(u->pwhash, c->user.pwhash) != 0 ||
 			   strcmp(u->totp, c->user.totp) != 0) {
 			c->kind = LOGIN_FAIL;
-			c->reason = "credentials changed during logon";
-			c->rc = tf_err_set(&c->err, TF_EAUTH, "password",
-					   "the credentials changed during "
-					   "the logon; log in again");
+			login_refuse(c, "credentials changed during logon");
 		} else if (c->matched_step <= u->totp_last_step) {
-			c->kind = LOGIN_FAIL_COUNT;
-			c->reason = "wrong or reused totp";
-			c->rc = tf_err_set(&c->err, TF_EAUTH, "totp",
-					   "wrong or already used one-time "
-					   "code");
+			c->kind = u->lockout.locked ? LOGIN_FAIL
+						    : LOGIN_FAIL_COUNT;
+			login_refuse(c, "wrong or reused totp");
+		} else if (u->lockout.locked) {
+			/* both factors were right: the officer may know */
+			c->kind = LOGIN_FAIL;
+			c->creds_ok = 1;
+			c->reason = "account locked";
+			c->rc = tf_err_set(&c->err, TF_ELOCKED, "user",
+					   "account %s is locked after failed "
+					   "logons; an administrator must "
+					   "release it",
+					   u->id);
 		}
 	}
 	rc = c->kind == LOGIN_OK ? login_record_ok(t, c, u, err)
 				 : login_record_fail(t, c, u, err);
 out:
 	free(u);
+	return rc;
+}
+
+/*
+ * Snapshot, checks and commit of one logon, holding the account's
+ * stripe throughout (login_lock_of) and a password-check slot around
+ * the checks (tf_auth_gate_enter).
+ */
+static int login_run(tf_srv *s, login_ctx *c, tf_err *err)
+{
+	pthread_mutex_t *mu =
+		login_lock_of(c->q.agency, c->q.user, c->q.user_len);
+	int rc;
+
+	pthread_mutex_lock(mu);
+	rc = tf_db_read(s->db, login_snapshot, c, err);
+	if (rc < 0)
+		goto out;
+	c->r.agency = c->has_agency ? c->agency.id : NULL;
+	if (tf_auth_gate_enter() < 0) {
+		rc = tf_err_set(err, TF_EBUSY, "credentials",
+				"too many logons in progress; try again "
+				"shortly");
+		goto out;
+	}
+	login_decide(c);
+	tf_auth_gate_leave();
+	rc = tf_db_write(s->db, login_commit, c, err);
+out:
+	pthread_mutex_unlock(mu);
 	return rc;
 }
 
@@ -1263,14 +1574,22 @@ int tf_auth_login(tf_srv *s, const char *source, int64_t now_ms,
 	rc = login_parse(body, len, &tree, &c->q, err);
 	if (rc < 0)
 		goto out;
-	rc = tf_db_read(s->db, login_snapshot, c, err);
-	if (rc < 0)
+	if (src_check(c->r.source, now_ms, &c->suppressed) < 0) {
+		/* no PBKDF2, no entry: src_check counted it for the
+		   window's summary entry */
+		rc = tf_err_set(err, TF_EBUSY, "credentials",
+				"too many failed logons from this address; "
+				"try again later");
 		goto out;
-	login_decide(c);
-	rc = tf_db_write(s->db, login_commit, c, err);
-	if (rc < 0)
+	}
+	rc = login_run(s, c, err);
+	if (rc < 0) {
+		src_unreport(c->r.source, c->suppressed);
 		goto out;
+	}
 	if (c->kind != LOGIN_OK) {
+		if (c->rc == TF_EAUTH)
+			src_fail(c->r.source, now_ms);
 		if (err != NULL)
 			*err = c->err;
 		rc = c->rc;
@@ -1407,6 +1726,7 @@ static int session_revoke_fn(tf_db_txn *t, void *arg, tf_err *err)
 					err);
 	if (rc < 0 || n == 0)
 		return rc;
+	sc->r.agency = ses->agency;
 	d = detail_new("device revoked");
 	rc = detail_int(d, "sessions", (int64_t)n);
 	if (rc < 0)
@@ -1493,6 +1813,7 @@ int tf_auth_logout(tf_srv *s, const tf_srv_caller *c, int64_t now_ms,
 
 	assert(s != NULL && s->db != NULL && c != NULL);
 	req_init(&lc.r, s, now_ms, c->source, "POST", "/v1/auth/logout");
+	lc.r.agency = c->session.agency;
 	lc.c = c;
 	return tf_db_write(s->db, logout_fn, &lc, err);
 }
@@ -1509,10 +1830,18 @@ typedef struct wipe_ctx {
 static const char *const wipe_members[] = {"agency", "device_id", "sig",
 					   "wiped_at", NULL};
 
+/* The one answer to a receipt of an unknown agency or device, or with a
+   signature that does not verify. */
+#define WIPE_REFUSED_MSG                                                       \
+	"wipe receipt refused: unknown device or a signature that does not "   \
+	"verify"
+
 /*
  * The receipt is checked inside the write (a signature check is fast) so
- * that the device's state and the audit entry agree; a second receipt
- * of a wiped device is audited without a second state change.
+ * that the device's state and the audit entry agree.  A receipt with
+ * another wiped_at for a wiped device is audited without a second state
+ * change; the very same receipt again is answered but not audited again
+ * (a device retrying cannot grow the log).
  */
 static int wipe_fn(tf_db_txn *t, void *arg, tf_err *err)
 {
@@ -1525,9 +1854,7 @@ static int wipe_fn(tf_db_txn *t, void *arg, tf_err *err)
 	tf_buf_init(&m);
 	rc = t->ops->device_get(t, w->agency, w->device, &d, err);
 	if (rc == TF_ENOTFOUND) {
-		rc = tf_err_set(err, TF_EAUTH, "device_id",
-				"device %s is not enrolled in agency %s",
-				w->device, w->agency);
+		rc = tf_err_set(err, TF_EAUTH, "sig", WIPE_REFUSED_MSG);
 		goto out;
 	}
 	if (rc < 0)
@@ -1536,6 +1863,8 @@ static int wipe_fn(tf_db_txn *t, void *arg, tf_err *err)
 		      w->device, w->wiped_at);
 	rc = m.failed ? m.failed
 		      : device_verify(&d, m.data, m.len, w->sig, err, "sig");
+	if (rc == TF_EAUTH)
+		rc = tf_err_set(err, TF_EAUTH, "sig", WIPE_REFUSED_MSG);
 	if (rc < 0)
 		goto out;
 	if (d.status == TF_DEV_ENROLLED) {
@@ -1546,6 +1875,8 @@ static int wipe_fn(tf_db_txn *t, void *arg, tf_err *err)
 		goto out;
 	}
 	repeat = d.status == TF_DEV_WIPED;
+	if (repeat && d.wiped_at == w->wiped_at)
+		goto out; /* this very receipt was audited when it came */
 	if (!repeat) {
 		d.status = TF_DEV_WIPED;
 		d.wiped_at = w->wiped_at;
@@ -1561,6 +1892,7 @@ static int wipe_fn(tf_db_txn *t, void *arg, tf_err *err)
 		rc = tf_err_set(err, TF_ENOMEM, "audit", "out of memory");
 		goto out;
 	}
+	w->r.agency = w->agency;
 	rc = audit_put(t, &w->r, TF_AUDIT_DEVICE_WIPE_RECEIPT, 1, "system",
 		       w->device, NULL, w->device, det, err);
 out:
@@ -1850,6 +2182,7 @@ static int access_audit(tf_srv *s, const tf_srv_caller *c, int64_t now_ms,
 	access_ctx a;
 
 	req_init(&a.r, s, now_ms, c->source, "GET", path);
+	a.r.agency = c->user.agency;
 	a.c = c;
 	a.type = type;
 	a.success = success;
@@ -1880,6 +2213,7 @@ static int access_check(tf_srv *s, const tf_srv_caller *c, int64_t now_ms,
 }
 
 typedef struct export_ctx {
+	const char *agency; /* the caller's chain */
 	uint64_t from;
 	size_t limit, n;
 	tf_buf *out;
@@ -1898,7 +2232,8 @@ static int export_row(void *arg, const tf_db_audit *a)
 static int export_fn(tf_db_txn *t, void *arg, tf_err *err)
 {
 	export_ctx *x = arg;
-	int rc = t->ops->audit_scan(t, x->from, x->limit, export_row, x, err);
+	int rc = t->ops->audit_scan(t, x->agency, x->from, x->limit, export_row,
+				    x, err);
 
 	if (rc < 0 && x->out->failed)
 		return tf_err_set(err, x->out->failed, "limit",
@@ -1932,6 +2267,7 @@ int tf_audit_export(tf_srv *s, const tf_srv_caller *c, int64_t now_ms,
 				"from is past the highest seq");
 		goto out;
 	}
+	x.agency = c->user.agency;
 	x.from = from == 0 ? 1 : from;
 	x.limit = limit == 0 ? EXPORT_DEFAULT_LIMIT : limit;
 	x.n = 0;
@@ -1958,8 +2294,9 @@ out:
 }
 
 typedef struct verify_ctx {
-	tf_buf arena; /* bytes of the segment's entries */
-	size_t *off;  /* offset of each entry in the arena */
+	const char *agency; /* the caller's chain */
+	tf_buf arena;	    /* bytes of the segment's entries */
+	size_t *off;	    /* offset of each entry in the arena */
 	size_t *len;
 	size_t n;
 	uint64_t last_row; /* the stored seq of the last row seen */
@@ -1985,7 +2322,8 @@ static int verify_row(void *arg, const tf_db_audit *a)
 }
 
 /*
- * The whole log, one snapshot, in segments: each segment is verified
+ * The caller's agency's chain (never another agency's), one snapshot, in
+ * segments: each segment is verified
  * anchored on the last entry of the one before (seq + 1 and its hash), the
  * first on seq 1 and the genesis.  Hashes are recomputed from the stored
  * bytes, never taken from the table.
@@ -2009,8 +2347,8 @@ static int verify_fn(tf_db_txn *t, void *arg, tf_err *err)
 	for (;;) {
 		tf_buf_reset(&v->arena);
 		v->n = 0;
-		rc = t->ops->audit_scan(t, from, VERIFY_SEGMENT, verify_row, v,
-					err);
+		rc = t->ops->audit_scan(t, v->agency, from, VERIFY_SEGMENT,
+					verify_row, v, err);
 		if (rc < 0 && v->arena.failed)
 			rc = tf_err_set(err, v->arena.failed, "audit",
 					"out of memory");
@@ -2074,6 +2412,7 @@ int tf_audit_verify_server(tf_srv *s, const tf_srv_caller *c, int64_t now_ms,
 
 	assert(s != NULL && s->db != NULL && c != NULL && out != NULL);
 	memset(&v, 0, sizeof v);
+	v.agency = c->user.agency;
 	tf_buf_init(&v.arena);
 	rc = access_check(s, c, now_ms, path, TF_AUDIT_AUDIT_READ, err);
 	if (rc < 0)

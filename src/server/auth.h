@@ -32,4 +32,34 @@ int tf_auth_hash_password(const tf_srv *s, const char *pw, size_t len,
  */
 int tf_auth_check_password(const char *stored, const char *pw, size_t len);
 
+/*
+ * Login abuse bounds, process-wide (auth.c):
+ *  pbkdf2_slots: logins whose credentials are checked at once (PBKDF2 is
+ *    CPU-bound; default 2 x the online CPUs);
+ *  pbkdf2_queue: logins that may wait for a slot; one more is refused at
+ *    once with TF_EBUSY (503) (default 64);
+ *  src_failures, src_window_ms: failed logons one peer address may make
+ *    in a window (default 20 in 5 minutes); past that its logins are
+ *    refused with TF_EBUSY before any check and without an audit entry
+ *    each; the refusals of a window are audited as one logon_fail entry
+ *    {"suppressed": n} in the system chain at the source's next allowed
+ *    attempt.  The table of addresses is bounded (4096; the oldest window
+ *    makes room).
+ */
+typedef struct tf_auth_limits {
+	size_t pbkdf2_slots;
+	size_t pbkdf2_queue;
+	uint32_t src_failures;
+	int64_t src_window_ms;
+} tf_auth_limits;
+
+void tf_auth_limits_default(tf_auth_limits *l);
+/* Sets the bounds (NULL: the defaults; 0 slots or window: the default)
+   and forgets every address's count. */
+void tf_auth_limits_set(const tf_auth_limits *l);
+/* Takes a credential-check slot, waiting for one; TF_EBUSY at once when
+   pbkdf2_queue logins already wait.  Pair with tf_auth_gate_leave. */
+int tf_auth_gate_enter(void);
+void tf_auth_gate_leave(void);
+
 #endif

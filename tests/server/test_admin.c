@@ -151,7 +151,8 @@ static int rd_txn(tf_db_txn *t, void *arg, tf_err *err)
 	case RD_STATS:
 		return t->ops->stats(t, &r->st, err);
 	default:
-		return t->ops->audit_scan(t, 1, 0, last_fn, r, err);
+		return t->ops->audit_scan(t, r->agency ? r->agency : "t1", 1, 0,
+					  last_fn, r, err);
 	}
 }
 
@@ -1023,6 +1024,19 @@ TEST(cli)
 	CHECK_INT(run_admin("--data-dir", dir, "--schema", S, "audit-verify",
 			    NULL),
 		  0);
+	/* each agency's chain, and the system chain, on their own */
+	CHECK_INT(run_admin("--data-dir", dir, "--schema", S, "--agency", "t1",
+			    "audit-verify", NULL),
+		  0);
+	CHECK_INT(run_admin("--data-dir", dir, "--schema", S, "audit-verify",
+			    "--system", NULL),
+		  0);
+	CHECK_INT(run_admin("--data-dir", dir, "--schema", S, "audit-export",
+			    "--system", "--from", "1", NULL),
+		  0);
+	CHECK_INT(run_admin("--data-dir", dir, "--schema", S, "audit-verify",
+			    "--bogus", NULL),
+		  2);
 	CHECK_INT(run_admin("--data-dir", dir, "--schema", "/nonexistent.json",
 			    "user-list", NULL),
 		  1);

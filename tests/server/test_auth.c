@@ -15,10 +15,13 @@
 #include "tenfour/json.h"
 #include "tf_test.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
 #define AGENCY "metro"
+#define AGENCY2 "north" /* another agency: its log is none of metro's */
+#define GENERIC "login failed: wrong user, password or one-time code"
 #define PASSWORD "correct horse battery staple"
 /* 2025-11-24, 10 s into a TOTP step */
 #define T0 ((int64_t)1764000000000 + 10000)
@@ -104,6 +107,26 @@ static int seed_fn(tf_db_txn *t, void *arg, tf_err *err)
 	device_fill(&d, "mdt-2a14", sc->pub14);
 	if (rc == 0)
 		rc = t->ops->device_put(t, &d, err);
+	if (rc < 0)
+		return rc;
+	/* agency north: an auditor on a device of its own */
+	a = calloc(1, sizeof *a);
+	if (a == NULL)
+		return TF_ENOMEM;
+	snprintf(a->id, sizeof a->id, "%s", AGENCY2);
+	snprintf(a->name, sizeof a->name, "North PD");
+	tf_agency_policy_default(&a->policy);
+	a->banner_rev = 1;
+	rc = t->ops->agency_put(t, a, err);
+	free(a);
+	user_fill(&u, "nadia", "auditor", "");
+	snprintf(u.agency, sizeof u.agency, "%s", AGENCY2);
+	if (rc == 0)
+		rc = t->ops->user_put(t, &u, err);
+	device_fill(&d, "mdt-n1", sc->pub14);
+	snprintf(d.agency, sizeof d.agency, "%s", AGENCY2);
+	if (rc == 0)
+		rc = t->ops->device_put(t, &d, err);
 	return rc;
 }
 
@@ -123,6 +146,7 @@ static int fx_open(fx *f)
 	tf_err err;
 
 	memset(f, 0, sizeof *f);
+	tf_auth_limits_set(NULL); /* every test starts with no counts */
 	snprintf(f->dir, sizeof f->dir, "/tmp/tf-auth-XXXXXX");
 	if (mkdtemp(f->dir) == NULL)
 		return -1;
@@ -218,8 +242,8 @@ static void login_body(const login_opt *o, tf_buf *b)
 		      o->user);
 }
 
-static int do_login(fx *f, const login_opt *o, int64_t now, tf_buf *reply,
-		    tf_err *err)
+static int do_login_from(fx *f, const char *source, const login_opt *o,
+			 int64_t now, tf_buf *reply, tf_err *err)
 {
 	tf_buf b;
 	int rc;
@@ -227,10 +251,15 @@ static int do_login(fx *f, const login_opt *o, int64_t now, tf_buf *reply,
 	tf_buf_init(&b);
 	login_body(o, &b);
 	tf_buf_reset(reply);
-	rc = tf_auth_login(&f->s, "203.0.113.7", now, b.data, b.len, reply,
-			   err);
+	rc = tf_auth_login(&f->s, source, now, b.data, b.len, reply, err);
 	tf_buf_free(&b);
 	return rc;
+}
+
+static int do_login(fx *f, const login_opt *o, int64_t now, tf_buf *reply,
+		    tf_err *err)
+{
+	return do_login_from(f, "203.0.113.7", o, now, reply, err);
 }
 
 typedef struct user_ctx {
@@ -340,8 +369,8 @@ static int session_put_fn(tf_db_txn *t, void *arg, tf_err *err)
 }
 
 /* A session made directly (no PBKDF2); "Bearer ..." into auth. */
-static void make_session(fx *f, const char *user, const char *device,
-			 int64_t expires, char auth[64])
+static void make_session_in(fx *f, const char *agency, const char *user,
+			    const char *device, int64_t expires, char auth[64])
 {
 	uint8_t raw[TF_SRV_TOKEN_BYTES], h[TF_SHA256_LEN];
 	char tok[48];
@@ -354,7 +383,7 @@ static void make_session(fx *f, const char *user, const char *device,
 	    tf_b64url_encode(raw, sizeof raw, tok, sizeof tok) != 0)
 		abort();
 	tf_hex_encode(h, sizeof h, s.token_hash);
-	snprintf(s.agency, sizeof s.agency, "%s", AGENCY);
+	snprintf(s.agency, sizeof s.agency, "%s", agency);
 	snprintf(s.user, sizeof s.user, "%s", user);
 	snprintf(s.device, sizeof s.device, "%s", device);
 	s.created_at = T0;
@@ -364,10 +393,18 @@ static void make_session(fx *f, const char *user, const char *device,
 	snprintf(auth, 64, "Bearer %s", tok);
 }
 
+static void make_session(fx *f, const char *user, const char *device,
+			 int64_t expires, char auth[64])
+{
+	make_session_in(f, AGENCY, user, device, expires, auth);
+}
+
 typedef struct count_ctx {
 	tf_audit_type type;
 	int success; /* -1: any */
 	size_t n, all;
+	const char *reason; /* NULL: any; else detail.reason must be it */
+	const char *chain;  /* NULL: metro's and the system chain */
 } count_ctx;
 
 static int count_row(void *arg, const tf_db_audit *a)
@@ -379,7 +416,13 @@ static int count_row(void *arg, const tf_db_audit *a)
 	c->all++;
 	if (tf_audit_parse(a->bytes, a->len, &ev, &tree, NULL) != 0)
 		return TF_EINVAL;
-	if (ev.type == c->type && (c->success < 0 || ev.success == c->success))
+	if (ev.type == c->type &&
+	    (c->success < 0 || ev.success == c->success) &&
+	    (c->reason == NULL ||
+	     (ev.detail != NULL &&
+	      tf_json_get_str(ev.detail, "reason", NULL) != NULL &&
+	      strcmp(tf_json_get_str(ev.detail, "reason", NULL), c->reason) ==
+		      0)))
 		c->n++;
 	tf_json_free(tree);
 	return 0;
@@ -387,22 +430,51 @@ static int count_row(void *arg, const tf_db_audit *a)
 
 static int count_fn(tf_db_txn *t, void *arg, tf_err *err)
 {
-	return t->ops->audit_scan(t, 1, 0, count_row, arg, err);
+	count_ctx *c = arg;
+	int rc;
+
+	if (c->chain != NULL)
+		return t->ops->audit_scan(t, c->chain, 1, 0, count_row, arg,
+					  err);
+	rc = t->ops->audit_scan(t, AGENCY, 1, 0, count_row, arg, err);
+	if (rc == 0)
+		rc = t->ops->audit_scan(t, "", 1, 0, count_row, arg, err);
+	return rc;
 }
 
-/* Entries of a type (success -1: either outcome) in the server log. */
+/* Entries of a type (success -1: either outcome) in metro's and the
+   system's chains. */
 static size_t audit_count(fx *f, tf_audit_type type, int success)
 {
-	count_ctx c = {type, success, 0, 0};
+	count_ctx c = {type, success, 0, 0, NULL, NULL};
 
 	if (tf_db_read(f->db, count_fn, &c, NULL) != 0)
 		abort();
 	return c.n;
 }
 
+/* Entries of a type and detail.reason in one chain. */
+static size_t audit_count_in(fx *f, const char *chain, tf_audit_type type,
+			     const char *reason)
+{
+	count_ctx c = {type, -1, 0, 0, reason, chain};
+
+	if (tf_db_read(f->db, count_fn, &c, NULL) != 0)
+		abort();
+	return c.n;
+}
+
+/* The generic answer to a credential failure. */
+static void check_generic(int rc, const tf_err *err)
+{
+	CHECK_INT(rc, TF_EAUTH);
+	CHECK_STR(err->where, "credentials");
+	CHECK_STR(err->msg, GENERIC);
+}
+
 static size_t audit_total(fx *f)
 {
-	count_ctx c = {TF_AUDIT_NONE, -1, 0, 0};
+	count_ctx c = {TF_AUDIT_NONE, -1, 0, 0, NULL, NULL};
 
 	if (tf_db_read(f->db, count_fn, &c, NULL) != 0)
 		abort();
@@ -601,8 +673,7 @@ TEST(login_ok_grant_session)
 	CHECK_INT(audit_count(&f, TF_AUDIT_GRANT_ISSUE, 1), 1);
 
 	/* the same code again: a replay, refused and counted */
-	CHECK_INT(do_login(&f, &o, T0 + 2000, &r, &err), TF_EAUTH);
-	CHECK_STR(err.where, "totp");
+	check_generic(do_login(&f, &o, T0 + 2000, &r, &err), &err);
 	CHECK_INT(get_user(&f, "alvarez").lockout.nfail, 1);
 	CHECK_INT(audit_count(&f, TF_AUDIT_LOGON_FAIL, 0), 1);
 	tf_buf_free(&r);
@@ -641,6 +712,13 @@ TEST(grant_null_and_banner)
 	CHECK_INT(get_user(&f, "alvarez").totp_last_step, 0);
 	CHECK_INT(audit_count(&f, TF_AUDIT_LOGON_FAIL, 0), 1);
 	CHECK_INT(audit_count(&f, TF_AUDIT_BANNER_ACK, -1), 0);
+	/* the banner is checked before any secret: a wrong password with
+	   a stale banner_rev is refused for the banner, and not counted */
+	o.password = "not the password at all";
+	CHECK_INT(do_login(&f, &o, T0, &r, &err), TF_EVALIDATE);
+	CHECK_STR(err.where, "banner_rev");
+	CHECK_INT(get_user(&f, "alvarez").lockout.nfail, 0);
+	o.password = PASSWORD;
 	o.banner_rev = 3;
 	CHECK_INT(do_login(&f, &o, T0, &r, &err), 0);
 	CHECK_INT(tf_json_parse(r.data, r.len, NULL, &j, NULL), 0);
@@ -670,8 +748,7 @@ TEST(totp_window_and_replay)
 	CHECK_INT(fx_open(&f), 0);
 	login_defaults(&f, &o, now);
 	o.totp_at = now - 2 * TF_TOTP_STEP_S * 1000;
-	CHECK_INT(do_login(&f, &o, now, &r, &err), TF_EAUTH);
-	CHECK_STR(err.where, "totp");
+	check_generic(do_login(&f, &o, now, &r, &err), &err);
 	o.totp_at = now + 2 * TF_TOTP_STEP_S * 1000;
 	CHECK_INT(do_login(&f, &o, now, &r, &err), TF_EAUTH);
 	CHECK_INT(get_user(&f, "alvarez").lockout.nfail, 2);
@@ -709,20 +786,30 @@ TEST(lockout)
 		int64_t now = T0 + i * 3 * MIN_MS;
 
 		o.ts = now;
-		CHECK_INT(do_login(&f, &o, now, &r, &err), TF_EAUTH);
-		CHECK_STR(err.where, "password");
+		check_generic(do_login(&f, &o, now, &r, &err), &err);
 		CHECK_INT(get_user(&f, "alvarez").lockout.nfail, i + 1);
 	}
+	/* the fifth wrong password locks, and is answered like the others:
+	   whoever sent it learns nothing new */
 	o.ts = T0 + 14 * MIN_MS;
-	CHECK_INT(do_login(&f, &o, o.ts, &r, &err), TF_ELOCKED);
+	check_generic(do_login(&f, &o, o.ts, &r, &err), &err);
 	u = get_user(&f, "alvarez");
 	CHECK(u.lockout.locked);
 	CHECK_INT(audit_count(&f, TF_AUDIT_LOGON_FAIL, 0), 5);
 	CHECK_INT(audit_count(&f, TF_AUDIT_LOCKOUT, -1), 1);
-	/* the right password does not open a locked account, an hour on */
+	/* locked: a wrong password is the same generic failure, uncounted */
+	o.ts = T0 + 20 * MIN_MS;
+	check_generic(do_login(&f, &o, o.ts, &r, &err), &err);
+	CHECK_INT(get_user(&f, "alvarez").lockout.nfail, 5);
+	CHECK_INT(audit_count_in(&f, AGENCY, TF_AUDIT_LOGON_FAIL,
+				 "account locked"),
+		  1);
+	/* the right password and code do not open a locked account, an
+	   hour on; only now is the officer told it is locked */
 	login_defaults(&f, &o, T0 + 60 * MIN_MS);
 	CHECK_INT(do_login(&f, &o, T0 + 60 * MIN_MS, &r, &err), TF_ELOCKED);
-	CHECK_INT(audit_count(&f, TF_AUDIT_LOGON_FAIL, 0), 6);
+	CHECK_STR(err.where, "user");
+	CHECK_INT(audit_count(&f, TF_AUDIT_LOGON_FAIL, 0), 7);
 	CHECK_INT(audit_count(&f, TF_AUDIT_LOCKOUT, -1), 1);
 	CHECK(r.len == 0);
 	/* an administrator releases it (the row, as tf_admin_user_release) */
@@ -738,10 +825,10 @@ TEST(lockout)
 	o.key = f.dev14;
 	o.password = "not brooks password";
 	for (i = 0; i < 4; i++) {
-		CHECK_INT(do_login(&f, &o, T0, &r, &err), TF_EAUTH);
+		check_generic(do_login(&f, &o, T0, &r, &err), &err);
 	}
 	o.ts = T0 + 16 * MIN_MS;
-	CHECK_INT(do_login(&f, &o, o.ts, &r, &err), TF_EAUTH);
+	check_generic(do_login(&f, &o, o.ts, &r, &err), &err);
 	u = get_user(&f, "brooks");
 	CHECK(!u.lockout.locked);
 	CHECK_INT(u.lockout.nfail, 1);
@@ -764,19 +851,15 @@ TEST(login_device_proof)
 	CHECK_INT(tf_sigkey_generate(&other), 0);
 	login_defaults(&f, &o, T0);
 	o.key = other; /* signed by a key that is not the device's */
-	CHECK_INT(do_login(&f, &o, T0, &r, &err), TF_EAUTH);
-	CHECK_STR(err.where, "proof");
+	check_generic(do_login(&f, &o, T0, &r, &err), &err);
 	login_defaults(&f, &o, T0);
 	o.ts = T0 - TF_SRV_LOGIN_PROOF_WINDOW_MS - 1; /* stale */
-	CHECK_INT(do_login(&f, &o, T0, &r, &err), TF_EAUTH);
-	CHECK_STR(err.where, "proof");
+	check_generic(do_login(&f, &o, T0, &r, &err), &err);
 	o.ts = T0 + TF_SRV_LOGIN_PROOF_WINDOW_MS + 1; /* from the future */
-	CHECK_INT(do_login(&f, &o, T0, &r, &err), TF_EAUTH);
-	CHECK_STR(err.where, "proof");
+	check_generic(do_login(&f, &o, T0, &r, &err), &err);
 	login_defaults(&f, &o, T0);
 	o.device = "mdt-9z99";
-	CHECK_INT(do_login(&f, &o, T0, &r, &err), TF_EAUTH);
-	CHECK_STR(err.where, "device_id");
+	check_generic(do_login(&f, &o, T0, &r, &err), &err);
 	/* the proof names the user: another user's name breaks it */
 	login_defaults(&f, &o, T0);
 	{
@@ -785,13 +868,16 @@ TEST(login_device_proof)
 		tf_buf_init(&b);
 		login_body(&o, &b);
 		memcpy(strstr(b.data, "\"alvarez\""), "\"alvarex\"", 9);
-		CHECK_INT(tf_auth_login(&f.s, "203.0.113.7", T0, b.data, b.len,
-					&r, &err),
-			  TF_EAUTH);
-		CHECK_STR(err.where, "proof");
+		check_generic(tf_auth_login(&f.s, "203.0.113.7", T0, b.data,
+					    b.len, &r, &err),
+			      &err);
 		tf_buf_free(&b);
 	}
 	revoke_device(&f, "mdt-2a12");
+	/* a revoked device hears it only with a proof of its key */
+	login_defaults(&f, &o, T0);
+	o.key = other;
+	check_generic(do_login(&f, &o, T0, &r, &err), &err);
 	login_defaults(&f, &o, T0);
 	CHECK_INT(do_login(&f, &o, T0, &r, &err), TF_EREVOKED);
 	CHECK_STR(err.where, "device_id");
@@ -802,14 +888,19 @@ TEST(login_device_proof)
 		tf_buf_init(&b);
 		login_body(&o, &b);
 		memcpy(strstr(b.data, "\"metro\""), "\"mutro\"", 7);
-		CHECK_INT(tf_auth_login(&f.s, "203.0.113.7", T0, b.data, b.len,
-					&r, &err),
-			  TF_EAUTH);
-		CHECK_STR(err.where, "agency");
+		check_generic(tf_auth_login(&f.s, "203.0.113.7", T0, b.data,
+					    b.len, &r, &err),
+			      &err);
 		tf_buf_free(&b);
 	}
 	CHECK_INT(get_user(&f, "alvarez").lockout.nfail, 0);
-	CHECK_INT(audit_count(&f, TF_AUDIT_LOGON_FAIL, 0), 7);
+	CHECK_INT(audit_count(&f, TF_AUDIT_LOGON_FAIL, 0), 8);
+	/* the unknown agency's attempt is in the system chain */
+	CHECK_INT(audit_count_in(&f, "", TF_AUDIT_LOGON_FAIL, "unknown agency"),
+		  1);
+	CHECK_INT(audit_count_in(&f, AGENCY, TF_AUDIT_LOGON_FAIL,
+				 "unknown agency"),
+		  0);
 	CHECK_INT(r.len, 0);
 	tf_sigkey_free(other);
 	tf_buf_free(&r);
@@ -829,12 +920,22 @@ TEST(login_unknown_user)
 	CHECK_INT(fx_open(&f), 0);
 	login_defaults(&f, &o, T0);
 	o.user = "nobody";
-	CHECK_INT(do_login(&f, &o, T0, &r, &err), TF_EAUTH);
-	CHECK_STR(err.where, "password");
+	check_generic(do_login(&f, &o, T0, &r, &err), &err);
 	o.user = "not an id!";
-	CHECK_INT(do_login(&f, &o, T0, &r, &err), TF_EAUTH);
-	CHECK_STR(err.where, "password");
-	CHECK_INT(audit_count(&f, TF_AUDIT_LOGON_FAIL, 0), 2);
+	check_generic(do_login(&f, &o, T0, &r, &err), &err);
+	/* a disabled account: the same */
+	{
+		tf_db_user u = get_user(&f, "brooks");
+
+		u.disabled = 1;
+		put_user(&f, &u);
+		login_defaults(&f, &o, T0);
+		o.user = "brooks";
+		o.device = "mdt-2a14";
+		o.key = f.dev14;
+		check_generic(do_login(&f, &o, T0, &r, &err), &err);
+	}
+	CHECK_INT(audit_count(&f, TF_AUDIT_LOGON_FAIL, 0), 3);
 	tf_buf_free(&r);
 	fx_close(&f);
 }
@@ -946,10 +1047,19 @@ TEST(wipe_receipt)
 	CHECK_INT(
 		tf_auth_wipe_receipt(&f.s, "::1", T0, b.data, b.len, &r, &err),
 		TF_EAUTH);
-	wipe_body(f.dev, "mdt-9z99", T0, &b);
-	CHECK_INT(
-		tf_auth_wipe_receipt(&f.s, "::1", T0, b.data, b.len, &r, &err),
-		TF_EAUTH);
+	{
+		tf_err err2;
+
+		CHECK_STR(err.where, "sig");
+		err2 = err;
+		wipe_body(f.dev, "mdt-9z99", T0, &b);
+		CHECK_INT(tf_auth_wipe_receipt(&f.s, "::1", T0, b.data, b.len,
+					       &r, &err),
+			  TF_EAUTH);
+		/* an unknown device: the very same answer */
+		CHECK_STR(err.where, err2.where);
+		CHECK_STR(err.msg, err2.msg);
+	}
 	CHECK_INT(get_device(&f, "mdt-2a12").status, TF_DEV_REVOKED);
 	CHECK_INT(audit_count(&f, TF_AUDIT_DEVICE_WIPE_RECEIPT, -1), 0);
 	/* the good one */
@@ -967,6 +1077,14 @@ TEST(wipe_receipt)
 				       &r, &err),
 		  0);
 	CHECK_INT(get_device(&f, "mdt-2a12").wiped_at, T0 - 500);
+	CHECK_INT(audit_count(&f, TF_AUDIT_DEVICE_WIPE_RECEIPT, 1), 2);
+	/* the first receipt once more: answered, not audited again */
+	wipe_body(f.dev, "mdt-2a12", T0 - 500, &b);
+	tf_buf_reset(&r);
+	CHECK_INT(tf_auth_wipe_receipt(&f.s, "::1", T0 + 2000, b.data, b.len,
+				       &r, &err),
+		  0);
+	CHECK_STR(tf_buf_cstr(&r), "{\"ok\":true}");
 	CHECK_INT(audit_count(&f, TF_AUDIT_DEVICE_WIPE_RECEIPT, 1), 2);
 	/* bad bodies change nothing */
 	before = audit_total(&f);
@@ -1221,7 +1339,7 @@ TEST(audit_export_verify)
 	CHECK_INT(tamper(f.path, "DROP TRIGGER audit_no_update;"
 				 "UPDATE audit SET bytes = "
 				 "replace(bytes, 'logoff', 'lockout') "
-				 "WHERE seq = 3"),
+				 "WHERE agency = 'metro' AND seq = 3"),
 		  SQLITE_OK);
 	tf_buf_reset(&out);
 	CHECK_INT(tf_audit_verify_server(&f.s, &aud, T0 + 5, &out, &err), 0);
@@ -1239,7 +1357,8 @@ TEST(audit_export_verify)
 	j = NULL;
 	/* remove one */
 	CHECK_INT(tamper(f.path, "DROP TRIGGER audit_no_delete;"
-				 "DELETE FROM audit WHERE seq = 2"),
+				 "DELETE FROM audit WHERE agency = 'metro' "
+				 "AND seq = 2"),
 		  SQLITE_OK);
 	tf_buf_reset(&out);
 	CHECK_INT(tf_audit_verify_server(&f.s, &aud, T0 + 6, &out, &err), 0);
@@ -1254,6 +1373,324 @@ TEST(audit_export_verify)
 	}
 	tf_json_free(j);
 	tf_buf_free(&out);
+	fx_close(&f);
+}
+
+/* ------------------------------------------------ per-agency chains */
+
+/* Lines of an export that do not name agency `want` (0: all do). */
+static size_t lines_not_of(tf_buf *b, const char *want, size_t *lines)
+{
+	char tag[64];
+	const char *p = tf_buf_cstr(b), *nl;
+	size_t bad = 0;
+
+	snprintf(tag, sizeof tag, "\"agency\":\"%s\"", want);
+	*lines = 0;
+	for (; *p != '\0'; p = nl + 1) {
+		char line[TF_AUDIT_ENTRY_MAX + 1];
+		size_t n;
+
+		nl = strchr(p, '\n');
+		if (nl == NULL)
+			break;
+		n = (size_t)(nl - p);
+		if (n > TF_AUDIT_ENTRY_MAX)
+			n = TF_AUDIT_ENTRY_MAX;
+		memcpy(line, p, n);
+		line[n] = '\0';
+		(*lines)++;
+		if (strstr(line, tag) == NULL)
+			bad++;
+	}
+	return bad;
+}
+
+static int verify_ok(fx *f, const tf_srv_caller *c, int64_t now,
+		     int64_t *entries)
+{
+	tf_buf out;
+	tf_err err;
+	tf_json *j = NULL;
+	int ok = -1;
+
+	tf_buf_init(&out);
+	if (tf_audit_verify_server(&f->s, c, now, &out, &err) == 0 &&
+	    tf_json_parse(out.data, out.len, NULL, &j, NULL) == 0) {
+		ok = tf_json_object_get(j, "ok")->type == TF_JSON_TRUE;
+		if (entries != NULL &&
+		    tf_json_int64(tf_json_object_get(j, "entries"), entries))
+			*entries = -1;
+	}
+	tf_json_free(j);
+	tf_buf_free(&out);
+	return ok;
+}
+
+/* Two agencies' logs never meet: each auditor exports and verifies only
+   its own chain; a logon naming no known agency goes to the system
+   chain; tampering with one chain shows in that chain only. */
+TEST(audit_agency_chains)
+{
+	fx f;
+	tf_buf out, b;
+	tf_err err;
+	tf_srv_caller off, aud, naud;
+	char a1[64], a2[64], a3[64];
+	size_t lines = 0;
+	int64_t n = 0;
+	login_opt o;
+
+	tf_buf_init(&out);
+	tf_buf_init(&b);
+	CHECK_INT(fx_open(&f), 0);
+	make_session(&f, "alvarez", "mdt-2a12", T0 + 60 * MIN_MS, a1);
+	make_session(&f, "audra", "mdt-2a14", T0 + 60 * MIN_MS, a2);
+	make_session_in(&f, AGENCY2, "nadia", "mdt-n1", T0 + 60 * MIN_MS, a3);
+	CHECK_INT(tf_auth_session(&f.s, a1, "mdt-2a12", "::1", T0, &off, &err),
+		  0);
+	CHECK_INT(tf_auth_session(&f.s, a2, "mdt-2a14", "::1", T0, &aud, &err),
+		  0);
+	CHECK_INT(tf_auth_session(&f.s, a3, "mdt-n1", "::1", T0, &naud, &err),
+		  0);
+	/* metro: a logoff; north: its auditor's reads; the system: a logon
+	   naming an agency that does not exist */
+	CHECK_INT(tf_auth_logout(&f.s, &off, T0 + 1, &err), 0);
+	CHECK_INT(verify_ok(&f, &naud, T0 + 2, &n), 1);
+	CHECK_INT(n, 0);
+	login_defaults(&f, &o, T0);
+	login_body(&o, &b);
+	memcpy(strstr(b.data, "\"metro\""), "\"ghost\"", 7);
+	check_generic(tf_auth_login(&f.s, "198.51.100.9", T0 + 3, b.data, b.len,
+				    &out, &err),
+		      &err);
+	CHECK_INT(audit_count_in(&f, "", TF_AUDIT_LOGON_FAIL, "unknown agency"),
+		  1);
+	CHECK_INT(audit_count_in(&f, AGENCY, TF_AUDIT_LOGON_FAIL, NULL), 0);
+	CHECK_INT(audit_count_in(&f, AGENCY2, TF_AUDIT_LOGON_FAIL, NULL), 0);
+
+	tf_buf_reset(&out);
+	CHECK_INT(tf_audit_export(&f.s, &aud, T0 + 4, 0, 0, &out, &err), 0);
+	CHECK_INT(lines_not_of(&out, AGENCY, &lines), 0);
+	CHECK_INT(lines, 1); /* the logoff */
+	CHECK(strstr(tf_buf_cstr(&out), "north") == NULL);
+	CHECK(strstr(tf_buf_cstr(&out), "ghost") == NULL);
+	tf_buf_reset(&out);
+	CHECK_INT(tf_audit_export(&f.s, &naud, T0 + 5, 0, 0, &out, &err), 0);
+	CHECK_INT(lines_not_of(&out, AGENCY2, &lines), 0);
+	CHECK_INT(lines, 1); /* its verify */
+	CHECK(strstr(tf_buf_cstr(&out), "\"seq\":1,") != NULL);
+	CHECK(strstr(tf_buf_cstr(&out), "metro") == NULL);
+	CHECK(strstr(tf_buf_cstr(&out), "alvarez") == NULL);
+	CHECK(strstr(tf_buf_cstr(&out), "ghost") == NULL);
+	/* metro: logoff, export; north: verify, export */
+	CHECK_INT(verify_ok(&f, &aud, T0 + 6, &n), 1);
+	CHECK_INT(n, 2);
+	CHECK_INT(verify_ok(&f, &naud, T0 + 7, &n), 1);
+	CHECK_INT(n, 2);
+	/* tamper with metro's logoff: metro's verify sees it, north's not */
+	CHECK_INT(tamper(f.path, "DROP TRIGGER audit_no_update;"
+				 "UPDATE audit SET bytes = "
+				 "replace(bytes, 'logoff', 'lockout') "
+				 "WHERE agency = 'metro' AND seq = 1"),
+		  SQLITE_OK);
+	CHECK_INT(verify_ok(&f, &aud, T0 + 8, NULL), 0);
+	CHECK_INT(verify_ok(&f, &naud, T0 + 9, NULL), 1);
+	/* and a removed entry of north's shows in north's only */
+	CHECK_INT(tamper(f.path, "DROP TRIGGER audit_no_delete;"
+				 "DELETE FROM audit WHERE agency = 'north' "
+				 "AND seq = 2"),
+		  SQLITE_OK);
+	CHECK_INT(verify_ok(&f, &naud, T0 + 10, NULL), 0);
+	tf_buf_free(&out);
+	tf_buf_free(&b);
+	fx_close(&f);
+}
+
+/* --------------------------------------------------- login limits */
+
+#define PAR_LOGINS 20
+
+typedef struct par_login {
+	fx *f;
+	int rc;
+	tf_err err;
+} par_login;
+
+static void *par_login_main(void *arg)
+{
+	par_login *p = arg;
+	login_opt o;
+	tf_buf r;
+
+	tf_buf_init(&r);
+	login_defaults(p->f, &o, T0);
+	o.password = "a wrong guess at it";
+	p->rc = do_login(p->f, &o, T0, &r, &p->err);
+	tf_buf_free(&r);
+	return NULL;
+}
+
+/* AC-7 under a burst: 20 parallel wrong logins for one account; the
+   logins are evaluated one at a time, so no more than 5 passwords are
+   checked against the count before the lock. */
+TEST(lockout_parallel)
+{
+	fx f;
+	pthread_t th[PAR_LOGINS];
+	par_login p[PAR_LOGINS];
+	int i, started = 0;
+	tf_db_user u;
+
+	CHECK_INT(fx_open(&f), 0);
+	for (i = 0; i < PAR_LOGINS; i++) {
+		p[i].f = &f;
+		p[i].rc = 1;
+		if (pthread_create(&th[i], NULL, par_login_main, &p[i]) != 0)
+			break;
+		started++;
+	}
+	CHECK_INT(started, PAR_LOGINS);
+	for (i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < started; i++)
+		check_generic(p[i].rc, &p[i].err);
+	u = get_user(&f, "alvarez");
+	CHECK(u.lockout.locked);
+	CHECK_INT(u.lockout.nfail, 5);
+	CHECK_INT(audit_count_in(&f, AGENCY, TF_AUDIT_LOGON_FAIL,
+				 "wrong password"),
+		  5);
+	CHECK_INT(audit_count_in(&f, AGENCY, TF_AUDIT_LOGON_FAIL,
+				 "account locked"),
+		  PAR_LOGINS - 5);
+	CHECK_INT(audit_count(&f, TF_AUDIT_LOCKOUT, -1), 1);
+	fx_close(&f);
+}
+
+/* Password checks are bounded: with every slot taken and the queue
+   full, a login is refused at once (503), unaudited and uncounted. */
+TEST(login_gate_busy)
+{
+	fx f;
+	tf_auth_limits l;
+	login_opt o;
+	tf_buf r;
+	tf_err err;
+	size_t before;
+
+	tf_buf_init(&r);
+	CHECK_INT(fx_open(&f), 0);
+	tf_auth_limits_default(&l);
+	CHECK(l.pbkdf2_slots >= 2);
+	CHECK_INT(l.pbkdf2_queue, 64);
+	l.pbkdf2_slots = 1;
+	l.pbkdf2_queue = 0;
+	tf_auth_limits_set(&l);
+	CHECK_INT(tf_auth_gate_enter(), 0); /* someone holds the one slot */
+	CHECK_INT(tf_auth_gate_enter(), TF_EBUSY);
+	before = audit_total(&f);
+	login_defaults(&f, &o, T0);
+	CHECK_INT(do_login(&f, &o, T0, &r, &err), TF_EBUSY);
+	CHECK_INT(r.len, 0);
+	CHECK_INT(audit_total(&f), before);
+	CHECK_INT(get_user(&f, "alvarez").totp_last_step, 0);
+	tf_auth_gate_leave();
+	CHECK_INT(do_login(&f, &o, T0, &r, &err), 0);
+	tf_auth_limits_set(NULL);
+	tf_buf_free(&r);
+	fx_close(&f);
+}
+
+typedef struct sup_ctx {
+	int64_t suppressed;
+	size_t n;
+} sup_ctx;
+
+static int sup_row(void *arg, const tf_db_audit *a)
+{
+	sup_ctx *c = arg;
+	tf_audit_event ev;
+	tf_json *tree = NULL;
+
+	if (tf_audit_parse(a->bytes, a->len, &ev, &tree, NULL) != 0)
+		return TF_EINVAL;
+	if (ev.detail != NULL &&
+	    tf_json_object_get(ev.detail, "suppressed") != NULL) {
+		c->n++;
+		CHECK_STR(ev.source, "192.0.2.66");
+		CHECK_INT(ev.type, TF_AUDIT_LOGON_FAIL);
+		(void)tf_json_int64(tf_json_object_get(ev.detail, "suppressed"),
+				    &c->suppressed);
+	}
+	tf_json_free(tree);
+	return 0;
+}
+
+static int sup_fn(tf_db_txn *t, void *arg, tf_err *err)
+{
+	return t->ops->audit_scan(t, "", 1, 0, sup_row, arg, err);
+}
+
+/* A source past its failed-logon limit is refused before any check,
+   without an entry each; its refusals are audited once, at its next
+   allowed attempt after the window. */
+TEST(login_source_limit)
+{
+	fx f;
+	tf_auth_limits l;
+	login_opt o;
+	tf_buf r;
+	tf_err err;
+	sup_ctx sc = {0, 0};
+	size_t before;
+	int i;
+
+	tf_buf_init(&r);
+	CHECK_INT(fx_open(&f), 0);
+	tf_auth_limits_default(&l);
+	CHECK_INT(l.src_failures, 20);
+	CHECK_INT(l.src_window_ms, 5 * MIN_MS);
+	l.src_failures = 3;
+	tf_auth_limits_set(&l);
+	login_defaults(&f, &o, T0);
+	o.user = "nobody";
+	for (i = 0; i < 3; i++)
+		check_generic(
+			do_login_from(&f, "192.0.2.66", &o, T0 + i, &r, &err),
+			&err);
+	before = audit_total(&f);
+	/* past the limit: refused at once, even with the right password */
+	login_defaults(&f, &o, T0);
+	for (i = 0; i < 4; i++) {
+		CHECK_INT(do_login_from(&f, "192.0.2.66", &o, T0 + 10 + i, &r,
+					&err),
+			  TF_EBUSY);
+		CHECK_STR(err.where, "credentials");
+	}
+	CHECK_INT(audit_total(&f), before);
+	CHECK_INT(get_user(&f, "alvarez").totp_last_step, 0);
+	/* another address is not affected */
+	CHECK_INT(do_login_from(&f, "192.0.2.67", &o, T0 + 20, &r, &err), 0);
+	/* the window rolls over: the next attempt is evaluated, and the
+	   four refusals get their one entry */
+	login_defaults(&f, &o, T0 + 5 * MIN_MS + 100);
+	CHECK_INT(do_login_from(&f, "192.0.2.66", &o, T0 + 5 * MIN_MS + 100, &r,
+				&err),
+		  0);
+	CHECK_INT(tf_db_read(f.db, sup_fn, &sc, &err), 0);
+	CHECK_INT(sc.n, 1);
+	CHECK_INT(sc.suppressed, 4);
+	/* and only once */
+	login_defaults(&f, &o, T0 + 6 * MIN_MS);
+	CHECK_INT(
+		do_login_from(&f, "192.0.2.66", &o, T0 + 6 * MIN_MS, &r, &err),
+		0);
+	memset(&sc, 0, sizeof sc);
+	CHECK_INT(tf_db_read(f.db, sup_fn, &sc, &err), 0);
+	CHECK_INT(sc.n, 1);
+	tf_auth_limits_set(NULL);
+	tf_buf_free(&r);
 	fx_close(&f);
 }
 
@@ -1368,5 +1805,9 @@ int main(int argc, char **argv)
 	RUN(device_audit_upload);
 	RUN(audit_export_verify);
 	RUN(login_bad_bodies);
+	RUN(audit_agency_chains);
+	RUN(lockout_parallel);
+	RUN(login_gate_busy);
+	RUN(login_source_limit);
 	return tf_test_finish(argv[0]);
 }

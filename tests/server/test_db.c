@@ -266,7 +266,7 @@ static void meta_read_body(tf_db_txn *t, void *arg)
 	CHECK_INT(n, 0);
 	free(v);
 	CHECK_INT(t->ops->meta_get(t, "schema_version", &v, &n, &e), 0);
-	CHECK(n == 1 && v && v[0] == '1');
+	CHECK(n == 1 && v && v[0] == '2');
 	free(v);
 	/* writes need tf_db_write */
 	CHECK_INT(t->ops->meta_put(t, "x", "y", 1, &e), TF_EINVAL);
@@ -922,6 +922,7 @@ typedef struct chain {
 	tf_audit_blob b[32];
 	uint8_t stored[32][32];
 	size_t n;
+	const char *agency; /* audit_scan: the chain (NULL: "a1") */
 } chain;
 
 static int chain_cb(void *arg, const tf_db_audit *a)
@@ -955,20 +956,27 @@ static void chain_free(chain *c)
 
 static int64_t g_audit_ts = 1700000000000LL;
 
+/* Appends count entries to one chain (agency NULL: the system chain). */
+typedef struct appender {
+	int count;
+	const char *agency;
+} appender;
+
 static void audit_append_body(tf_db_txn *t, void *arg)
 {
-	int *count = arg;
+	appender *ap = arg;
 	tf_audit_event ev;
 	uint64_t seq = 0;
 	tf_err e;
 	int i;
 
-	for (i = 0; i < *count; i++) {
+	for (i = 0; i < ap->count; i++) {
 		memset(&ev, 0, sizeof ev);
 		ev.ts_ms = g_audit_ts++;
 		ev.type = TF_AUDIT_LOGON_OK;
 		ev.success = 1;
 		ev.user = "alvarez";
+		ev.agency = ap->agency;
 		ev.source = "127.0.0.1";
 		ev.where = "tenfourd POST /v1/auth/login";
 		CHECK_INT(t->ops->audit_append(t, &ev, &seq, &e), 0);
@@ -987,40 +995,76 @@ static void audit_append_body(tf_db_txn *t, void *arg)
 	CHECK(t->ops->audit_append(t, &ev, NULL, &e) < 0);
 	CHECK_INT(ev.seq, 77);
 	CHECK_STR(ev.prev, "keep");
+	ev.user = "alvarez";
+	ev.agency = "not an id";
+	CHECK(t->ops->audit_append(t, &ev, NULL, &e) < 0);
+	CHECK_INT(ev.seq, 77);
 }
 
 static void audit_scan_body(tf_db_txn *t, void *arg)
 {
+	chain *c = arg;
 	tf_err e;
 
-	CHECK_INT(t->ops->audit_scan(t, 1, 0, chain_cb, arg, &e), 0);
+	CHECK_INT(t->ops->audit_scan(t, c->agency ? c->agency : "a1", 1, 0,
+				     chain_cb, arg, &e),
+		  0);
 }
 
 static void audit_scan_tail_body(tf_db_txn *t, void *arg)
 {
 	tf_err e;
 
-	CHECK_INT(t->ops->audit_scan(t, 3, 2, chain_cb, arg, &e), 0);
+	CHECK_INT(t->ops->audit_scan(t, "a1", 3, 2, chain_cb, arg, &e), 0);
+	/* a chain is named by an agency id or "" */
+	CHECK_INT(t->ops->audit_scan(t, NULL, 1, 0, chain_cb, arg, &e),
+		  TF_EINVAL);
+	CHECK_INT(t->ops->audit_scan(t, "not an id", 1, 0, chain_cb, arg, &e),
+		  TF_EINVAL);
+}
+
+/* Scans one chain and verifies it from seq 1: 0 or TF_EVALIDATE. */
+static int chain_verify(tf_db *db, const char *agency, size_t *n,
+			tf_audit_report *rep)
+{
+	chain c;
+	int rc;
+
+	memset(&c, 0, sizeof c);
+	c.agency = agency;
+	CHECK_INT(rd(db, audit_scan_body, &c), 0);
+	*n = c.n;
+	rc = tf_audit_verify(c.b, c.n, NULL, rep);
+	chain_free(&c);
+	return rc;
 }
 
 TEST(test_audit_chain)
 {
 	tf_db *db = open_seeded("audit.db");
 	tf_audit_report rep;
+	appender ap = {3, "a1"};
 	chain c;
-	int n = 3;
-	size_t i;
+	size_t i, n = 0;
 
 	if (!db)
 		return;
-	CHECK_INT(wr(db, audit_append_body, &n), 0);
-	n = 2;
-	CHECK_INT(wr(db, audit_append_body, &n), 0);
+	CHECK_INT(wr(db, audit_append_body, &ap), 0);
+	ap.count = 2;
+	CHECK_INT(wr(db, audit_append_body, &ap), 0);
+	/* other chains: their own seq from 1, never mixed with a1's */
+	ap.agency = "a2";
+	CHECK_INT(wr(db, audit_append_body, &ap), 0);
+	ap.count = 1;
+	ap.agency = NULL;
+	CHECK_INT(wr(db, audit_append_body, &ap), 0);
 	memset(&c, 0, sizeof c);
 	CHECK_INT(rd(db, audit_scan_body, &c), 0);
 	CHECK_INT(c.n, 5);
-	for (i = 0; i < c.n; i++)
+	for (i = 0; i < c.n; i++) {
 		CHECK(memcmp(c.stored[i], c.b[i].hash, 32) == 0);
+		CHECK(strstr(c.b[i].bytes, "\"agency\":\"a1\"") != NULL);
+	}
 	CHECK(strstr(c.b[0].bytes, tf_audit_genesis) != NULL);
 	CHECK_INT(tf_audit_verify(c.b, c.n, NULL, &rep), 0);
 	CHECK_INT(rep.fault, TF_AUDIT_OK);
@@ -1028,30 +1072,139 @@ TEST(test_audit_chain)
 	CHECK_INT(rd(db, audit_scan_tail_body, &c), 0);
 	CHECK_INT(c.n, 2);
 	chain_free(&c);
+	CHECK_INT(chain_verify(db, "a2", &n, &rep), 0);
+	CHECK_INT(n, 2);
+	CHECK_INT(rep.seq, 2);
+	CHECK_INT(chain_verify(db, "", &n, &rep), 0);
+	CHECK_INT(n, 1);
+	CHECK_INT(chain_verify(db, "a3", &n, &rep), 0);
+	CHECK_INT(n, 0);
 	tf_db_close(db);
 
 	/* the rows are append-only, and editing bytes behind the triggers'
-	   back breaks the chain */
+	   back breaks that chain, and only that one */
 	CHECK(raw_sql("audit.db",
 		      "UPDATE audit SET bytes = 'x' WHERE seq = 2") !=
 	      SQLITE_OK);
-	CHECK_INT(
-		raw_sql("audit.db",
-			"DROP TRIGGER audit_no_update;"
-			"UPDATE audit SET bytes = CAST(replace(CAST(bytes AS "
-			"TEXT), 'alvarez', 'brooks0') AS BLOB) WHERE seq = 3"),
-		SQLITE_OK);
+	CHECK(raw_sql("audit.db", "DELETE FROM audit WHERE agency = ''") !=
+	      SQLITE_OK);
+	CHECK_INT(raw_sql("audit.db",
+			  "DROP TRIGGER audit_no_update;"
+			  "UPDATE audit SET bytes = CAST(replace(CAST(bytes AS "
+			  "TEXT), 'alvarez', 'brooks0') AS BLOB)"
+			  " WHERE agency = 'a1' AND seq = 3"),
+		  SQLITE_OK);
 	db = open_db("audit.db");
 	if (!db)
 		return;
-	memset(&c, 0, sizeof c);
-	CHECK_INT(rd(db, audit_scan_body, &c), 0);
-	CHECK_INT(c.n, 5);
-	CHECK_INT(tf_audit_verify(c.b, c.n, NULL, &rep), TF_EVALIDATE);
+	CHECK_INT(chain_verify(db, "a1", &n, &rep), TF_EVALIDATE);
+	CHECK_INT(n, 5);
 	CHECK_INT(rep.fault, TF_AUDIT_ALTERED);
 	CHECK_INT(rep.seq, 3);
-	chain_free(&c);
+	CHECK_INT(chain_verify(db, "a2", &n, &rep), 0);
+	CHECK_INT(chain_verify(db, "", &n, &rep), 0);
 	tf_db_close(db);
+}
+
+static void version_body(tf_db_txn *t, void *arg)
+{
+	char *v = NULL;
+	size_t len = 0;
+	tf_err e;
+
+	(void)arg;
+	CHECK_INT(t->ops->meta_get(t, "schema_version", &v, &len, &e), 0);
+	CHECK(v != NULL && len == 1 && v[0] == '2');
+	free(v);
+}
+
+/*
+ * A version 1 database (one audit chain for all, keyed by seq): the v2
+ * migration keeps its rows, byte for byte, as the system chain, which
+ * still verifies and goes on from its head; the triggers still hold.
+ */
+TEST(test_audit_migration_v1)
+{
+	char path[256];
+	tf_buf sql, entry;
+	char prev[TF_AUDIT_PREV_LEN + 1];
+	uint8_t h[32];
+	tf_audit_report rep;
+	appender ap = {2, NULL};
+	size_t i, n = 0;
+	tf_err e;
+	tf_db *db;
+
+	tf_buf_init(&sql);
+	tf_buf_init(&entry);
+	tf_buf_puts(&sql,
+		    "CREATE TABLE meta(key TEXT PRIMARY KEY,"
+		    " value BLOB NOT NULL);"
+		    "INSERT INTO meta(key, value) VALUES('schema_version', "
+		    "'1');"
+		    "CREATE TABLE audit(seq INTEGER PRIMARY KEY,"
+		    " bytes BLOB NOT NULL, hash BLOB NOT NULL);"
+		    "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+		    " BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
+		    "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+		    " BEGIN SELECT RAISE(ABORT, 'audit is append-only'); "
+		    "END;");
+	memcpy(prev, tf_audit_genesis, sizeof prev);
+	for (i = 1; i <= 3; i++) {
+		tf_audit_event ev;
+
+		memset(&ev, 0, sizeof ev);
+		ev.seq = i;
+		ev.ts_ms = g_audit_ts++;
+		ev.type = TF_AUDIT_LOGON_FAIL;
+		ev.user = "unknown";
+		ev.source = "198.51.100.4";
+		ev.where = "tenfourd POST /v1/auth/login";
+		ev.prev = prev;
+		tf_buf_reset(&entry);
+		CHECK_INT(tf_audit_write(&ev, &entry, &e), 0);
+		CHECK_INT(tf_sha256(entry.data, entry.len, h), 0);
+		tf_buf_printf(&sql,
+			      "INSERT INTO audit(seq, bytes, hash) "
+			      "VALUES(%zu, CAST(x'",
+			      i);
+		{
+			char hex[2 * TF_AUDIT_ENTRY_MAX + 1];
+
+			tf_hex_encode((const uint8_t *)entry.data, entry.len,
+				      hex);
+			tf_buf_puts(&sql, hex);
+			tf_buf_puts(&sql, "' AS BLOB), x'");
+		}
+		tf_hex_encode(h, sizeof h, prev);
+		tf_buf_puts(&sql, prev);
+		tf_buf_puts(&sql, "');");
+	}
+	CHECK_INT(raw_sql("audit-v1.db", tf_buf_cstr(&sql)), SQLITE_OK);
+	db_path("audit-v1.db", path, sizeof path);
+	db = NULL;
+	CHECK_INT(tf_db_open(path, NULL, &db, &e), 0);
+	if (db == NULL) {
+		fprintf(stderr, "open v1: %s\n", e.msg);
+		goto out;
+	}
+	CHECK_INT(chain_verify(db, "", &n, &rep), 0);
+	CHECK_INT(n, 3);
+	CHECK_INT(chain_verify(db, "a1", &n, &rep), 0);
+	CHECK_INT(n, 0);
+	/* the system chain goes on from the migrated head */
+	CHECK_INT(wr(db, audit_append_body, &ap), 0);
+	CHECK_INT(chain_verify(db, "", &n, &rep), 0);
+	CHECK_INT(n, 5);
+	CHECK_INT(rep.seq, 5);
+	CHECK_INT(rd(db, version_body, NULL), 0);
+	tf_db_close(db);
+	CHECK(raw_sql("audit-v1.db", "UPDATE audit SET bytes = 'x'") !=
+	      SQLITE_OK);
+	CHECK(raw_sql("audit-v1.db", "DELETE FROM audit") != SQLITE_OK);
+out:
+	tf_buf_free(&sql);
+	tf_buf_free(&entry);
 }
 
 /* ----------------------------------------------------------- devaudit */
@@ -1793,6 +1946,7 @@ int main(int argc, char **argv)
 	RUN(test_chg_restart);
 	RUN(test_text_conflicts);
 	RUN(test_audit_chain);
+	RUN(test_audit_migration_v1);
 	RUN(test_devaudit);
 	RUN(test_savepoint_isolation);
 	RUN(test_group_batches);

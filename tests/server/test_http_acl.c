@@ -477,10 +477,12 @@ TEST(totp_window_and_replay)
 	tf_h_device *d = tf_h_device_find(&H, "mdt-totp");
 	tf_h_login_opts o;
 	tf_h_resp r;
+	tf_buf body;
 	int guard;
 
 	NEED_READY();
 	tf_h_resp_init(&r);
+	tf_buf_init(&body);
 	/* Stay clear of a step boundary: a step's last 6 s wait it out. */
 	for (guard = 0;
 	     guard < 120 && (tf_h_now_ms() / 1000) % TF_TOTP_STEP_S >=
@@ -492,7 +494,20 @@ TEST(totp_window_and_replay)
 	o.step_offset = -2;
 	CHECK_INT(tf_h_login_opt(&H, u, d, &o, NULL, &r), 0);
 	CHECK(tf_h_is_error(&r, 401, NULL));
-	CHECK_STR(tf_h_str(r.json, "field", NULL), "totp");
+	/* Every credential failure is one answer: the wrong code's body is
+	   the wrong password's, byte for byte. */
+	CHECK_STR(tf_h_str(r.json, "field", NULL), "credentials");
+	tf_buf_reset(&body);
+	tf_buf_append(&body, r.body.data, r.body.len);
+	memset(&o, 0, sizeof o);
+	o.password = "Not-The-Password-4";
+	CHECK_INT(tf_h_login_opt(&H, u, d, &o, NULL, &r), 0);
+	CHECK(tf_h_is_error(&r, 401, "unauthenticated"));
+	CHECK_STR(tf_buf_cstr(&r.body), tf_buf_cstr(&body));
+	CHECK_STR(tf_h_str(r.json, "message", NULL),
+		  "login failed: wrong user, password or one-time code");
+	memset(&o, 0, sizeof o);
+	o.use_step_offset = 1;
 	o.step_offset = 2;
 	CHECK_INT(tf_h_login_opt(&H, u, d, &o, NULL, &r), 0);
 	CHECK(tf_h_is_error(&r, 401, NULL));
@@ -514,6 +529,7 @@ TEST(totp_window_and_replay)
 	o.totp = "12ab56";
 	CHECK_INT(tf_h_login_opt(&H, u, d, &o, NULL, &r), 0);
 	CHECK(tf_h_is_error(&r, 0, NULL));
+	tf_buf_free(&body);
 	tf_h_resp_free(&r);
 }
 
