@@ -60,6 +60,13 @@ struct tf_waiter {
 	int linked;
 };
 
+/* Connections a poke claimed, for the timer thread to resume. */
+struct wake_batch {
+	struct wake_batch *next;
+	size_t n;
+	struct MHD_Connection *conn[];
+};
+
 struct tf_events {
 	tf_srv *srv;
 	tf_metrics *metrics;
@@ -71,6 +78,8 @@ struct tf_events {
 	size_t nagencies;
 	int64_t next_wake; /* monotonic ms the timer sleeps until */
 	int stopping, quit;
+	/* claimed streams waiting for their resume (under lock) */
+	struct wake_batch *batches, *batches_tail;
 };
 
 static int64_t mono_ms(void)
@@ -142,11 +151,20 @@ static void waiter_fire(tf_waiter *w)
 	MHD_resume_connection(w->conn);
 }
 
+/*
+ * The poke.  Marks the agency's streams and waiters under the agency
+ * lock; the streams' suspended connections are claimed there (clearing
+ * their flag makes the claimer the only one to resume them, and a
+ * suspended connection cannot close) and resumed by the timer thread:
+ * libmicrohttpd's resume costs a mutex and an eventfd write each, tens
+ * of milliseconds for thousands of streams, which the committing push
+ * (the caller) would otherwise wait for before its reply.  Without
+ * memory for the batch, the streams are resumed here, under the lock.
+ */
 void tf_events_notify(void *arg, const char *agency, uint64_t chg)
 {
 	tf_events *ev = arg;
-	struct MHD_Connection **wake = NULL;
-	size_t nwake = 0;
+	struct wake_batch *b = NULL;
 	struct agency *a;
 	tf_waiter *w, *wn;
 
@@ -158,24 +176,24 @@ void tf_events_notify(void *arg, const char *agency, uint64_t chg)
 	pthread_mutex_lock(&a->lock);
 	if (chg > a->last_chg)
 		a->last_chg = chg;
-	/* Claim the suspended connections under the lock (clearing their
-	   flag makes this caller the only one to resume them, and a
-	   suspended connection cannot close), resume them after it: the
-	   streams' readers then never wait for this loop. */
 	if (a->nstreams > 0) {
-		/* An array of connection pointers: sizeof *wake is meant. */
+		/* An array of connection pointers: sizeof *conn is meant. */
 		/* NOLINTNEXTLINE(bugprone-sizeof-expression) */
-		wake = malloc(a->nstreams * sizeof *wake);
+		b = malloc(sizeof *b + a->nstreams * sizeof b->conn[0]);
+		if (b != NULL) {
+			b->next = NULL;
+			b->n = 0;
+		}
 	}
 	for (tf_sse *s = a->streams; s != NULL; s = s->next) {
 		if (chg <= s->want_chg)
 			continue;
 		s->want_chg = chg;
-		if (wake == NULL) {
+		if (b == NULL) {
 			sse_wake(s);
 		} else if (s->suspended) {
 			s->suspended = 0;
-			wake[nwake++] = s->conn;
+			b->conn[b->n++] = s->conn;
 		}
 	}
 	for (w = a->waiters; w != NULL; w = wn) {
@@ -184,9 +202,41 @@ void tf_events_notify(void *arg, const char *agency, uint64_t chg)
 			waiter_fire(w);
 	}
 	pthread_mutex_unlock(&a->lock);
-	for (size_t i = 0; i < nwake; i++)
-		MHD_resume_connection(wake[i]);
-	free(wake);
+	if (b == NULL)
+		return;
+	if (b->n == 0) {
+		free(b);
+		return;
+	}
+	pthread_mutex_lock(&ev->lock);
+	if (ev->batches_tail != NULL)
+		ev->batches_tail->next = b;
+	else
+		ev->batches = b;
+	ev->batches_tail = b;
+	pthread_cond_signal(&ev->cond);
+	pthread_mutex_unlock(&ev->lock);
+}
+
+/* Resumes the queued batches; called with ev->lock held, which it
+   releases while resuming. */
+static void resume_batches(tf_events *ev)
+{
+	while (ev->batches != NULL) {
+		struct wake_batch *b = ev->batches;
+
+		ev->batches = ev->batches_tail = NULL;
+		pthread_mutex_unlock(&ev->lock);
+		while (b != NULL) {
+			struct wake_batch *next = b->next;
+
+			for (size_t i = 0; i < b->n; i++)
+				MHD_resume_connection(b->conn[i]);
+			free(b);
+			b = next;
+		}
+		pthread_mutex_lock(&ev->lock);
+	}
 }
 
 /* One pass: due heartbeats and deadlines; returns the next wake time. */
@@ -225,13 +275,16 @@ static void *timer_main(void *arg)
 
 	pthread_mutex_lock(&ev->lock);
 	while (!ev->quit) {
-		int64_t next = timer_scan(ev, mono_ms());
+		int64_t next;
 		struct timespec ts;
 
+		resume_batches(ev);
+		next = timer_scan(ev, mono_ms());
 		ev->next_wake = next;
 		ts.tv_sec = (time_t)(next / 1000);
 		ts.tv_nsec = (long)(next % 1000) * 1000000L;
-		while (!ev->quit && mono_ms() < ev->next_wake) {
+		while (!ev->quit && ev->batches == NULL &&
+		       mono_ms() < ev->next_wake) {
 			int rc = pthread_cond_timedwait(&ev->cond, &ev->lock,
 							&ts);
 
@@ -239,6 +292,8 @@ static void *timer_main(void *arg)
 				break;
 		}
 	}
+	/* Nothing claimed may stay suspended. */
+	resume_batches(ev);
 	pthread_mutex_unlock(&ev->lock);
 	return NULL;
 }
