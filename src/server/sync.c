@@ -470,6 +470,7 @@ static int audit_cmd(push_job *j, tf_db_txn *t, const tf_command *cmd,
 	ev.success =
 		res->status == TF_ST_APPLIED || res->status == TF_ST_CONFLICT;
 	ev.user = j->c->user.id;
+	ev.agency = j->c->user.agency;
 	ev.device = j->c->device.id;
 	ev.role = audit_role(j, role);
 	ev.source = j->c->source;

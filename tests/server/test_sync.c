@@ -430,7 +430,12 @@ static int audit_row(void *arg, const tf_db_audit *a)
 
 static int scan_audit(tf_db_txn *t, void *arg, tf_err *err)
 {
-	return t->ops->audit_scan(t, 1, 0, audit_row, arg, err);
+	/* every chain: pd1's, pd2's and the system's */
+	int rc = t->ops->audit_scan(t, "pd1", 1, 0, audit_row, arg, err);
+
+	if (rc == 0)
+		rc = t->ops->audit_scan(t, "pd2", 1, 0, audit_row, arg, err);
+	return rc ? rc : t->ops->audit_scan(t, "", 1, 0, audit_row, arg, err);
 }
 
 static tf_json *audit_all(void)
