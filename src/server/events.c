@@ -1,6 +1,8 @@
 /*
  * events.c - SSE pokes and long-poll waits per agency (events.h explains
  * the design: suspended connections, one timer thread, no busy loop).
+ * The timer thread also resumes the streams a poke claimed (see
+ * tf_events_notify), so a commit's caller does not wait for the fan-out.
  *
  * Clocks: deadlines and heartbeats run on CLOCK_MONOTONIC (the timer's
  * own clock, immune to wall-clock steps); the session re-check at a
