@@ -106,11 +106,17 @@ int tf_auth_banner(tf_srv *s, const char *agency, tf_buf *out, tf_err *err);
  * proof.sig signs the bytes "tenfour-login\n<agency>\n<user>\n<device>\n<ts>"
  * with the enrolled device key; ts within TF_SRV_LOGIN_PROOF_WINDOW_MS of
  * now.  banner_rev must equal the agency's (the AC-8 acknowledgement; it
- * is audited as banner_ack).  Order of checks: body shape (400), agency
- * and device (enrolled, not revoked), account (exists, enabled, not
- * locked: TF_ELOCKED), password, TOTP (window, no replay), banner.  A
- * failed password or TOTP counts toward the AC-7 lockout; every outcome
- * is audited (logon_ok / logon_fail / lockout).  Reply:
+ * is audited as banner_ack).  Order of checks: body shape (400), agency,
+ * device, proof, then "revoked" (TF_EREVOKED, told only after the proof
+ * verified), banner (before any secret is checked), account, password,
+ * TOTP (window, no replay).  Every credential failure (unknown agency,
+ * device or user, bad proof, disabled account, wrong password or code)
+ * is the same TF_EAUTH on field "credentials"; a locked account is
+ * TF_ELOCKED only when both factors were right.  A failed password or
+ * TOTP counts toward the AC-7 lockout; logins of one account are
+ * evaluated one at a time; password checks are bounded (TF_EBUSY when
+ * saturated, or past the per-source failure limit); every outcome is
+ * audited (logon_ok / logon_fail / lockout).  Reply:
  *   {"expires_at":ms,"grant":{"claims":"<canonical claims JSON>",
  *    "key_id","sig":"<b64url>"},"token":"<b64url 32 bytes>",
  *    "user":{"id","name","roles":[...],"unit"}}
@@ -153,10 +159,12 @@ int tf_auth_wipe_receipt(tf_srv *s, const char *source, int64_t now_ms,
 int tf_audit_device_upload(tf_srv *s, const tf_srv_caller *c, int64_t now_ms,
 			   const char *body, size_t len, tf_buf *reply,
 			   tf_err *err);
-/* Auditor/admin: JSON lines of the server log from seq `from`; audited. */
+/* Auditor/admin: JSON lines of the caller's agency's audit chain from seq
+   `from` (each agency has its own chain); audited. */
 int tf_audit_export(tf_srv *s, const tf_srv_caller *c, int64_t now_ms,
 		    uint64_t from, size_t limit, tf_buf *out, tf_err *err);
-/* Auditor/admin: {"ok":bool,"entries":n,"fault","index","seq","message"} */
+/* Auditor/admin: verifies the caller's agency's chain:
+   {"ok":bool,"entries":n,"fault","index","seq","message"} */
 int tf_audit_verify_server(tf_srv *s, const tf_srv_caller *c, int64_t now_ms,
 			   tf_buf *out, tf_err *err);
 
