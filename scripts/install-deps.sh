@@ -26,6 +26,7 @@ need=(
 	"pkg-config:pkg-config"
 	"sqlite3:sqlite3"
 	"curl:curl"
+	"openssl:openssl"
 )
 
 missing=()
