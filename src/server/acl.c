@@ -13,17 +13,35 @@
 
 /*
  * Server policy rules the schema cannot express because they depend on
- * the role: setting `field` of `entity` to `value` needs `role`.  The
- * schema allows the transition (submitted -> approved) for everybody who
- * may write the field; only the server knows who is asking.
+ * who is asking; the schema lets every role in write_roles write the
+ * field, only the server knows the caller.  Two kinds:
+ *
+ * RULE_VALUE: setting `field` of `entity` to `value` (create, set) needs
+ * `role`.  report.status "approved": the schema allows the transition
+ * submitted -> approved for everybody who may write the field (officers
+ * and supervisors); only a supervisor approves.
+ *
+ * RULE_OWN (AC-6 least privilege): a caller whose only roles that may
+ * write what a command of `entity` writes are `role` may write a record
+ * only when its `field` value equals the caller's unit (user.unit), and
+ * creates none.  unit.callsign, officer: unit is agency-scope and the
+ * officer is in its write_roles (so every MDT can set its own status,
+ * position and crew), but an officer must not set another unit's.  A
+ * caller who also holds a role the schema lets write it (dispatcher,
+ * supervisor, service) is not bound by it.  The callsign is a ref field
+ * only the service writes, so an officer cannot make a unit his.
  */
+enum { RULE_VALUE = 1, RULE_OWN = 2 };
+
 static const struct acl_rule {
+	int kind;
 	const char *entity;
 	const char *field;
-	const char *value;
+	const char *value; /* RULE_VALUE only */
 	const char *role;
 } acl_rules[] = {
-	{"report", "status", "approved", "supervisor"},
+	{RULE_VALUE, "report", "status", "approved", "supervisor"},
+	{RULE_OWN, "unit", "callsign", NULL, "officer"},
 };
 
 void tf_acl_principal(const tf_srv_caller *c, tf_principal *out)
@@ -126,7 +144,8 @@ static int check_rules(const tf_srv_caller *c, const tf_command *cmd,
 	for (i = 0; i < sizeof acl_rules / sizeof acl_rules[0]; i++) {
 		const struct acl_rule *r = &acl_rules[i];
 		const tf_json *v;
-		if (strcmp(cmd->entity, r->entity) != 0)
+		if (r->kind != RULE_VALUE ||
+		    strcmp(cmd->entity, r->entity) != 0)
 			continue;
 		v = tf_json_object_get(fields, r->field);
 		if (v == NULL || v->type != TF_JSON_STRING ||
@@ -204,6 +223,94 @@ int tf_acl_check_command(const tf_schema *s, const tf_srv_caller *c,
 			      "ref_set is for service accounts");
 	if (fields && cmd->op != TF_OP_REF_SET)
 		return check_rules(c, cmd, fields, ref);
+	return 0;
+}
+
+/*
+ * 1 when `role` may write everything cmd writes: each field it names
+ * (args.fields' keys, or args.field), or the entity when it names none.
+ * The command passed tf_acl_check_command, so its args have that shape.
+ */
+static int role_writes_cmd(const tf_entity *e, const tf_command *cmd,
+			   const char *role)
+{
+	const tf_json *fields = tf_json_object_get(cmd->args, "fields");
+	const char *name = tf_json_get_str(cmd->args, "field", NULL);
+	const tf_field *f;
+	size_t i;
+
+	if (fields && fields->type == TF_JSON_OBJECT && fields->len) {
+		for (i = 0; i < fields->len; i++) {
+			f = tf_entity_field(e, fields->u.members[i].key);
+			if (f == NULL || !tf_field_role_may_write(e, f, role))
+				return 0;
+		}
+		return 1;
+	}
+	if (name) {
+		f = tf_entity_field(e, name);
+		return f != NULL && tf_field_role_may_write(e, f, role);
+	}
+	for (i = 0; i < e->nwrite_roles; i++)
+		if (strcmp(e->write_roles[i], role) == 0)
+			return 1;
+	return 0;
+}
+
+/* 1 when one of the caller's roles other than `except` may write cmd. */
+static int other_role_writes(const tf_srv_caller *c, const tf_entity *e,
+			     const tf_command *cmd, const char *except)
+{
+	size_t i;
+
+	for (i = 0; i < c->user.nroles && i < TF_POLICY_MAX_ROLES; i++)
+		if (strcmp(c->user.roles[i], except) != 0 &&
+		    role_writes_cmd(e, cmd, c->user.roles[i]))
+			return 1;
+	return 0;
+}
+
+int tf_acl_check_record(const tf_schema *s, const tf_srv_caller *c,
+			const tf_command *cmd, const tf_json *state,
+			tf_acl_refusal *ref)
+{
+	const tf_entity *e = NULL;
+	size_t i;
+
+	assert(s != NULL && c != NULL && cmd != NULL && ref != NULL);
+	memset(ref, 0, sizeof *ref);
+	for (i = 0; i < sizeof acl_rules / sizeof acl_rules[0]; i++) {
+		const struct acl_rule *r = &acl_rules[i];
+		const tf_json *v;
+		if (r->kind != RULE_OWN ||
+		    strcmp(cmd->entity, r->entity) != 0 ||
+		    !tf_acl_has_role(c, r->role))
+			continue;
+		if (e == NULL)
+			e = tf_schema_entity(s, cmd->entity);
+		if (e == NULL)
+			return refuse(ref, TF_EUNKNOWN, "",
+				      "%s: unknown entity", cmd->entity);
+		if (other_role_writes(c, e, cmd, r->role))
+			continue;
+		if (state == NULL)
+			return refuse(ref, TF_EPERM, "",
+				      "%s: the role %s may not create one",
+				      r->entity, r->role);
+		v = tf_record_value(state, r->field);
+		if (v == NULL || v->type != TF_JSON_STRING ||
+		    c->user.unit[0] == '\0' ||
+		    strcmp(v->u.str, c->user.unit) != 0)
+			return refuse(
+				ref, TF_EPERM, r->field,
+				"%s %.32s is not your unit (%s): the role "
+				"%s writes only its own %s",
+				r->entity,
+				v && v->type == TF_JSON_STRING ? v->u.str
+							       : "(none)",
+				c->user.unit[0] ? c->user.unit : "none",
+				r->role, r->entity);
+	}
 	return 0;
 }
 

@@ -1,10 +1,10 @@
 /*
  * acl.h - tenfourd's access rules for sync (private to src/server): who
  * may write which field, the server's policy rules that the schema cannot
- * express (a report is approved only by a supervisor), and whether a
- * record is in a caller's scope.  Used by sync.c; the scope rules
- * themselves are the core's (tf_policy_in_scope), so a device and the
- * server judge a record alike.
+ * express (a report is approved only by a supervisor, an officer writes
+ * only his own unit), and whether a record is in a caller's scope.  Used
+ * by sync.c; the scope rules themselves are the core's
+ * (tf_policy_in_scope), so a device and the server judge a record alike.
  */
 #ifndef TF_SRV_ACL_H
 #define TF_SRV_ACL_H
@@ -40,14 +40,29 @@ typedef struct tf_acl_refusal {
  *     ref_set: args.fields; other ops: args.field), or on the entity
  *     when it names none (permission_denied);
  *  4. ref_set only by the "service" role (permission_denied);
- *  5. the server policy table (acl.c), e.g. report.status "approved"
- *     only by "supervisor" (permission_denied).
+ *  5. the server policy table's value rules (acl.c), e.g.
+ *     report.status "approved" only by "supervisor" (permission_denied).
+ * The table's record rules need the stored record: tf_acl_check_record.
  * Returns 0 when every check passed (*role gets the role that allowed
  * the write), 1 when the command is refused (ref filled), or TF_ENOMEM.
  */
 int tf_acl_check_command(const tf_schema *s, const tf_srv_caller *c,
 			 const tf_command *cmd, const char **role,
 			 tf_acl_refusal *ref);
+
+/*
+ * The policy table's record rules (acl.c, RULE_OWN), which read the
+ * stored record: for a command that passed tf_acl_check_command and
+ * whose record is in the caller's scope, `state` the record before the
+ * command (NULL: it does not exist yet).  An officer without another
+ * role that may write it writes a unit only when the unit's callsign is
+ * the officer's user.unit, and creates none.  Returns 0 when allowed, 1
+ * when refused (ref filled: permission_denied and a message naming the
+ * unit and the caller's unit).
+ */
+int tf_acl_check_record(const tf_schema *s, const tf_srv_caller *c,
+			const tf_command *cmd, const tf_json *state,
+			tf_acl_refusal *ref);
 
 /*
  * Whether record state `rec` is in the caller's scope.  A record of an

@@ -804,8 +804,18 @@ static int push_new(push_job *j, tf_db_txn *t, const tf_command *cmd,
 					     role, err);
 			goto out;
 		}
-		/* In scope: its entity is the schema's.  The command applies
-		   to the state in place; `old` keeps the text fields before. */
+	}
+	/* The policy table's rules on the stored record (an officer's own
+	   unit), before anything is applied.  In scope, its entity is the
+	   schema's; the command applies to the state in place, and `old`
+	   keeps the text fields before. */
+	if (tf_acl_check_record(schema, j->c, cmd, rec->state, &ref)) {
+		reject_with(res, ref.code, ref.message, ref.field);
+		rc = store_rejection(j, t, cmd, res, cmd->cmd_id, hash, role,
+				     err);
+		goto out;
+	}
+	if (rec->state) {
 		oe = tf_schema_entity(schema, tf_record_entity(rec->state));
 		assert(oe != NULL);
 		rc = text_snapshot(oe, rec->state, &old);

@@ -284,6 +284,13 @@ TEST(write_matrix)
 		"{\"field\":\"status_history\",\"body\":{\"field\":\"status\","
 		"\"value\":\"busy\"}}");
 	APPLIED(&s_alv, "unit", U, "set", "{\"fields\":{\"status\":\"busy\"}}");
+	/* AC-6: an officer writes only his own unit (U is 2A12 now) */
+	REFUSED(&s_bro, "unit", U, "set",
+		"{\"fields\":{\"status\":\"out_of_service\"}}");
+	REFUSED(&s_bro, "unit", U, "set_add",
+		"{\"field\":\"crew\",\"value\":\"brooks\"}");
+	REFUSED(&s_bro, "unit", NULL, "create",
+		"{\"fields\":{\"status\":\"available\"}}");
 	REFUSED(&s_aud, "unit", U, "set",
 		"{\"fields\":{\"status\":\"available\"}}");
 	/* bolo.status: dispatcher, supervisor, service; not an officer */
@@ -356,6 +363,9 @@ TEST(write_matrix)
 		  1);
 	CHECK(tf_h_get(tf_h_find_record(recs, A), "f", "notes", NULL) == NULL);
 	CHECK(tf_h_find_record(recs, C) == NULL);
+	CHECK_STR(tf_h_str(tf_h_find_record(recs, U), "f", "status", "v",
+			   NULL),
+		  "busy");
 	tf_json_free(recs);
 	CHECK_INT(tf_h_pull_all(&H, &s_cdisp, NULL, &recs, NULL, NULL, NULL,
 				NULL),

@@ -852,10 +852,10 @@ TEST(test_push_gap_stops)
 	new_uuid(id2);
 	new_uuid(k1);
 	new_uuid(k2);
-	cmd_json(c1, sizeof c1, &brooks, NULL, seq, k1, 0, "unit", id1,
-		 "create", "{\"fields\":{\"status\":\"available\"}}");
-	cmd_json(c2, sizeof c2, &brooks, NULL, seq + 2, k2, 0, "unit", id2,
-		 "create", "{\"fields\":{\"status\":\"available\"}}");
+	cmd_json(c1, sizeof c1, &brooks, NULL, seq, k1, 0, "report", id1,
+		 "create", "{\"fields\":{\"author\":\"brooks\"}}");
+	cmd_json(c2, sizeof c2, &brooks, NULL, seq + 2, k2, 0, "report", id2,
+		 "create", "{\"fields\":{\"author\":\"brooks\"}}");
 	/* Only the gap: nothing, ack unchanged. */
 	CHECK_INT(push_raw(&brooks, T0, gap, 1, &r, &e), 0);
 	CHECK_INT(r.nresults, 0);
@@ -950,10 +950,11 @@ TEST(test_push_clock_skew_and_restamp)
 	new_uuid(k2);
 	/* Stamped 2 minutes ahead of the server. */
 	cmd_json(late, sizeof late, &alvarez, NULL, seq, k1,
-		 TF_HLC_MAKE(now + 2 * MIN, 0), "unit", id, "create",
-		 "{\"fields\":{\"status\":\"available\"}}");
+		 TF_HLC_MAKE(now + 2 * MIN, 0), "report", id, "create",
+		 "{\"fields\":{\"author\":\"alvarez\"}}");
 	cmd_json(b, sizeof b, &alvarez, NULL, seq + 1, k2, TF_HLC_MAKE(now, 1),
-		 "unit", id, "set", "{\"fields\":{\"status\":\"busy\"}}");
+		 "report", id, "set",
+		 "{\"fields\":{\"status\":\"submitted\"}}");
 	memcpy(a, late, sizeof late);
 	CHECK_INT(push_raw(&alvarez, now, two, 2, &r, &e), 0);
 	CHECK_INT(r.nresults, 1); /* the batch stops */
@@ -975,8 +976,8 @@ TEST(test_push_clock_skew_and_restamp)
 	}
 	/* Re-stamped (same cmd_id and seq, new hlc): applied. */
 	cmd_json(a, sizeof a, &alvarez, NULL, seq, k1, TF_HLC_MAKE(now, 0),
-		 "unit", id, "create",
-		 "{\"fields\":{\"status\":\"available\"}}");
+		 "report", id, "create",
+		 "{\"fields\":{\"author\":\"alvarez\"}}");
 	CHECK_INT(push_raw(&alvarez, now, onea, 1, &r, &e), 0);
 	CHECK_INT(r.results[0].status, TF_ST_APPLIED);
 	CHECK_INT(r.ack, seq);
@@ -1138,6 +1139,133 @@ TEST(test_acl_rules)
 	CHECK_INT(res.code, TF_EPERM);
 	CHECK_STR(res.message, "would create a record outside your scope");
 	CHECK(server_state("pd1", id) == NULL);
+}
+
+/* A unit created by dana, its callsign set by the service (NULL: none). */
+static void mk_unit(const char *callsign, char id[TF_UUID_LEN + 1])
+{
+	char args[256];
+
+	new_uuid(id);
+	CHECK_INT(push1(&dana, NULL, "unit", id, "create",
+			"{\"fields\":{\"status\":\"available\"}}", NULL, NULL),
+		  TF_ST_APPLIED);
+	if (callsign == NULL)
+		return;
+	snprintf(args, sizeof args,
+		 "{\"fields\":{\"callsign\":{\"fetched_at\":%lld,\"ttl\":"
+		 "86400000,\"v\":\"%s\"}}}",
+		 (long long)T0, callsign);
+	CHECK_INT(push1(&svc, NULL, "unit", id, "ref_set", args, NULL, NULL),
+		  TF_ST_APPLIED);
+}
+
+/*
+ * AC-6: an officer writes only the unit whose callsign is his user.unit
+ * (status, position, crew) and creates none; the refusal is a stored,
+ * audited permission_denied that changes nothing.  Dispatchers, and an
+ * officer who is also a dispatcher, write any unit.
+ */
+TEST(test_acl_officer_own_unit)
+{
+	char u12[TF_UUID_LEN + 1], u14[TF_UUID_LEN + 1], bare[TF_UUID_LEN + 1];
+	char id[TF_UUID_LEN + 1], cid[TF_UUID_LEN + 1], *before, *after;
+	tf_srv_caller nounit, both;
+	tf_cmd_result res;
+	uint64_t last;
+
+	mk_unit("2A12", u12);
+	mk_unit("2A14", u14);
+	mk_unit(NULL, bare);
+	/* His own unit: status, position, crew. */
+	CHECK_INT(push1(&alvarez, NULL, "unit", u12, "set",
+			"{\"fields\":{\"status\":\"enroute\"}}", NULL, NULL),
+		  TF_ST_APPLIED);
+	CHECK_INT(push1(&alvarez, NULL, "unit", u12, "set",
+			"{\"fields\":{\"position\":{\"lat\":39.96,\"lng\":"
+			"-83.0,\"ts\":1764000000000}}}",
+			NULL, NULL),
+		  TF_ST_APPLIED);
+	CHECK_INT(push1(&alvarez, NULL, "unit", u12, "set_add",
+			"{\"field\":\"crew\",\"value\":\"alvarez\"}", NULL,
+			NULL),
+		  TF_ST_APPLIED);
+	/* Another officer's unit: refused, stored, audited, unchanged. */
+	before = server_state("pd1", u12);
+	last = ledger_last(&brooks);
+	CHECK_INT(push1(&brooks, NULL, "unit", u12, "set",
+			"{\"fields\":{\"status\":\"out_of_service\"}}", cid,
+			&res),
+		  TF_ST_REJECTED);
+	CHECK_INT(res.code, TF_EPERM);
+	CHECK_STR(res.field, "callsign");
+	CHECK_STR(res.message, "unit 2A12 is not your unit (2A14): the role "
+			       "officer writes only its own unit");
+	CHECK_INT(ledger_last(&brooks), last + 1);
+	{
+		tf_json *log = audit_all();
+		const tf_json *ent = audit_for(log, cid);
+		CHECK(ent != NULL);
+		CHECK_STR(tf_json_get_str(ent, "type", NULL), "modify");
+		CHECK_STR(tf_json_get_str(ent, "outcome", NULL), "failure");
+		CHECK_STR(tf_json_get_str(tf_json_object_get(ent, "detail"),
+					  "code", NULL),
+			  "permission_denied");
+		CHECK_STR(tf_json_get_str(tf_json_object_get(ent, "actor"),
+					  "user", NULL),
+			  "brooks");
+		CHECK_STR(tf_json_get_str(tf_json_object_get(ent, "what"),
+					  "record_id", NULL),
+			  u12);
+		tf_json_free(log);
+	}
+	CHECK_INT(push1(&brooks, NULL, "unit", u12, "set_add",
+			"{\"field\":\"crew\",\"value\":\"brooks\"}", NULL,
+			&res),
+		  TF_ST_REJECTED);
+	CHECK_INT(res.code, TF_EPERM);
+	CHECK_INT(push1(&brooks, NULL, "unit", u12, "set",
+			"{\"fields\":{\"position\":null}}", NULL, &res),
+		  TF_ST_REJECTED);
+	after = server_state("pd1", u12);
+	CHECK(before && after && strcmp(before, after) == 0);
+	free(before);
+	free(after);
+	CHECK_INT(push1(&brooks, NULL, "unit", u14, "set",
+			"{\"fields\":{\"status\":\"busy\"}}", NULL, NULL),
+		  TF_ST_APPLIED);
+	/* A unit without a callsign is nobody's; officers create none. */
+	CHECK_INT(push1(&alvarez, NULL, "unit", bare, "set",
+			"{\"fields\":{\"status\":\"busy\"}}", NULL, &res),
+		  TF_ST_REJECTED);
+	CHECK_INT(res.code, TF_EPERM);
+	new_uuid(id);
+	CHECK_INT(push1(&alvarez, NULL, "unit", id, "create",
+			"{\"fields\":{\"status\":\"available\"}}", NULL, &res),
+		  TF_ST_REJECTED);
+	CHECK_INT(res.code, TF_EPERM);
+	CHECK_STR(res.message, "unit: the role officer may not create one");
+	CHECK(server_state("pd1", id) == NULL);
+	/* An officer without a unit writes none. */
+	mk_caller(&nounit, "pd1", "nobody", "mdt-spare", NULL, "officer");
+	CHECK_INT(push1(&nounit, NULL, "unit", u12, "set",
+			"{\"fields\":{\"status\":\"busy\"}}", NULL, &res),
+		  TF_ST_REJECTED);
+	CHECK_INT(res.code, TF_EPERM);
+	/* Dispatchers write any unit; so does an officer who is also one. */
+	CHECK_INT(push1(&dana, NULL, "unit", u12, "set",
+			"{\"fields\":{\"status\":\"available\"}}", NULL, NULL),
+		  TF_ST_APPLIED);
+	mk_caller(&both, "pd1", "olly", "mdt-olly", "2A30", "officer");
+	snprintf(both.user.roles[both.user.nroles++], sizeof both.user.roles[0],
+		 "dispatcher");
+	CHECK_INT(push1(&both, NULL, "unit", u14, "set",
+			"{\"fields\":{\"status\":\"available\"}}", NULL, NULL),
+		  TF_ST_APPLIED);
+	new_uuid(id);
+	CHECK_INT(push1(&both, NULL, "unit", id, "create",
+			"{\"fields\":{\"status\":\"available\"}}", NULL, NULL),
+		  TF_ST_APPLIED);
 }
 
 /* ------------------------------------------------------------ agencies */
@@ -2020,6 +2148,7 @@ int main(int argc, char **argv)
 	RUN(test_push_clock_skew_and_restamp);
 	RUN(test_push_refused_requests);
 	RUN(test_acl_rules);
+	RUN(test_acl_officer_own_unit);
 	RUN(test_agency_isolation);
 	RUN(test_text_conflict_and_resolution);
 	RUN(test_stale_resolve_replaces_conflict);
