@@ -48,6 +48,7 @@ struct tf_sse {
 	uint64_t sent_chg; /* last position poked (or known at connect) */
 	uint64_t want_chg; /* latest position announced */
 	int64_t next_hb;   /* monotonic ms */
+	int64_t checked;   /* monotonic ms of the last session check */
 	int hb_due, suspended, ending, linked;
 	tf_buf out; /* pending bytes; freed once drained */
 	size_t off;
@@ -57,6 +58,7 @@ struct tf_waiter {
 	tf_waiter *prev, *next;
 	struct agency *ag;
 	struct MHD_Connection *conn;
+	char session[TF_DB_HASH_HEX + 1]; /* the session's token hash */
 	uint64_t seen;
 	int64_t deadline; /* monotonic ms */
 	int linked;
@@ -73,6 +75,8 @@ struct tf_events {
 	tf_srv *srv;
 	tf_metrics *metrics;
 	int64_t period_ms;
+	unsigned per_session; /* streams + waits per session, 0 = any */
+	int64_t recheck_ms;   /* session re-check before a poke */
 	pthread_mutex_t lock; /* registry: agencies, stopping, quit */
 	pthread_cond_t cond;  /* wakes the timer */
 	pthread_t timer;
@@ -124,6 +128,37 @@ static struct agency *agency_get(tf_events *ev, const char *id)
 out:
 	pthread_mutex_unlock(&ev->lock);
 	return a;
+}
+
+/*
+ * Caller holds a->lock: the streams and waits the session with token
+ * hash `session` holds in agency a (a session belongs to one agency).
+ * A linear scan: it runs once per stream or wait opened, and a scan of
+ * thousands of entries costs microseconds.
+ */
+static size_t session_holds(const struct agency *a, const char *session)
+{
+	size_t n = 0;
+
+	for (const tf_sse *s = a->streams; s != NULL; s = s->next)
+		if (strcmp(s->caller.session.token_hash, session) == 0)
+			n++;
+	for (const tf_waiter *w = a->waiters; w != NULL; w = w->next)
+		if (strcmp(w->session, session) == 0)
+			n++;
+	return n;
+}
+
+static int session_full(const tf_events *ev, const struct agency *a,
+			const char *session, tf_err *err)
+{
+	if (ev->per_session == 0 ||
+	    session_holds(a, session) < ev->per_session)
+		return 0;
+	return tf_err_set(err, TF_EBUSY, "session",
+			  "session: already holds %u event streams and "
+			  "long-polls (the limit); close one first",
+			  ev->per_session);
 }
 
 /* Caller holds s->ag->lock. */
@@ -314,6 +349,8 @@ int tf_events_new(tf_srv *s, tf_metrics *m, unsigned heartbeat_s,
 	ev->srv = s;
 	ev->metrics = m;
 	ev->period_ms = (int64_t)heartbeat_s * 1000;
+	ev->per_session = TF_EVENTS_PER_SESSION;
+	ev->recheck_ms = TF_EVENTS_RECHECK_MS;
 	ev->next_wake = INT64_MAX;
 	if (pthread_mutex_init(&ev->lock, NULL) != 0) {
 		rc = tf_err_set(err, TF_EIO, "events", "mutex init failed");
@@ -347,6 +384,15 @@ out:
 		pthread_mutex_destroy(&ev->lock);
 	free(ev);
 	return rc;
+}
+
+void tf_events_set_limits(tf_events *ev, unsigned per_session,
+			  unsigned recheck_ms)
+{
+	pthread_mutex_lock(&ev->lock);
+	ev->per_session = per_session;
+	ev->recheck_ms = recheck_ms;
+	pthread_mutex_unlock(&ev->lock);
 }
 
 void tf_events_shutdown(tf_events *ev)
@@ -432,19 +478,69 @@ out:
 	tf_buf_free(&cur);
 }
 
-/* The heartbeat: re-checks the session; 0 when it still holds. */
-static int sse_recheck(tf_sse *s)
+/*
+ * Re-checks the stream's session (a heartbeat, or a poke about to be
+ * sent): 0 when it still holds, else the error (err set).  Transient
+ * failures (memory, a busy database) keep the stream: the next check
+ * decides.
+ */
+static int sse_recheck(tf_sse *s, tf_err *err)
 {
 	tf_srv_caller *c = malloc(sizeof *c);
 	int rc;
 
 	if (c == NULL)
-		return 0; /* keep the stream; check again next time */
+		return 0;
 	rc = tf_auth_session(s->ev->srv, s->authz, s->device,
-			     s->caller.source, tf_http_now_ms(), c, NULL);
+			     s->caller.source, tf_http_now_ms(), c, err);
 	tf_memzero(c, sizeof *c);
 	free(c);
 	return rc == TF_ENOMEM || rc == TF_EBUSY ? 0 : rc;
+}
+
+/* Caller holds the agency lock: queues the last event of a stream whose
+   session failed with rc, and ends the stream after it. */
+static void sse_end(tf_sse *s, int rc, const tf_err *err)
+{
+	const char *msg = err->msg[0] != '\0' ? err->msg : tf_strerror(rc);
+
+	tf_buf_puts(&s->out, "event: end\ndata: {\"code\":");
+	tf_json_write_string(&s->out, tf_errcode(rc), strlen(tf_errcode(rc)));
+	tf_buf_puts(&s->out, ",\"field\":");
+	tf_json_write_string(&s->out, err->where, strlen(err->where));
+	tf_buf_puts(&s->out, ",\"message\":");
+	if (tf_utf8_valid(msg, strlen(msg)))
+		tf_json_write_string(&s->out, msg, strlen(msg));
+	else
+		tf_buf_puts(&s->out, "\"\"");
+	if (rc == TF_EREVOKED)
+		tf_buf_puts(&s->out, ",\"wipe\":true");
+	tf_buf_puts(&s->out, "}\n\n");
+	s->ending = 1;
+}
+
+/*
+ * Checks the session before a poke (at most every recheck_ms) or at a
+ * heartbeat (always).  Called with the agency lock held, which it drops
+ * during the check; 0 when the stream goes on, else the stream ends.
+ */
+static int sse_check(tf_sse *s, int always)
+{
+	struct agency *a = s->ag;
+	int64_t now = mono_ms();
+	tf_err err;
+	int rc;
+
+	if (!always && now - s->checked < s->ev->recheck_ms)
+		return 0;
+	memset(&err, 0, sizeof err);
+	pthread_mutex_unlock(&a->lock);
+	rc = sse_recheck(s, &err);
+	pthread_mutex_lock(&a->lock);
+	s->checked = now;
+	if (rc < 0)
+		sse_end(s, rc, &err);
+	return rc;
 }
 
 /*
@@ -486,6 +582,11 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 		if (s->want_chg > s->sent_chg) {
 			uint64_t chg = s->want_chg;
 
+			/* Never a poke past a failed session: a revoked
+			   device or a disabled user learns nothing more. */
+			if (sse_check(s, 0) < 0)
+				continue;
+			chg = s->want_chg;
 			s->sent_chg = chg;
 			pthread_mutex_unlock(&a->lock);
 			sse_compose_poke(s, chg);
@@ -493,15 +594,8 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 			continue;
 		}
 		if (s->hb_due) {
-			int rc;
-
 			s->hb_due = 0;
-			pthread_mutex_unlock(&a->lock);
-			rc = sse_recheck(s);
-			pthread_mutex_lock(&a->lock);
-			if (rc < 0)
-				s->ending = 1;
-			else
+			if (sse_check(s, 1) == 0)
 				tf_buf_puts(&s->out, ": hb\n\n");
 			continue;
 		}
@@ -559,7 +653,8 @@ int tf_events_sse_open(tf_events *ev, struct MHD_Connection *conn,
 			s->want_chg = 1;
 	}
 	s->sent_chg = last;
-	s->next_hb = grid_up(mono_ms() + ev->period_ms);
+	s->checked = mono_ms(); /* the caller authenticated just now */
+	s->next_hb = grid_up(s->checked + ev->period_ms);
 
 	/* Link first, then read the head: a commit in between is either
 	   announced to the linked stream or seen in the head. */
@@ -570,6 +665,12 @@ int tf_events_sse_open(tf_events *ev, struct MHD_Connection *conn,
 		goto fail;
 	}
 	pthread_mutex_lock(&a->lock);
+	rc = session_full(ev, a, c->session.token_hash, err);
+	if (rc < 0) {
+		pthread_mutex_unlock(&a->lock);
+		pthread_mutex_unlock(&ev->lock);
+		goto fail;
+	}
 	s->next = a->streams;
 	if (a->streams != NULL)
 		a->streams->prev = s;
@@ -633,18 +734,20 @@ void tf_events_sse_close(tf_sse *s)
 /* ---------------------------------------------------------- long poll */
 
 int tf_events_wait(tf_events *ev, struct MHD_Connection *conn,
-		   const char *agency, uint64_t seen, int64_t wait_ms,
-		   tf_waiter **out)
+		   const char *agency, const char *session, uint64_t seen,
+		   int64_t wait_ms, tf_waiter **out, tf_err *err)
 {
 	struct agency *a = agency_get(ev, agency);
 	tf_waiter *w;
+	int rc;
 
 	*out = NULL;
-	if (a == NULL || wait_ms <= 0)
+	if (a == NULL || wait_ms <= 0 || strlen(session) >= sizeof w->session)
 		return 0;
 	w = calloc(1, sizeof *w);
 	if (w == NULL)
 		return 0;
+	memcpy(w->session, session, strlen(session) + 1);
 	w->ag = a;
 	w->conn = conn;
 	w->seen = seen;
@@ -656,11 +759,12 @@ int tf_events_wait(tf_events *ev, struct MHD_Connection *conn,
 		return 0;
 	}
 	pthread_mutex_lock(&a->lock);
-	if (a->last_chg > seen) {
+	rc = a->last_chg > seen ? 0 : session_full(ev, a, session, err);
+	if (a->last_chg > seen || rc < 0) {
 		pthread_mutex_unlock(&a->lock);
 		pthread_mutex_unlock(&ev->lock);
 		free(w);
-		return 0;
+		return rc;
 	}
 	w->next = a->waiters;
 	if (a->waiters != NULL)

@@ -30,6 +30,9 @@ typedef struct tf_waiter tf_waiter;
 
 /* Bytes of a Last-Event-ID or cursor the HTTP layer accepts. */
 #define TF_EVENTS_CURSOR_MAX 256
+/* Defaults of tf_events_set_limits. */
+#define TF_EVENTS_PER_SESSION 4    /* SSE streams + long-polls per session */
+#define TF_EVENTS_RECHECK_MS 1000  /* session re-check before a poke */
 
 /*
  * A registry for server s (borrowed) with heartbeats every heartbeat_s
@@ -38,6 +41,16 @@ typedef struct tf_waiter tf_waiter;
  */
 int tf_events_new(tf_srv *s, tf_metrics *m, unsigned heartbeat_s,
 		  tf_events **out, tf_err *err);
+
+/*
+ * Limits (call before the daemon serves): a session (token) holds at most
+ * per_session SSE streams and long-poll waits at once (0: no limit); a
+ * stream re-checks its session before sending a poke when the last check
+ * is recheck_ms old or older (0: before every poke), besides the check at
+ * each heartbeat.
+ */
+void tf_events_set_limits(tf_events *ev, unsigned per_session,
+			  unsigned recheck_ms);
 
 /* The tf_srv_notify_fn: arg is the tf_events.  Call it while the daemon
    runs (sync.c does, from request handlers), not during tf_http_stop. */
@@ -55,12 +68,16 @@ void tf_events_free(tf_events *ev);
 /*
  * Opens an SSE stream on conn for caller c, authenticated with the
  * Authorization and X-Tenfour-Device values (copied: the session is
- * checked again at every heartbeat and the stream ends once it fails).
+ * checked again at every heartbeat and before a poke, see
+ * tf_events_set_limits; once it fails the stream sends
+ * "event: end\ndata: {\"code\",\"field\",\"message\"[,\"wipe\":true]}"
+ * and ends, with no poke after the failure).
  * last_event_id (may be NULL): when it names a feed position older than
  * the head, or is no cursor of ours, the first event is a poke.  *resp
  * gets a text/event-stream response (the caller queues and destroys it);
  * *out gets the stream, which tf_events_sse_close must free when the
- * request completes.  TF_EBUSY while shutting down.
+ * request completes.  TF_EBUSY while shutting down, or (field "session")
+ * when the session already holds its limit of streams and waits.
  */
 int tf_events_sse_open(tf_events *ev, struct MHD_Connection *conn,
 		       const tf_srv_caller *c, const char *authorization,
@@ -70,15 +87,19 @@ void tf_events_sse_close(tf_sse *s);
 
 /*
  * Long-poll: called from the access handler after a pull came back empty
- * at feed head `seen`.  Returns 1 with conn suspended (and *out set) until
- * a poke of `agency` past `seen` or wait_ms has passed; the handler is
- * then called again and must call tf_events_wait_end and answer.  Returns
- * 0 (nothing suspended) when a newer change has already been announced,
- * while shutting down, or on ENOMEM: the caller pulls again or answers.
+ * at feed head `seen`, for the session whose token hash is `session`.
+ * Returns 1 with conn suspended (and *out set) until a poke of `agency`
+ * past `seen` or wait_ms has passed; the handler is then called again
+ * and must call tf_events_wait_end, authenticate the session again (it
+ * may have been revoked meanwhile) and answer.  Returns 0 (nothing
+ * suspended) when a newer change has already been announced, while
+ * shutting down, or on ENOMEM: the caller pulls again or answers.
+ * TF_EBUSY (err field "session") when the session already holds its
+ * limit of streams and waits.
  */
 int tf_events_wait(tf_events *ev, struct MHD_Connection *conn,
-		   const char *agency, uint64_t seen, int64_t wait_ms,
-		   tf_waiter **out);
+		   const char *agency, const char *session, uint64_t seen,
+		   int64_t wait_ms, tf_waiter **out, tf_err *err);
 /* Unlinks and frees a waiter (NULL is fine). */
 void tf_events_wait_end(tf_waiter *w);
 

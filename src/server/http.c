@@ -37,7 +37,18 @@
 #include "tenfour/command.h"
 #include "tenfour/json.h"
 
-#define CONN_TIMEOUT_S 120  /* idle keep-alive (suspended ones excluded) */
+/*
+ * Slow clients.  libmicrohttpd closes a connection silent for
+ * CONN_TIMEOUT_S (between bytes, and an idle keep-alive; a suspended
+ * connection - an SSE stream or long-poll between events - is exempt).
+ * A body must arrive within BODY_DEADLINE_S of its head (checked at each
+ * chunk), so a client trickling bytes cannot hold a connection for long;
+ * a head is bounded by the timeout between bytes and its 8 KiB (MHD
+ * offers no hook while it reads one), and per peer by max-connections-
+ * per-ip.
+ */
+#define CONN_TIMEOUT_S 30
+#define BODY_DEADLINE_S 300
 #define DRAIN_MS 10000      /* in-flight requests get this long at stop */
 #define PATH_LOG_MAX 200    /* bytes of the path kept for the log */
 #define SEG_MAX 128         /* bytes of one path parameter */
@@ -74,6 +85,10 @@ struct tf_http {
 	struct MHD_Daemon *d;
 	tf_events *ev;
 	tf_metrics *metrics;
+	tf_http_limits lim;
+	/* metrics-allow, normalised */
+	char metrics_allow[TF_HTTP_METRICS_ALLOW_MAX][INET6_ADDRSTRLEN + 1];
+	size_t nmetrics_allow;
 	uint16_t port;
 	atomic_int stopping;
 	atomic_int quiesced;
@@ -268,6 +283,7 @@ struct req {
 	unsigned status;
 	int64_t t0_us;
 	char source[TF_AUDIT_SOURCE_MAX + 1];
+	char peer[INET6_ADDRSTRLEN + 1]; /* the TCP peer itself */
 	tf_srv_caller *caller; /* after authentication */
 	tf_sse *sse;
 	tf_waiter *waiter;
@@ -509,7 +525,7 @@ static int literal_text(const char *s, size_t n, char *out, size_t cap)
  * added; earlier entries are the client's word and are not trusted).
  */
 static void peer_source(const tf_http *h, struct MHD_Connection *conn,
-			char *out, size_t cap)
+			char *out, size_t cap, char *peer, size_t peer_cap)
 {
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
 		conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -520,6 +536,8 @@ static void peer_source(const tf_http *h, struct MHD_Connection *conn,
 		snprintf(out, cap, "unknown");
 		return;
 	}
+	if (strlen(out) < peer_cap)
+		memcpy(peer, out, strlen(out) + 1);
 	if (h->cfg.trusted_proxy[0] == '\0' ||
 	    strcmp(out, h->cfg.trusted_proxy) != 0)
 		return;
@@ -541,6 +559,59 @@ static void peer_source(const tf_http *h, struct MHD_Connection *conn,
 				 sizeof norm) == 0)
 			snprintf(out, cap, "%s", norm);
 	}
+}
+
+/*
+ * Whether peer (the TCP peer's address text, not a forwarded one) may
+ * read /metrics: loopback, or an address named by metrics-allow.  The
+ * counts span every agency, so they are not for anyone who can connect.
+ */
+static int metrics_allowed(const tf_http *h, const char *peer)
+{
+	if (strncmp(peer, "127.", 4) == 0 || strcmp(peer, "::1") == 0)
+		return 1;
+	for (size_t i = 0; i < h->nmetrics_allow; i++)
+		if (strcmp(peer, h->metrics_allow[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Parses h->lim.metrics_allow into h->metrics_allow. */
+static int parse_metrics_allow(tf_http *h, tf_err *err)
+{
+	const char *p = h->lim.metrics_allow;
+
+	while (*p != '\0') {
+		size_t n = strcspn(p, ",");
+		const char *b = p, *e = p + n;
+
+		while (b < e && (*b == ' ' || *b == '\t'))
+			b++;
+		while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if (b < e) {
+			if (h->nmetrics_allow == TF_HTTP_METRICS_ALLOW_MAX)
+				return tf_err_set(err, TF_ELIMIT,
+						  "metrics-allow",
+						  "metrics-allow: more than %d "
+						  "addresses",
+						  TF_HTTP_METRICS_ALLOW_MAX);
+			if (literal_text(b, (size_t)(e - b),
+					 h->metrics_allow[h->nmetrics_allow],
+					 sizeof h->metrics_allow[0]) < 0)
+				return tf_err_set(err, TF_EINVAL,
+						  "metrics-allow",
+						  "metrics-allow: \"%.*s\" is no "
+						  "IPv4 or IPv6 address",
+						  (int)(e - b > 64 ? 64 : e - b),
+						  b);
+			h->nmetrics_allow++;
+		}
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
 }
 
 /* ------------------------------------------------------ query params */
@@ -667,6 +738,12 @@ static enum MHD_Result do_pull(tf_http *h, struct MHD_Connection *conn,
 		tf_events_wait_end(r->waiter);
 		r->waiter = NULL;
 		r->waited = 1;
+		/* The session may have been revoked, the user disabled or
+		   the scope changed while this request waited: authenticate
+		   again before anything is pulled. */
+		tf_memzero(r->caller, sizeof *r->caller);
+		free(r->caller);
+		r->caller = NULL;
 	} else {
 		s = query_get(q, "cursor");
 		if (s != NULL && strlen(s) > TF_EVENTS_CURSOR_MAX)
@@ -717,8 +794,14 @@ static enum MHD_Result do_pull(tf_http *h, struct MHD_Connection *conn,
 		if (!empty || r->waited || r->wait_s == 0 || left <= 0 ||
 		    round == 3 || atomic_load(&h->stopping))
 			break;
-		if (tf_events_wait(h->ev, conn, r->caller->session.agency, head,
-				   left, &r->waiter) == 1) {
+		rc = tf_events_wait(h->ev, conn, r->caller->session.agency,
+				    r->caller->session.token_hash, head, left,
+				    &r->waiter, &err);
+		if (rc < 0) {
+			tf_buf_free(&page);
+			return respond_error(conn, r, rc, &err);
+		}
+		if (rc == 1) {
 			tf_buf_free(&page);
 			return MHD_YES;
 		}
@@ -844,7 +927,10 @@ static void run_job(tf_http *h, struct req *r)
 	default: {
 		uint64_t n = 0;
 
-		snprintf(where, sizeof where, "POST %s",
+		snprintf(where, sizeof where, "%s POST %s",
+			 h->srv->node != NULL && h->srv->node[0] != '\0'
+				 ? h->srv->node
+				 : "tenfourd",
 			 tf_route_name(r->rd->route));
 		a.agency = r->caller->session.agency;
 		a.user = r->caller->user.id;
@@ -944,6 +1030,57 @@ static enum MHD_Result offload(tf_http *h, struct MHD_Connection *conn,
 	return MHD_YES;
 }
 
+struct refusal {
+	tf_audit_event ev;
+};
+
+static int refusal_fn(tf_db_txn *t, void *arg, tf_err *err)
+{
+	return tf_srv_audit(t, &((struct refusal *)arg)->ev, err);
+}
+
+/*
+ * AU-2: an admin endpoint refused for want of the admin role is audited
+ * as a failed attempt (device_revoke for a device revocation, else
+ * permission_change), in the caller's agency's chain, detail
+ * {"reason":"role"}.  Runs on the MHD worker: the write is one small
+ * group-committed entry, and only callers without the role reach it.
+ */
+static int audit_refusal(tf_http *h, struct req *r, int64_t now, tf_err *err)
+{
+	const tf_srv_caller *c = r->caller;
+	struct refusal f;
+	tf_json *detail = NULL;
+	char where[96];
+	int rc;
+
+	memset(&f, 0, sizeof f);
+	snprintf(where, sizeof where, "%s POST %s",
+		 h->srv->node != NULL && h->srv->node[0] != '\0'
+			 ? h->srv->node
+			 : "tenfourd",
+		 tf_route_name(r->rd->route));
+	f.ev.ts_ms = now;
+	f.ev.type = r->rd->route == TF_ROUTE_ADMIN_DEVICE_REVOKE
+			    ? TF_AUDIT_DEVICE_REVOKE
+			    : TF_AUDIT_PERMISSION_CHANGE;
+	f.ev.success = 0;
+	f.ev.user = c->user.id;
+	f.ev.device = c->device.id;
+	f.ev.role = c->user.nroles > 0 ? c->user.roles[0] : NULL;
+	f.ev.agency = c->session.agency;
+	f.ev.source = r->source;
+	f.ev.where = where;
+	if (tf_id_valid(r->seg[0], strlen(r->seg[0])))
+		f.ev.target = r->seg[0];
+	rc = tf_json_parse("{\"reason\":\"role\"}", 17, NULL, &detail, err);
+	f.ev.detail = detail;
+	if (rc == 0)
+		rc = tf_db_write(h->srv->db, refusal_fn, &f, err);
+	tf_json_free(detail);
+	return rc;
+}
+
 /* The final access-handler call: the whole request is here. */
 static enum MHD_Result dispatch(tf_http *h, struct MHD_Connection *conn,
 				struct req *r)
@@ -1005,9 +1142,13 @@ static enum MHD_Result dispatch(tf_http *h, struct MHD_Connection *conn,
 	case TF_ROUTE_ADMIN_DEVICE_REVOKE:
 	case TF_ROUTE_ADMIN_USER_RELEASE:
 	case TF_ROUTE_ADMIN_SESSIONS_REVOKE:
-		if (!tf_acl_has_role(r->caller, "admin"))
+		if (!tf_acl_has_role(r->caller, "admin")) {
+			rc = audit_refusal(h, r, now, &err);
+			if (rc < 0)
+				return respond_error(conn, r, rc, &err);
 			return refuse(conn, r, TF_EPERM, "role",
 				      "role: the admin role is required");
+		}
 		if (!tf_id_valid(r->seg[0], strlen(r->seg[0])))
 			return refuse(conn, r, TF_EINVAL, "id",
 				      "id: must match [A-Za-z0-9._@-]{1,64}");
@@ -1028,7 +1169,7 @@ static enum MHD_Result dispatch(tf_http *h, struct MHD_Connection *conn,
 		tf_buf_puts(&out, "{\"status\":\"ok\"}");
 		break;
 	case TF_ROUTE_METRICS:
-		if (!h->cfg.metrics) {
+		if (!h->cfg.metrics || !metrics_allowed(h, r->peer)) {
 			tf_buf_free(&out);
 			return refuse(conn, r, TF_ENOTFOUND, "path",
 				      "path: no such endpoint");
@@ -1092,7 +1233,8 @@ static enum MHD_Result first_call(tf_http *h, struct MHD_Connection *conn,
 	const char *cl;
 	uint64_t n;
 
-	peer_source(h, conn, r->source, sizeof r->source);
+	peer_source(h, conn, r->source, sizeof r->source, r->peer,
+		    sizeof r->peer);
 	snprintf(r->method, sizeof r->method, "%s", method);
 	snprintf(r->path, sizeof r->path, "%s", url);
 	for (size_t i = 0; i < NROUTES; i++) {
@@ -1151,6 +1293,8 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn,
 		size_t n = *upload_data_size;
 
 		*upload_data_size = 0;
+		if (mono_us() - r->t0_us > (int64_t)BODY_DEADLINE_S * 1000000)
+			return MHD_NO; /* a body trickling in: close */
 		if (r->answered)
 			return MHD_YES;
 		if (!r->too_big && r->body.len + n <= r->limit) {
@@ -1415,8 +1559,23 @@ static void http_free(tf_http *h)
 	free(h);
 }
 
+void tf_http_limits_default(tf_http_limits *l)
+{
+	memset(l, 0, sizeof *l);
+	l->per_ip = TF_HTTP_PER_IP_DEFAULT;
+	l->per_session = TF_EVENTS_PER_SESSION;
+	l->sse_recheck_ms = TF_EVENTS_RECHECK_MS;
+}
+
 int tf_http_start(tf_srv *s, const tf_config *cfg, tf_http **out,
 		  tf_err *err)
+{
+	return tf_http_start_limits(s, cfg, NULL, out, err);
+}
+
+int tf_http_start_limits(tf_srv *s, const tf_config *cfg,
+			 const tf_http_limits *lim, tf_http **out,
+			 tf_err *err)
 {
 	tf_http *h = calloc(1, sizeof *h);
 	const union MHD_DaemonInfo *di;
@@ -1431,8 +1590,16 @@ int tf_http_start(tf_srv *s, const tf_config *cfg, tf_http **out,
 		return tf_err_set(err, TF_ENOMEM, "http", "out of memory");
 	h->srv = s;
 	h->cfg = *cfg;
+	if (lim != NULL)
+		h->lim = *lim;
+	else
+		tf_http_limits_default(&h->lim);
+	h->lim.metrics_allow[sizeof h->lim.metrics_allow - 1] = '\0';
 	h->listen_fd = MHD_INVALID_SOCKET;
 	tf_log_set_level(cfg->log_level);
+	rc = parse_metrics_allow(h, err);
+	if (rc < 0)
+		goto fail;
 	if (tf_metrics_new(&h->metrics) < 0) {
 		rc = tf_err_set(err, TF_ENOMEM, "http", "out of memory");
 		goto fail;
@@ -1440,6 +1607,7 @@ int tf_http_start(tf_srv *s, const tf_config *cfg, tf_http **out,
 	rc = tf_events_new(s, h->metrics, cfg->sse_heartbeat_s, &h->ev, err);
 	if (rc < 0)
 		goto fail;
+	tf_events_set_limits(h->ev, h->lim.per_session, h->lim.sse_recheck_ms);
 	if (cfg->tls_cert[0] != '\0') {
 		rc = read_pem(cfg->tls_cert, "tls-cert", 0, &h->cert,
 			      &certlen, err);
@@ -1464,6 +1632,12 @@ int tf_http_start(tf_srv *s, const tf_config *cfg, tf_http **out,
 			{MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)cfg->threads,
 			 NULL},
 			{MHD_OPTION_CONNECTION_LIMIT, (intptr_t)conns, NULL},
+			/* Behind a trusted proxy every client shares its
+			   address: the global limit applies instead. */
+			{MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+			 cfg->trusted_proxy[0] != '\0' ? 0
+							: (intptr_t)h->lim.per_ip,
+			 NULL},
 			{MHD_OPTION_CONNECTION_TIMEOUT, CONN_TIMEOUT_S, NULL},
 			{MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 			 (intptr_t)CONN_POOL_BYTES, NULL},

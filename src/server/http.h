@@ -20,6 +20,27 @@ typedef struct tf_http tf_http;
 int64_t tf_http_now_ms(void);
 
 /*
+ * Connection limits that tf_config does not carry (yet): the options
+ * max-connections-per-ip and metrics-allow, and the per-session limits of
+ * events.h.  tf_http_limits_default fills the defaults.
+ */
+#define TF_HTTP_PER_IP_DEFAULT 256
+#define TF_HTTP_METRICS_ALLOW_MAX 16 /* addresses in metrics_allow */
+typedef struct tf_http_limits {
+	/* Connections one peer address may hold (0: no limit).  Not applied
+	   with a trusted proxy (every client then comes from its address;
+	   max-connections bounds it, the proxy limits its clients). */
+	unsigned per_ip;
+	unsigned per_session; /* SSE streams + long-polls per session */
+	unsigned sse_recheck_ms; /* session re-check before a poke */
+	/* Peers served GET /metrics besides loopback (127.0.0.0/8, ::1):
+	   a comma-separated list of IPv4/IPv6 literals, "" = none. */
+	char metrics_allow[TF_HTTP_METRICS_ALLOW_MAX * (TF_CONFIG_ADDR_MAX + 1)];
+} tf_http_limits;
+
+void tf_http_limits_default(tf_http_limits *l);
+
+/*
  * Starts serving s (borrowed; it must outlive the server) as configured
  * (listen, tls-cert/key, threads, max-connections, sse-heartbeat-s,
  * metrics, trusted-proxy, port-file).  Sets s->notify/notify_arg to the
@@ -30,6 +51,11 @@ int64_t tf_http_now_ms(void);
  */
 int tf_http_start(tf_srv *s, const tf_config *cfg, tf_http **out,
 		  tf_err *err);
+/* The same with explicit limits (NULL: tf_http_limits_default).  Errors
+   also TF_EINVAL (field "metrics-allow") for an entry that is no address. */
+int tf_http_start_limits(tf_srv *s, const tf_config *cfg,
+			 const tf_http_limits *lim, tf_http **out,
+			 tf_err *err);
 /* The bound TCP port (useful with port 0). */
 uint16_t tf_http_port(const tf_http *h);
 
