@@ -297,6 +297,214 @@ TEST(write_bounds_detail)
 	tf_json_free(arr);
 }
 
+/*
+ * The entry as a tf_json tree, serialized by tf_json_write: the
+ * reference the direct writer's bytes must equal.
+ */
+static void ref_str(tf_json *o, const char *key, const char *s)
+{
+	if (s != NULL)
+		CHECK_INT(tf_json_object_set(o, key, tf_json_cstring(s)), 0);
+}
+
+static void ref_bytes(const tf_audit_event *ev, tf_buf *out)
+{
+	tf_json *root = tf_json_object(), *actor = tf_json_object();
+
+	ref_str(actor, "user", ev->user);
+	ref_str(actor, "agency", ev->agency);
+	ref_str(actor, "device", ev->device);
+	ref_str(actor, "role", ev->role);
+	CHECK_INT(tf_json_object_set(root, "actor", actor), 0);
+	if (ev->entity || ev->record_id || ev->cmd_id || ev->field ||
+	    ev->target) {
+		tf_json *what = tf_json_object();
+		ref_str(what, "target", ev->target);
+		ref_str(what, "entity", ev->entity);
+		ref_str(what, "record_id", ev->record_id);
+		ref_str(what, "field", ev->field);
+		ref_str(what, "cmd_id", ev->cmd_id);
+		CHECK_INT(tf_json_object_set(root, "what", what), 0);
+	}
+	if (ev->detail)
+		CHECK_INT(tf_json_object_set(root, "detail",
+					     tf_json_clone(ev->detail)),
+			  0);
+	ref_str(root, "where", ev->where);
+	ref_str(root, "type", tf_audit_type_name(ev->type));
+	CHECK_INT(tf_json_object_set(root, "ts", tf_json_int(ev->ts_ms)), 0);
+	ref_str(root, "source", ev->source);
+	CHECK_INT(tf_json_object_set(root, "seq", tf_json_uint(ev->seq)), 0);
+	ref_str(root, "prev", ev->prev);
+	ref_str(root, "outcome", ev->success ? "success" : "failure");
+	CHECK_INT(tf_json_write(root, out), 0);
+	tf_json_free(root);
+}
+
+static uint64_t rnd_state = 0x2545f4914f6cdd1dULL;
+static uint64_t rnd(void)
+{
+	rnd_state ^= rnd_state << 13;
+	rnd_state ^= rnd_state >> 7;
+	rnd_state ^= rnd_state << 17;
+	return rnd_state;
+}
+
+/* One of the n strings of tab, or NULL (absent) when `opt` and chance. */
+#define PICK(tab, opt)                                                         \
+	((opt) && rnd() % 3 == 0                                               \
+		 ? NULL                                                        \
+		 : (tab)[rnd() % (sizeof(tab) / sizeof(tab)[0])])
+
+/*
+ * 3,000 events drawn from tables that cover every optional member present
+ * and absent, ids with every allowed punctuation, where and source texts
+ * with '"' and '\\', every type, both outcomes, seq and ts at their
+ * bounds, and details with escapes, control characters, non-ASCII text,
+ * nesting and numbers: tf_audit_write's bytes equal the tree reference's,
+ * parse back to the same event, and re-serialize to themselves.
+ */
+TEST(direct_bytes_equal_tree_reference)
+{
+	/* 64-byte id, source and 128-byte where: the longest allowed. */
+#define S64 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	static const char *const ids[] = {"alvarez", "dana.smith@pd1",
+					   "A-1_b.c@d", "x", S64};
+	static const char *const names[] = {"officer", "a", "type_code",
+					    "dispatcher2",
+					    "abcdefghijklmnopqrstuvwxyz012345"};
+	static const char *const uuids[] = {
+		REC, CMD, "00000000-0000-7000-8000-000000000000"};
+	static const char *const sources[] = {"local", "203.0.113.7",
+					      "[2001:db8::1]:443", "a\"b\\c",
+					      S64};
+	static const char *const wheres[] = {
+		"mdt/unlock", "tenfourd POST /v1/sync/push",
+		"quote \" and backslash \\ and ~", " ", S64 S64};
+	static const char *const prevs[] = {
+		Z64, "0123456789abcdef0123456789abcdef"
+		     "0123456789abcdef0123456789abcdef"};
+	static const char *const details[] = {
+		"{}",
+		"{\"status\":\"applied\"}",
+		"{\"code\":\"forbidden\",\"status\":\"rejected\"}",
+		"{\"z\":1,\"a\":[true,false,null,-0.5,1e3],\"m\":{\"k\":\"v\"}}",
+		"{\"note\":\"tab\\t nl\\n cr\\r bs\\b ff\\f\"}",
+		"{\"c\":\"\\u0001 \\u001f q\\\" bs\\\\ sl/ \\u007f\"}",
+		"{\"t\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x9a\x93 \\u00e9\"}",
+		"{\"\xc3\xa9\":1,\"e\":2,\"E\":3}",
+		"{\"a\":{\"b\":{\"c\":[1,\"deep\"]},\"e\":[],\"o\":{}}}",
+	};
+	static const uint64_t seqs[] = {1, 7, 10, 99, 1000000,
+					(uint64_t)INT64_MAX};
+	static const int64_t tss[] = {0, 1, T0, TF_HLC_MAX_MS};
+	tf_json *dv[sizeof details / sizeof details[0]];
+	tf_buf got, want, again;
+	tf_err err;
+	size_t i, k, bad = 0;
+
+	for (k = 0; k < sizeof details / sizeof details[0]; k++) {
+		dv[k] = NULL;
+		CHECK_INT(tf_json_parse(details[k], strlen(details[k]), NULL,
+					&dv[k], &err),
+			  0);
+	}
+	tf_buf_init(&got);
+	tf_buf_init(&want);
+	tf_buf_init(&again);
+	for (i = 0; i < 3000; i++) {
+		tf_audit_event e, back;
+		tf_json *tree = NULL;
+
+		memset(&e, 0, sizeof e);
+		e.seq = seqs[rnd() % (sizeof seqs / sizeof seqs[0])];
+		e.ts_ms = tss[rnd() % (sizeof tss / sizeof tss[0])];
+		e.type = (tf_audit_type)(TF_AUDIT_NONE + 1 +
+					 (int)(i % (TF_AUDIT_TYPE_COUNT - 1)));
+		e.success = (int)(rnd() & 1);
+		e.user = PICK(ids, 0);
+		e.agency = PICK(ids, 1);
+		e.device = PICK(ids, 1);
+		e.role = PICK(names, 1);
+		e.source = PICK(sources, 0);
+		e.where = PICK(wheres, 0);
+		e.entity = PICK(names, 1);
+		e.record_id = PICK(uuids, 1);
+		e.cmd_id = PICK(uuids, 1);
+		e.field = PICK(names, 1);
+		e.target = PICK(ids, 1);
+		e.prev = PICK(prevs, 0);
+		k = (size_t)(rnd() % (sizeof details / sizeof details[0] + 2));
+		e.detail = k < sizeof details / sizeof details[0] ? dv[k]
+								  : NULL;
+		/* Appending after earlier bytes. */
+		tf_buf_reset(&got);
+		tf_buf_puts(&got, "pre");
+		tf_buf_reset(&want);
+		tf_buf_puts(&want, "pre");
+		if (tf_audit_write(&e, &got, &err) != 0) {
+			if (bad++ == 0)
+				CHECK_STR(err.msg, "");
+			continue;
+		}
+		ref_bytes(&e, &want);
+		if (got.len != want.len ||
+		    memcmp(got.data, want.data, got.len) != 0) {
+			if (bad++ == 0)
+				CHECK_STR(tf_buf_cstr(&got),
+					  tf_buf_cstr(&want));
+			continue;
+		}
+		CHECK_INT(tf_audit_parse(got.data + 3, got.len - 3, &back,
+					 &tree, &err),
+			  0);
+		if (tree == NULL)
+			continue;
+		CHECK(back.seq == e.seq && back.ts_ms == e.ts_ms &&
+		      back.type == e.type && back.success == e.success);
+		CHECK((back.detail == NULL) == (e.detail == NULL));
+		CHECK((back.agency == NULL) == (e.agency == NULL));
+		CHECK((back.target == NULL) == (e.target == NULL));
+		tf_buf_reset(&again);
+		tf_buf_puts(&again, "pre");
+		CHECK_INT(tf_audit_write(&back, &again, &err), 0);
+		CHECK(again.len == got.len &&
+		      memcmp(again.data, got.data, got.len) == 0);
+		tf_buf_reset(&again);
+		CHECK_INT(tf_json_write(tree, &again), 0);
+		CHECK(again.len + 3 == got.len &&
+		      memcmp(again.data, got.data + 3, again.len) == 0);
+		tf_json_free(tree);
+	}
+	CHECK_INT(bad, 0);
+	tf_buf_free(&again);
+	tf_buf_free(&want);
+	tf_buf_free(&got);
+	for (k = 0; k < sizeof details / sizeof details[0]; k++)
+		tf_json_free(dv[k]);
+}
+
+/* A buffer that has already failed is reported and left as it was. */
+TEST(write_into_failed_buffer)
+{
+	tf_audit_event e;
+	tf_buf out;
+	tf_err err;
+
+	base_event(&e);
+	tf_buf_init(&out);
+	tf_buf_puts(&out, "kept");
+	out.failed = TF_ENOMEM;
+	tf_err_clear(&err);
+	CHECK_INT(tf_audit_write(&e, &out, &err), TF_ENOMEM);
+	CHECK_STR(err.where, "entry");
+	CHECK_INT(out.failed, TF_ENOMEM);
+	CHECK_INT(out.len, 4);
+	out.failed = 0;
+	CHECK_STR(tf_buf_cstr(&out), "kept");
+	tf_buf_free(&out);
+}
+
 /* ----------------------------------------------------------- parsing */
 
 TEST(parse_round_trip)
@@ -926,6 +1134,8 @@ int main(int argc, char **argv)
 	RUN(minimal_event_omits_absent_members);
 	RUN(write_validates_every_member);
 	RUN(write_bounds_detail);
+	RUN(direct_bytes_equal_tree_reference);
+	RUN(write_into_failed_buffer);
 	RUN(parse_round_trip);
 	RUN(parse_accepts_any_formatting);
 	RUN(parse_errors);
