@@ -25,6 +25,7 @@
  * not change what the command does to the record, only how it orders.
  */
 #include "server/acl.h"
+#include "server/http.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -268,6 +269,80 @@ static int64_t int_member(const tf_json *o, const char *key)
 	if (o == NULL || tf_json_int64(tf_json_object_get(o, key), &v))
 		return 0;
 	return v;
+}
+
+/* ------------------------------------------------------------ access */
+
+/*
+ * One AU-2 "access" entry for a read the caller made: the caller's agency
+ * chain, actor user/device/role, source, where "<node> <endpoint>", the
+ * record and field when the read names one, and `detail` (counts only,
+ * never ids or content: the entry stays far below TF_AUDIT_DETAIL_MAX).
+ */
+typedef struct access_job {
+	const tf_srv *s;
+	const tf_srv_caller *c;
+	int64_t now;
+	const char *endpoint;
+	const char *entity, *record_id, *field; /* may be NULL */
+	const tf_json *detail;
+} access_job;
+
+/* The caller's first well-formed role (audit names), or NULL. */
+static const char *caller_role(const tf_srv_caller *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->user.nroles && i < TF_POLICY_MAX_ROLES; i++)
+		if (name_ok(c->user.roles[i]))
+			return c->user.roles[i];
+	return NULL;
+}
+
+static int access_run(tf_db_txn *t, void *arg, tf_err *err)
+{
+	const access_job *a = arg;
+	char where[TF_AUDIT_WHERE_MAX + 1];
+	tf_audit_event ev;
+
+	snprintf(where, sizeof where, "%s %s",
+		 a->s->node && a->s->node[0] ? a->s->node : "tenfourd",
+		 a->endpoint);
+	memset(&ev, 0, sizeof ev);
+	ev.ts_ms = a->now;
+	ev.type = TF_AUDIT_ACCESS;
+	ev.success = 1;
+	ev.user = a->c->user.id;
+	ev.agency = a->c->user.agency;
+	ev.device = a->c->device.id;
+	ev.role = caller_role(a->c);
+	ev.source = a->c->source;
+	ev.where = where;
+	ev.entity = a->entity;
+	ev.record_id = a->record_id;
+	ev.field = a->field;
+	ev.detail = a->detail;
+	return tf_srv_audit(t, &ev, err);
+}
+
+/*
+ * Writes the access entry (a group-committed write) after the read and
+ * before its reply: CJIS wants no unaudited access, so when the entry
+ * cannot be written the read fails with TF_EIO and nothing is sent.
+ */
+static int audit_access(access_job *a, tf_err *err)
+{
+	char why[sizeof err->msg];
+	int rc;
+
+	rc = tf_db_write(a->s->db, access_run, a, err);
+	if (rc == 0)
+		return 0;
+	snprintf(why, sizeof why, "%s", err ? err->msg : "");
+	return tf_err_set(err, TF_EIO, "",
+			  "%s: the access could not be audited, nothing is "
+			  "served: %s",
+			  a->endpoint, why);
 }
 
 /* ------------------------------------------------------------ push */
@@ -1256,6 +1331,8 @@ typedef struct pull_job {
 	size_t nrecords;
 	tf_buf purged; /* the page's purged ids as JSON strings, likewise */
 	size_t npurged;
+	/* per entity index: the page's records of it (the access entry) */
+	size_t nent[TF_SCHEMA_MAX_ENTITIES];
 } pull_job;
 
 static void pull_reset(pull_job *j)
@@ -1263,6 +1340,7 @@ static void pull_reset(pull_job *j)
 	tf_buf_reset(&j->records);
 	tf_buf_reset(&j->purged);
 	j->nrecords = j->npurged = j->scanned = 0;
+	memset(j->nent, 0, sizeof j->nent);
 	j->reset = j->has_more = 0;
 	j->head = j->ack = j->last_chg = 0;
 }
@@ -1462,6 +1540,7 @@ static int pull_record(void *arg, const tf_db_record *r)
 			tf_buf_putc(&j->records, ',');
 		tf_buf_append(&j->records, r->state, r->state_len);
 		j->nrecords++;
+		j->nent[e->index]++; /* in: e is the schema's, index checked */
 		return j->records.failed ? TF_ENOMEM : 0;
 	}
 	/* Out of scope (or unreadable, fail closed): an id, never content. */
@@ -1538,11 +1617,65 @@ static int page_write(const pull_job *j, int64_t schema_version,
 }
 
 /*
+ * The access entry of a pull page that carries records or purged ids:
+ * {"entities":{<entity>:<records of it>},"purged":m,"records":n}.
+ * Bounded: at most TF_SCHEMA_MAX_ENTITIES names of TF_NAME_MAX bytes.
+ */
+static int pull_audit(const pull_job *j, int64_t now, tf_err *err)
+{
+	const tf_schema *sc = j->s->schema;
+	tf_json *d = tf_json_object(), *ents = tf_json_object();
+	access_job a;
+	size_t i;
+	int rc = 0;
+
+	if (d == NULL || ents == NULL) {
+		tf_json_free(d);
+		tf_json_free(ents);
+		return tf_err_set(err, TF_ENOMEM, "",
+				  "pull: no memory for the audit");
+	}
+	for (i = 0; rc == 0 && i < sc->nentities; i++) {
+		const tf_entity *e = &sc->entities[i];
+		if (e->index < TF_SCHEMA_MAX_ENTITIES && j->nent[e->index])
+			rc = obj_put(ents, e->name,
+				     tf_json_uint(j->nent[e->index]));
+	}
+	if (rc == 0)
+		rc = tf_json_object_set(d, "entities", ents);
+	else
+		tf_json_free(ents);
+	if (rc == 0)
+		rc = obj_put(d, "purged", tf_json_uint(j->npurged));
+	if (rc == 0)
+		rc = obj_put(d, "records", tf_json_uint(j->nrecords));
+	if (rc) {
+		rc = tf_err_set(err, rc, "", "pull: no memory for the audit");
+	} else {
+		memset(&a, 0, sizeof a);
+		a.s = j->s;
+		a.c = j->c;
+		a.now = now;
+		a.endpoint = "GET /v1/sync/pull";
+		a.detail = d;
+		rc = audit_access(&a, err);
+	}
+	tf_json_free(d);
+	return rc;
+}
+
+/*
  * Purge semantics: `purged` carries the ids (never the content) of the
  * agency's records that changed after the cursor and are not in the
  * caller's scope: records that left it (a unit unassigned) and records
  * that were never in it.  A first pull (empty cursor) sends none: a
  * device that never pulled holds nothing to purge.
+ *
+ * AU-2: a page that carries records or purged ids is audited as one
+ * "access" entry (counts per entity, no ids: see pull_audit), written
+ * after the read and before the page is returned; when it cannot be
+ * written the pull fails with TF_EIO and `page` is left as it was.
+ * Empty pages (caught up, a long-poll's rounds, a reset) are not.
  */
 int tf_sync_pull(tf_srv *s, const tf_srv_caller *c, int64_t now_ms,
 		 const char *cursor, size_t limit, tf_buf *page, uint64_t *head,
@@ -1552,10 +1685,9 @@ int tf_sync_pull(tf_srv *s, const tf_srv_caller *c, int64_t now_ms,
 	char cur[SYNC_CURSOR_MAX + 1];
 	pull_job j;
 	uint64_t from = 0;
-	size_t i;
+	size_t i, mark;
 	int rc, reset = 0, page_reset, has_more;
 
-	(void)now_ms;
 	assert(s != NULL && s->db != NULL && c != NULL && page != NULL);
 	memset(&j, 0, sizeof j);
 	tf_buf_init(&j.records);
@@ -1611,11 +1743,21 @@ int tf_sync_pull(tf_srv *s, const tf_srv_caller *c, int64_t now_ms,
 		}
 		has_more = j.has_more;
 	}
+	mark = page->len;
 	rc = page_write(&j, s->schema->version, cur, has_more, page_reset,
 			page);
 	if (rc) {
 		rc = tf_err_set(err, rc, "", "pull: cannot encode the page");
 		goto out;
+	}
+	/* AU-2: a page that shows records or ids is an access; an empty
+	   one (a long-poll's wait) is not. */
+	if (j.nrecords || j.npurged) {
+		rc = pull_audit(&j, now_ms, err);
+		if (rc) {
+			buf_cut(page, mark);
+			goto out;
+		}
 	}
 	if (head)
 		*head = j.head;
@@ -1630,11 +1772,18 @@ out:
 
 /* ------------------------------------------------------------ conflicts */
 
+/* Bounds of GET /v1/conflicts: conflicts listed, agency rows examined. */
+#define SYNC_CONFLICTS_MAX 1000
+#define SYNC_CONFLICTS_SCAN_MAX (10 * SYNC_CONFLICTS_MAX)
+
 typedef struct conflict_job {
 	tf_srv *s;
 	const tf_srv_caller *c;
 	tf_db_conflict *rows;
 	size_t n, cap;
+	int more;      /* the scan stopped at SYNC_CONFLICTS_SCAN_MAX rows */
+	int truncated; /* out: visible conflicts were left out */
+	size_t nlist;  /* out: conflicts listed */
 	tf_json *list; /* out */
 } conflict_job;
 
@@ -1643,6 +1792,10 @@ static int conflict_row(void *arg, const tf_db_conflict *row)
 {
 	conflict_job *j = arg;
 
+	if (j->n == SYNC_CONFLICTS_SCAN_MAX) {
+		j->more = 1;
+		return 1;
+	}
 	if (j->n == j->cap) {
 		size_t cap = j->cap ? j->cap * 2 : 16;
 		tf_db_conflict *p = realloc(j->rows, cap * sizeof *p);
@@ -1683,6 +1836,31 @@ static int conflict_visible(conflict_job *j, tf_db_txn *t,
 	return rc == 0 && in;
 }
 
+static int conflict_item(const tf_db_conflict *r, tf_json **out)
+{
+	tf_json *o = tf_json_object();
+	int rc;
+
+	*out = NULL;
+	if (o == NULL)
+		return TF_ENOMEM;
+	rc = obj_put(o, "conflict", tf_json_cstring(r->conflict_id));
+	if (rc == 0)
+		rc = obj_put(o, "entity", tf_json_cstring(r->entity));
+	if (rc == 0)
+		rc = obj_put(o, "field", tf_json_cstring(r->field));
+	if (rc == 0)
+		rc = obj_put(o, "opened_at", tf_json_int(r->opened_at));
+	if (rc == 0)
+		rc = obj_put(o, "record_id", tf_json_cstring(r->record_id));
+	if (rc) {
+		tf_json_free(o);
+		return rc;
+	}
+	*out = o;
+	return 0;
+}
+
 static int conflict_job_run(tf_db_txn *t, void *arg, tf_err *err)
 {
 	conflict_job *j = arg;
@@ -1690,6 +1868,8 @@ static int conflict_job_run(tf_db_txn *t, void *arg, tf_err *err)
 	int rc;
 
 	j->n = 0;
+	j->nlist = 0;
+	j->more = j->truncated = 0;
 	tf_json_free(j->list);
 	j->list = tf_json_array();
 	if (j->list == NULL)
@@ -1704,31 +1884,41 @@ static int conflict_job_run(tf_db_txn *t, void *arg, tf_err *err)
 		if (rc <= 0)
 			continue; /* not visible (0), or a failure ends the loop
 				   */
-		o = tf_json_object();
-		if (o == NULL)
-			return TF_ENOMEM;
-		rc = obj_put(o, "conflict", tf_json_cstring(r->conflict_id));
-		if (rc == 0)
-			rc = obj_put(o, "entity", tf_json_cstring(r->entity));
-		if (rc == 0)
-			rc = obj_put(o, "field", tf_json_cstring(r->field));
-		if (rc == 0)
-			rc = obj_put(o, "opened_at", tf_json_int(r->opened_at));
-		if (rc == 0)
-			rc = obj_put(o, "record_id",
-				     tf_json_cstring(r->record_id));
+		if (j->nlist == SYNC_CONFLICTS_MAX) {
+			/* One more the caller may see: the list is cut. */
+			j->truncated = 1;
+			rc = 0;
+			break;
+		}
+		rc = conflict_item(r, &o);
 		if (rc == 0)
 			rc = tf_json_array_push(j->list, o);
-		else
-			tf_json_free(o);
+		if (rc == 0)
+			j->nlist++;
 	}
+	if (rc == 0 && j->more)
+		j->truncated = 1;
 	return rc;
 }
 
+/*
+ * GET /v1/conflicts.  The open conflicts of the caller's agency the
+ * caller may resolve (a write role on the field, the record in scope),
+ * oldest first: {"conflicts":[...],"truncated":bool}.  Bounded: at most
+ * SYNC_CONFLICTS_MAX (1,000) conflicts, from the agency's oldest
+ * SYNC_CONFLICTS_SCAN_MAX (10,000) open conflicts; truncated is true
+ * when a conflict the caller may see was left out, or when the agency
+ * holds more open conflicts than were examined (resolving the oldest
+ * brings the rest into the list).  Each call is audited (AU-2 access,
+ * detail {"conflicts": n}) before the reply; TF_EIO when it cannot be.
+ */
 int tf_sync_conflicts(tf_srv *s, const tf_srv_caller *c, tf_buf *out,
 		      tf_err *err)
 {
 	conflict_job j;
+	access_job a;
+	tf_json *d = NULL;
+	size_t mark = out->len;
 	int rc;
 
 	assert(s != NULL && c != NULL && out != NULL);
@@ -1739,9 +1929,33 @@ int tf_sync_conflicts(tf_srv *s, const tf_srv_caller *c, tf_buf *out,
 	if (rc == 0) {
 		tf_buf_puts(out, "{\"conflicts\":");
 		tf_json_write(j.list, out);
-		tf_buf_putc(out, '}');
-		rc = out->failed;
+		tf_buf_printf(out, ",\"truncated\":%s}",
+			      j.truncated ? "true" : "false");
+		rc = out->failed ? tf_err_set(err, TF_ENOMEM, "",
+					      "conflicts: no memory")
+				 : 0;
 	}
+	if (rc == 0) {
+		d = tf_json_object();
+		rc = d ? obj_put(d, "conflicts", tf_json_uint(j.nlist))
+		       : TF_ENOMEM;
+		if (rc)
+			rc = tf_err_set(err, rc, "",
+					"conflicts: no memory for the audit");
+	}
+	if (rc == 0) {
+		memset(&a, 0, sizeof a);
+		a.s = s;
+		a.c = c;
+		/* The entry point takes no time: the services' clock. */
+		a.now = tf_http_now_ms();
+		a.endpoint = "GET /v1/conflicts";
+		a.detail = d;
+		rc = audit_access(&a, err);
+	}
+	if (rc && out->len > mark)
+		buf_cut(out, mark);
+	tf_json_free(d);
 	tf_json_free(j.list);
 	free(j.rows);
 	return rc;
@@ -1749,11 +1963,27 @@ int tf_sync_conflicts(tf_srv *s, const tf_srv_caller *c, tf_buf *out,
 
 /* ------------------------------------------------------------ text revs */
 
+/* Bounds of a text-revisions read: revisions, and bytes of their text. */
+#define SYNC_TEXTREVS_MAX 200
+#define SYNC_TEXTREVS_TEXT_MAX ((size_t)8 * 1024 * 1024)
+
+/* A kept revision: the row with its own copy of the text. */
+typedef struct kept_rev {
+	tf_db_textrev r;
+	char *text; /* owned */
+} kept_rev;
+
 typedef struct textrev_job {
 	tf_srv *s;
 	const tf_srv_caller *c;
 	const char *record_id, *field;
-	tf_json *list; /* out */
+	char entity[TF_NAME_MAX + 1]; /* out: the record's entity */
+	/* The newest revisions seen so far, oldest first: a ring of
+	   SYNC_TEXTREVS_MAX slots from `first`, `nkept` of them, holding
+	   `bytes` of text (<= SYNC_TEXTREVS_TEXT_MAX). */
+	kept_rev ring[SYNC_TEXTREVS_MAX];
+	size_t first, nkept, bytes;
+	uint64_t seen; /* revisions the field has */
 } textrev_job;
 
 static const char *textrev_kind(int kind)
@@ -1770,31 +2000,59 @@ static const char *textrev_kind(int kind)
 	}
 }
 
+static void ring_drop_oldest(textrev_job *j)
+{
+	kept_rev *k = &j->ring[j->first];
+
+	assert(j->nkept > 0);
+	j->bytes -= k->r.text_len;
+	free(k->text);
+	k->text = NULL;
+	j->first = (j->first + 1) % SYNC_TEXTREVS_MAX;
+	j->nkept--;
+}
+
+static void ring_clear(textrev_job *j)
+{
+	while (j->nkept)
+		ring_drop_oldest(j);
+	j->first = j->bytes = 0;
+	j->seen = 0;
+}
+
+/*
+ * One revision of the scan (oldest first): kept as the newest, then the
+ * oldest kept ones go while more than SYNC_TEXTREVS_MAX or more than
+ * SYNC_TEXTREVS_TEXT_MAX bytes of text are kept.  So the memory held is
+ * bounded whatever the history, and at the end the ring holds the newest
+ * revisions that fit both bounds.
+ */
 static int textrev_row(void *arg, const tf_db_textrev *r)
 {
 	textrev_job *j = arg;
-	tf_json *o = tf_json_object();
-	int rc;
+	size_t len = r->text ? r->text_len : 0;
+	kept_rev *k;
+	char *copy;
 
-	if (o == NULL)
+	j->seen++;
+	copy = malloc(len + 1);
+	if (copy == NULL)
 		return TF_ENOMEM;
-	rc = obj_put(o, "at", tf_json_int(r->at_ms));
-	if (rc == 0)
-		rc = obj_put(o, "by", tf_json_cstring(r->by));
-	if (rc == 0)
-		rc = obj_put(o, "cmd_id", tf_json_cstring(r->cmd_id));
-	if (rc == 0)
-		rc = obj_put(o, "kind", tf_json_cstring(textrev_kind(r->kind)));
-	if (rc == 0)
-		rc = obj_put(o, "rev", tf_json_int(r->rev));
-	if (rc == 0)
-		rc = obj_put(o, "text",
-			     tf_json_string(r->text ? r->text : "",
-					    r->text ? r->text_len : 0));
-	if (rc == 0)
-		return tf_json_array_push(j->list, o);
-	tf_json_free(o);
-	return rc;
+	if (len)
+		memcpy(copy, r->text, len);
+	copy[len] = '\0';
+	if (j->nkept == SYNC_TEXTREVS_MAX)
+		ring_drop_oldest(j);
+	k = &j->ring[(j->first + j->nkept) % SYNC_TEXTREVS_MAX];
+	k->r = *r;
+	k->r.text = NULL;
+	k->r.text_len = len;
+	k->text = copy;
+	j->nkept++;
+	j->bytes += len;
+	while (j->nkept && j->bytes > SYNC_TEXTREVS_TEXT_MAX)
+		ring_drop_oldest(j);
+	return 0;
 }
 
 static int textrev_job_run(tf_db_txn *t, void *arg, tf_err *err)
@@ -1806,8 +2064,7 @@ static int textrev_job_run(tf_db_txn *t, void *arg, tf_err *err)
 	tf_json *st = NULL;
 	int rc, in = 0;
 
-	tf_json_free(j->list);
-	j->list = NULL;
+	ring_clear(j);
 	memset(&rec, 0, sizeof rec);
 	rc = t->ops->record_get(t, j->c->user.agency, j->record_id, &rec, err);
 	if (rc && rc != TF_ENOTFOUND)
@@ -1833,11 +2090,7 @@ static int textrev_job_run(tf_db_txn *t, void *arg, tf_err *err)
 				e ? e->name : "the record", j->field);
 		goto out;
 	}
-	j->list = tf_json_array();
-	if (j->list == NULL) {
-		rc = TF_ENOMEM;
-		goto out;
-	}
+	snprintf(j->entity, sizeof j->entity, "%s", e->name);
 	rc = t->ops->textrev_list(t, j->c->user.agency, j->record_id, f->name,
 				  textrev_row, j, err);
 	if (rc > 0)
@@ -1848,11 +2101,71 @@ out:
 	return rc;
 }
 
+/* The kept revisions, oldest first, as the reply's array. */
+static int textrev_list_json(const textrev_job *j, tf_json **out)
+{
+	tf_json *list = tf_json_array();
+	size_t i;
+	int rc = 0;
+
+	*out = NULL;
+	if (list == NULL)
+		return TF_ENOMEM;
+	for (i = 0; rc == 0 && i < j->nkept; i++) {
+		const kept_rev *k =
+			&j->ring[(j->first + i) % SYNC_TEXTREVS_MAX];
+		tf_json *o = tf_json_object();
+		if (o == NULL) {
+			rc = TF_ENOMEM;
+			break;
+		}
+		rc = obj_put(o, "at", tf_json_int(k->r.at_ms));
+		if (rc == 0)
+			rc = obj_put(o, "by", tf_json_cstring(k->r.by));
+		if (rc == 0)
+			rc = obj_put(o, "cmd_id", tf_json_cstring(k->r.cmd_id));
+		if (rc == 0)
+			rc = obj_put(o, "kind",
+				     tf_json_cstring(textrev_kind(k->r.kind)));
+		if (rc == 0)
+			rc = obj_put(o, "rev", tf_json_int(k->r.rev));
+		if (rc == 0)
+			rc = obj_put(o, "text",
+				     tf_json_string(k->text, k->r.text_len));
+		if (rc == 0)
+			rc = tf_json_array_push(list, o);
+		else
+			tf_json_free(o);
+	}
+	if (rc) {
+		tf_json_free(list);
+		return rc;
+	}
+	*out = list;
+	return 0;
+}
+
+/*
+ * GET /v1/records/ID/text/FIELD: the stored revisions of a text field of
+ * a record in the caller's scope, {"revisions":[{"at","by","cmd_id",
+ * "kind","rev","text"}],"truncated":bool}.  Bounded: the newest
+ * SYNC_TEXTREVS_MAX (200) revisions holding at most
+ * SYNC_TEXTREVS_TEXT_MAX (8 MiB) of text between them, oldest first
+ * within what is returned; truncated is true when older revisions were
+ * left out.  A record that is absent, of another agency or out of scope
+ * is TF_ENOTFOUND; a field that is not a text field of it, TF_EINVAL.
+ * Each successful read is audited (AU-2 access: what.record_id, entity,
+ * field, detail {"revisions": n}) before the reply; TF_EIO when it
+ * cannot be.
+ */
 int tf_sync_text_revisions(tf_srv *s, const tf_srv_caller *c,
 			   const char *record_id, const char *field,
 			   tf_buf *out, tf_err *err)
 {
-	textrev_job j;
+	textrev_job *j;
+	tf_json *list = NULL, *d = NULL;
+	access_job a;
+	size_t mark = out->len;
 	int rc;
 
 	assert(s != NULL && c != NULL && out != NULL);
@@ -1862,18 +2175,51 @@ int tf_sync_text_revisions(tf_srv *s, const tf_srv_caller *c,
 	if (field == NULL || !name_ok(field))
 		return tf_err_set(err, TF_EINVAL, "field",
 				  "field must match [a-z][a-z0-9_]*");
-	memset(&j, 0, sizeof j);
-	j.s = s;
-	j.c = c;
-	j.record_id = record_id;
-	j.field = field;
-	rc = tf_db_read(s->db, textrev_job_run, &j, err);
+	j = calloc(1, sizeof *j); /* the ring: too big for a stack */
+	if (j == NULL)
+		return tf_err_set(err, TF_ENOMEM, "",
+				  "text revisions: no memory");
+	j->s = s;
+	j->c = c;
+	j->record_id = record_id;
+	j->field = field;
+	rc = tf_db_read(s->db, textrev_job_run, j, err);
 	if (rc == 0) {
-		tf_buf_puts(out, "{\"revisions\":");
-		tf_json_write(j.list, out);
-		tf_buf_putc(out, '}');
-		rc = out->failed;
+		rc = textrev_list_json(j, &list);
+		if (rc == 0) {
+			tf_buf_puts(out, "{\"revisions\":");
+			tf_json_write(list, out);
+			tf_buf_printf(out, ",\"truncated\":%s}",
+				      j->seen > j->nkept ? "true" : "false");
+			rc = out->failed ? TF_ENOMEM : 0;
+		}
+		if (rc == 0) {
+			d = tf_json_object();
+			rc = d ? obj_put(d, "revisions", tf_json_uint(j->nkept))
+			       : TF_ENOMEM;
+		}
+		if (rc)
+			rc = tf_err_set(err, rc, "",
+					"text revisions: no memory");
 	}
-	tf_json_free(j.list);
+	if (rc == 0) {
+		memset(&a, 0, sizeof a);
+		a.s = s;
+		a.c = c;
+		/* The entry point takes no time: the services' clock. */
+		a.now = tf_http_now_ms();
+		a.endpoint = "GET /v1/records/{id}/text/{field}";
+		a.entity = j->entity;
+		a.record_id = record_id;
+		a.field = field;
+		a.detail = d;
+		rc = audit_access(&a, err);
+	}
+	if (rc && out->len > mark)
+		buf_cut(out, mark);
+	tf_json_free(d);
+	tf_json_free(list);
+	ring_clear(j);
+	free(j);
 	return rc;
 }

@@ -1191,6 +1191,10 @@ TEST(audit_chain_verifies)
 	CHECK(tf_h_get(r.json, "ok", NULL) &&
 	      tf_h_get(r.json, "ok", NULL)->type == TF_JSON_TRUE);
 	CHECK(audit_has("audit_export", NULL) || audit_has("audit_read", NULL));
+	/* AU-2: pulls, conflict lists and text revision reads are accesses */
+	CHECK(audit_has("access", " GET /v1/sync/pull\""));
+	CHECK(audit_has("access", "\"records\":"));
+	CHECK(audit_has("access", " GET /v1/records/{id}/text/{field}\""));
 	tf_h_resp_free(&r);
 }
 

@@ -1927,6 +1927,419 @@ TEST(test_pull_scope_matches_policy)
 	tf_json_free(all);
 }
 
+/* ------------------------------------------------------------ access */
+
+static const char *actor_str(const tf_json *ent, const char *key)
+{
+	return tf_json_get_str(tf_json_object_get(ent, "actor"), key, NULL);
+}
+
+/* The access entries of the log (a new array of clones, caller frees). */
+static tf_json *access_entries(void)
+{
+	tf_json *log = audit_all(), *out = tf_json_array();
+	size_t i;
+
+	/* pd1's chain only: audit_all ends with pd2's and the system's */
+	for (i = 0; log && out && i < log->len; i++)
+		if (strcmp(tf_json_get_str(log->u.items[i], "type", NULL),
+			   "access") == 0 &&
+		    strcmp(actor_str(log->u.items[i], "agency"), "pd1") == 0)
+			tf_json_array_push(out, tf_json_clone(log->u.items[i]));
+	tf_json_free(log);
+	return out;
+}
+
+static size_t access_count(void)
+{
+	tf_json *a = access_entries();
+	size_t n = a ? a->len : 0;
+
+	tf_json_free(a);
+	return n;
+}
+
+static int64_t detail_int(const tf_json *ent, const char *key)
+{
+	int64_t v = -1;
+
+	tf_json_int64(
+		tf_json_object_get(tf_json_object_get(ent, "detail"), key), &v);
+	return v;
+}
+
+/*
+ * AU-2: every pull page with records or purged ids is one access entry
+ * (counts per entity, no ids), each conflicts list and each text
+ * revisions read one; empty pages and refused reads none.
+ */
+TEST(test_access_audited)
+{
+	char inc[TF_UUID_LEN + 1], *cur;
+	tf_json *acc;
+	const tf_json *last, *ents;
+	tf_pull_page p;
+	size_t before, nrec, npur, i;
+	int64_t sum = 0;
+	tf_buf out;
+	tf_err e;
+
+	CHECK_INT(mk_incident(&dana, "2A12", inc, NULL), TF_ST_APPLIED);
+	/* A full pull in pages: one entry per page. */
+	before = access_count();
+	CHECK_INT(pull(&sam, "", 5000, &p, NULL, NULL, &e), 0);
+	CHECK(p.nrecords > 3);
+	acc = access_entries();
+	CHECK_INT(acc->len, before + 1);
+	last = acc->len ? acc->u.items[acc->len - 1] : NULL;
+	CHECK_STR(tf_json_get_str(last, "where", NULL),
+		  "tenfourd GET /v1/sync/pull");
+	CHECK_STR(tf_json_get_str(last, "outcome", NULL), "success");
+	CHECK_STR(tf_json_get_str(last, "source", NULL), "127.0.0.1");
+	CHECK_STR(actor_str(last, "user"), "sam");
+	CHECK_STR(actor_str(last, "device"), "console-sup");
+	CHECK_STR(actor_str(last, "role"), "supervisor");
+	CHECK_STR(actor_str(last, "agency"), "pd1");
+	CHECK_INT(detail_int(last, "records"), p.nrecords);
+	CHECK_INT(detail_int(last, "purged"), 0);
+	ents = tf_json_object_get(tf_json_object_get(last, "detail"),
+				  "entities");
+	CHECK(ents != NULL && ents->type == TF_JSON_OBJECT);
+	for (i = 0; ents && i < ents->len; i++) {
+		int64_t v = 0;
+		tf_json_int64(ents->u.members[i].value, &v);
+		CHECK(v > 0);
+		sum += v;
+	}
+	CHECK_INT(sum, p.nrecords);
+	CHECK(tf_json_object_get(ents, "incident") != NULL);
+	tf_json_free(acc);
+	tf_pull_page_clear(&p);
+	before = access_count();
+	cur = pull_all(&sam, "", 3, &nrec, &npur);
+	CHECK_INT(access_count(), before + (nrec + 2) / 3);
+	/* Caught up: an empty page is no access. */
+	before = access_count();
+	CHECK_INT(pull(&sam, cur, 3, &p, NULL, NULL, &e), 0);
+	CHECK_INT(p.nrecords + p.npurged, 0);
+	tf_pull_page_clear(&p);
+	CHECK_INT(access_count(), before);
+	free(cur);
+
+	/* Conflicts: every call, with the count listed. */
+	tf_buf_init(&out);
+	before = access_count();
+	CHECK_INT(tf_sync_conflicts(&srv, &brooks, &out, &e), 0);
+	CHECK(strstr(tf_buf_cstr(&out), "\"truncated\":false") != NULL);
+	acc = access_entries();
+	CHECK_INT(acc->len, before + 1);
+	last = acc->len ? acc->u.items[acc->len - 1] : NULL;
+	CHECK_STR(tf_json_get_str(last, "where", NULL),
+		  "tenfourd GET /v1/conflicts");
+	CHECK_STR(actor_str(last, "user"), "brooks");
+	CHECK(detail_int(last, "conflicts") >= 0);
+	tf_json_free(acc);
+
+	/* Text revisions: the record, entity and field, the count. */
+	tf_buf_reset(&out);
+	before = access_count();
+	CHECK_INT(tf_sync_text_revisions(&srv, &alvarez, inc, "remarks", &out,
+					 &e),
+		  0);
+	acc = access_entries();
+	CHECK_INT(acc->len, before + 1);
+	last = acc->len ? acc->u.items[acc->len - 1] : NULL;
+	CHECK_STR(tf_json_get_str(last, "where", NULL),
+		  "tenfourd GET /v1/records/{id}/text/{field}");
+	CHECK_STR(tf_json_get_str(tf_json_object_get(last, "what"), "record_id",
+				  NULL),
+		  inc);
+	CHECK_STR(tf_json_get_str(tf_json_object_get(last, "what"), "entity",
+				  NULL),
+		  "incident");
+	CHECK_STR(tf_json_get_str(tf_json_object_get(last, "what"), "field",
+				  NULL),
+		  "remarks");
+	CHECK_INT(detail_int(last, "revisions"), 1);
+	CHECK_STR(actor_str(last, "role"), "officer");
+	tf_json_free(acc);
+	/* Refused reads are not accesses. */
+	before = access_count();
+	CHECK_INT(
+		tf_sync_text_revisions(&srv, &brooks, inc, "remarks", &out, &e),
+		TF_ENOTFOUND);
+	CHECK_INT(
+		tf_sync_text_revisions(&srv, &dana, inc, "priority", &out, &e),
+		TF_EINVAL);
+	CHECK_INT(access_count(), before);
+	tf_buf_free(&out);
+}
+
+/*
+ * When the access entry cannot be written (here: a source the audit
+ * log refuses), the read fails with TF_EIO and returns nothing; an empty
+ * page needs no entry and is served.
+ */
+TEST(test_access_unaudited_fails)
+{
+	char inc[TF_UUID_LEN + 1], *cur;
+	tf_srv_caller bad = sam;
+	size_t before = audit_count(), nrec, npur;
+	tf_buf out;
+	tf_err e;
+
+	CHECK_INT(mk_incident(&dana, NULL, inc, NULL), TF_ST_APPLIED);
+	before = audit_count();
+	snprintf(bad.source, sizeof bad.source, "not valid");
+	tf_buf_init(&out);
+	CHECK_INT(tf_sync_pull(&srv, &bad, T0, "", 100, &out, NULL, NULL, &e),
+		  TF_EIO);
+	CHECK_INT(out.len, 0);
+	CHECK(strstr(e.msg, "audited") != NULL);
+	CHECK_INT(tf_sync_conflicts(&srv, &bad, &out, &e), TF_EIO);
+	CHECK_INT(out.len, 0);
+	CHECK_INT(tf_sync_text_revisions(&srv, &bad, inc, "remarks", &out, &e),
+		  TF_EIO);
+	CHECK_INT(out.len, 0);
+	CHECK_INT(audit_count(), before);
+	/* Caught up: nothing to audit, served. */
+	cur = pull_all(&sam, "", 5000, &nrec, &npur);
+	CHECK_INT(tf_sync_pull(&srv, &bad, T0, cur, 100, &out, NULL, NULL, &e),
+		  0);
+	CHECK(out.len > 0);
+	free(cur);
+	tf_buf_free(&out);
+}
+
+typedef struct rev_fill {
+	const char *id;
+	size_t n, len; /* revisions to add, bytes of text each */
+	int64_t rev0;
+} rev_fill;
+
+static int put_revs(tf_db_txn *t, void *arg, tf_err *err)
+{
+	const rev_fill *f = arg;
+	char *text = malloc(f->len + 1);
+	tf_db_textrev r;
+	size_t i;
+	int rc = 0;
+
+	if (text == NULL)
+		return TF_ENOMEM;
+	for (i = 0; rc == 0 && i < f->n; i++) {
+		memset(text, 'a' + (int)(i % 26), f->len);
+		text[f->len] = '\0';
+		memset(&r, 0, sizeof r);
+		snprintf(r.record_id, sizeof r.record_id, "%s", f->id);
+		snprintf(r.field, sizeof r.field, "remarks");
+		r.rev = f->rev0 + (int64_t)i;
+		r.kind = TF_TEXTREV_EDIT;
+		snprintf(r.by, sizeof r.by, "dana");
+		new_uuid(r.cmd_id);
+		r.text = text;
+		r.text_len = f->len;
+		r.at_ms = T0;
+		rc = t->ops->textrev_put(t, "pd1", &r, err);
+	}
+	free(text);
+	return rc;
+}
+
+/* Revs of a text-revisions reply, oldest first; *trunc its flag. */
+static tf_json *revs_of(const tf_srv_caller *c, const char *id, int *trunc)
+{
+	tf_json *doc = NULL, *revs = NULL;
+	const tf_json *t;
+	tf_buf out;
+	tf_err e;
+
+	tf_buf_init(&out);
+	*trunc = -1;
+	if (tf_sync_text_revisions(&srv, c, id, "remarks", &out, &e) == 0 &&
+	    tf_json_parse(out.data, out.len, NULL, &doc, NULL) == 0) {
+		t = tf_json_object_get(doc, "truncated");
+		*trunc = t ? t->type == TF_JSON_TRUE : -1;
+		revs = tf_json_object_take(doc, "revisions");
+	}
+	tf_json_free(doc);
+	tf_buf_free(&out);
+	return revs;
+}
+
+static int64_t rev_at(const tf_json *revs, size_t i)
+{
+	int64_t v = -1;
+
+	if (revs && i < revs->len)
+		tf_json_int64(tf_json_object_get(revs->u.items[i], "rev"), &v);
+	return v;
+}
+
+/*
+ * A text-revisions read is bounded: the newest 200 revisions, at most
+ * 8 MiB of text, oldest first, "truncated" when some were left out.
+ */
+TEST(test_text_revisions_bounded)
+{
+	char inc[TF_UUID_LEN + 1], big[TF_UUID_LEN + 1];
+	rev_fill f;
+	tf_json *revs;
+	tf_err e;
+	int trunc;
+
+	/* 1 (the create) + 204 revisions: the newest 200. */
+	CHECK_INT(mk_incident(&dana, "2A12", inc, NULL), TF_ST_APPLIED);
+	revs = revs_of(&dana, inc, &trunc);
+	CHECK(revs && revs->len == 1);
+	CHECK_INT(trunc, 0);
+	tf_json_free(revs);
+	f.id = inc;
+	f.n = 199;
+	f.len = 10;
+	f.rev0 = 2;
+	CHECK_INT(tf_db_write(srv.db, put_revs, &f, &e), 0);
+	revs = revs_of(&dana, inc, &trunc);
+	CHECK(revs && revs->len == 200);
+	CHECK_INT(trunc, 0);
+	CHECK_INT(rev_at(revs, 0), 1);
+	tf_json_free(revs);
+	f.n = 5;
+	f.rev0 = 201;
+	CHECK_INT(tf_db_write(srv.db, put_revs, &f, &e), 0);
+	revs = revs_of(&alvarez, inc, &trunc);
+	CHECK(revs && revs->len == 200);
+	CHECK_INT(trunc, 1);
+	CHECK_INT(rev_at(revs, 0), 6);
+	CHECK_INT(rev_at(revs, 199), 205);
+	tf_json_free(revs);
+
+	/* 20 revisions of 1 MiB after the create: the newest 8. */
+	CHECK_INT(mk_incident(&dana, "2A12", big, NULL), TF_ST_APPLIED);
+	f.id = big;
+	f.n = 20;
+	f.len = (size_t)1024 * 1024;
+	f.rev0 = 2;
+	CHECK_INT(tf_db_write(srv.db, put_revs, &f, &e), 0);
+	revs = revs_of(&dana, big, &trunc);
+	CHECK(revs && revs->len == 8);
+	CHECK_INT(trunc, 1);
+	CHECK_INT(rev_at(revs, 0), 14);
+	CHECK_INT(rev_at(revs, 7), 21);
+	{
+		size_t len = 0;
+		tf_json_get_str(revs ? revs->u.items[7] : NULL, "text", &len);
+		CHECK_INT(len, f.len);
+	}
+	tf_json_free(revs);
+}
+
+typedef struct conf_fill {
+	const char *id, *field;
+	size_t n;
+	int64_t at;
+	int del;
+} conf_fill;
+
+/* Adds (or, del, removes) n conflict rows on record id. */
+static int put_confs(tf_db_txn *t, void *arg, tf_err *err)
+{
+	const conf_fill *f = arg;
+	tf_db_conflict c;
+	uint8_t rnd[10] = {0};
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; rc == 0 && i < f->n; i++) {
+		memset(&c, 0, sizeof c);
+		snprintf(c.record_id, sizeof c.record_id, "%s", f->id);
+		snprintf(c.entity, sizeof c.entity, "incident");
+		snprintf(c.field, sizeof c.field, "%s", f->field);
+		/* ids derived from (at, i): the same again for del */
+		rnd[2] = (uint8_t)(i >> 8);
+		rnd[3] = (uint8_t)i;
+		rnd[4] = (uint8_t)(f->field[0]);
+		tf_uuid7(f->at, rnd, c.conflict_id);
+		c.opened_at = f->at;
+		rc = f->del ? t->ops->conflict_del(t, "pd1", c.record_id,
+						   c.conflict_id, err)
+			    : t->ops->conflict_put(t, "pd1", &c, err);
+	}
+	return rc;
+}
+
+static size_t conflicts_listed(const tf_srv_caller *c, int *trunc)
+{
+	tf_json *doc = NULL;
+	const tf_json *l, *t;
+	size_t n = 0;
+	tf_buf out;
+	tf_err e;
+
+	tf_buf_init(&out);
+	*trunc = -1;
+	if (tf_sync_conflicts(&srv, c, &out, &e) != 0)
+		fprintf(stderr, "conflicts: %s\n", e.msg);
+	else if (tf_json_parse(out.data, out.len, NULL, &doc, NULL) == 0) {
+		l = tf_json_object_get(doc, "conflicts");
+		t = tf_json_object_get(doc, "truncated");
+		n = l ? l->len : 0;
+		*trunc = t ? t->type == TF_JSON_TRUE : -1;
+	}
+	tf_json_free(doc);
+	tf_buf_free(&out);
+	return n;
+}
+
+/*
+ * The conflicts list is bounded: at most 1,000, "truncated" when one
+ * the caller may see was left out, or when the agency holds more open
+ * conflicts than the 10,000 examined.
+ */
+TEST(test_conflicts_bounded)
+{
+	char inc[TF_UUID_LEN + 1];
+	conf_fill vis = {NULL, "remarks", 1005, T0 + 1000 * MIN, 0};
+	conf_fill hid = {NULL, "zz_nofield", 10000, T0 - MIN, 0};
+	size_t base;
+	tf_json *acc;
+	tf_err e;
+	int trunc;
+
+	base = conflicts_listed(&dana, &trunc);
+	CHECK_INT(trunc, 0);
+	CHECK(base < 100);
+	CHECK_INT(mk_incident(&dana, "2A12", inc, NULL), TF_ST_APPLIED);
+	vis.id = hid.id = inc;
+	vis.n = 1000 - base;
+	CHECK_INT(tf_db_write(srv.db, put_confs, &vis, &e), 0);
+	CHECK_INT(conflicts_listed(&dana, &trunc), 1000);
+	CHECK_INT(trunc, 0);
+	acc = access_entries();
+	CHECK_INT(detail_int(acc->u.items[acc->len - 1], "conflicts"), 1000);
+	tf_json_free(acc);
+	vis.del = 1;
+	CHECK_INT(tf_db_write(srv.db, put_confs, &vis, &e), 0);
+	vis.del = 0;
+	vis.n = 1005;
+	CHECK_INT(tf_db_write(srv.db, put_confs, &vis, &e), 0);
+	CHECK_INT(conflicts_listed(&dana, &trunc), 1000);
+	CHECK_INT(trunc, 1);
+	/* Brooks (2A14) may see none of them: nothing was left out. */
+	CHECK_INT(conflicts_listed(&brooks, &trunc), 0);
+	CHECK_INT(trunc, 0);
+	vis.del = 1;
+	CHECK_INT(tf_db_write(srv.db, put_confs, &vis, &e), 0);
+	/* 10,000 older rows nobody may see hide the rest of the agency. */
+	CHECK_INT(tf_db_write(srv.db, put_confs, &hid, &e), 0);
+	CHECK_INT(conflicts_listed(&dana, &trunc), 0);
+	CHECK_INT(trunc, 1);
+	hid.del = 1;
+	CHECK_INT(tf_db_write(srv.db, put_confs, &hid, &e), 0);
+	CHECK_INT(conflicts_listed(&dana, &trunc), base);
+	CHECK_INT(trunc, 0);
+}
+
 /* ------------------------------------------------------------ replicas */
 
 /* tf_sim_sync's loop against tenfourd's services. */
@@ -2158,6 +2571,10 @@ int main(int argc, char **argv)
 	RUN(test_pull_reset_and_bad_cursor);
 	RUN(test_replicas_converge);
 	RUN(test_pull_scope_matches_policy);
+	RUN(test_access_audited);
+	RUN(test_access_unaudited_fails);
+	RUN(test_text_revisions_bounded);
+	RUN(test_conflicts_bounded);
 	RUN(test_pull_stored_bytes); /* last: it stores a malformed row */
 	teardown();
 	return tf_test_finish(argv[0]);
