@@ -1300,6 +1300,7 @@ typedef struct job {
 	tf_db_txn_fn fn;
 	unsigned n; /* which record */
 	int fail;   /* the fn returns this after writing */
+	uint64_t chg, head; /* its record's feed position, head_chg after */
 	int rc;
 	tf_err err;
 	pthread_t th;
@@ -1312,7 +1313,9 @@ static int record_job_fn(tf_db_txn *t, void *arg, tf_err *err)
 	int rc;
 
 	mkuuid(j->n, id);
-	rc = t->ops->record_put(t, "a1", id, "incident", "{}", 2, NULL, err);
+	rc = t->ops->record_put(t, "a1", id, "incident", "{}", 2, &j->chg, err);
+	if (rc == 0)
+		rc = t->ops->head_chg(t, &j->head, err);
 	if (rc)
 		return rc;
 	return j->fail ? tf_err_set(err, j->fail, "test", "job %u fails", j->n)
@@ -1428,6 +1431,99 @@ TEST(test_savepoint_isolation)
 	CHECK_INT(p.found[1], 1);
 	CHECK_INT(p.found[2], 0);
 	CHECK_INT(p.found[3], 1);
+	tf_db_close(db);
+}
+
+typedef struct since {
+	uint64_t after;
+	feed f;
+} since;
+
+static void since_body(tf_db_txn *t, void *arg)
+{
+	since *q = arg;
+	tf_err e;
+
+	q->f.stop_at = -1;
+	CHECK_INT(t->ops->records_since(t, "a1", q->after, 16, feed_cb, &q->f,
+					&e),
+		  0);
+}
+
+/*
+ * A group keeps the feed counter in memory and stores it once before its
+ * COMMIT: inside the group every position is new and head_chg is the
+ * last one handed out; the jobs rolled back to their savepoints leave
+ * gaps, never a position taken twice; the stored counter covers the
+ * whole group, so later groups and a reopened database go on above it.
+ */
+TEST(test_chg_group_savepoints)
+{
+	tf_db *db = open_seeded("chg_group.db");
+	uint64_t c0 = 0, c1 = 0, c2 = 0, head = 0, max = 0;
+	job blk, jobs[6];
+	since q;
+	size_t k;
+	int i, a, b;
+
+	if (!db)
+		return;
+	CHECK_INT(wr(db, put_one_record, &c0), 0);
+	gate_close(db, &blk);
+	/* 0, 3 and 5 fail after writing their record */
+	for (i = 0; i < 6; i++) {
+		memset(&jobs[i], 0, sizeof jobs[i]);
+		jobs[i].db = db;
+		jobs[i].fn = record_job_fn;
+		jobs[i].n = 3000 + (unsigned)i;
+		jobs[i].fail = i == 0 || i == 3 || i == 5 ? TF_EVALIDATE : 0;
+		CHECK_INT(pthread_create(&jobs[i].th, NULL, job_main, &jobs[i]),
+			  0);
+	}
+	gate_open(db, 6);
+	pthread_join(blk.th, NULL);
+	for (i = 0; i < 6; i++) {
+		pthread_join(jobs[i].th, NULL);
+		CHECK_INT(jobs[i].rc, jobs[i].fail);
+		CHECK(jobs[i].chg > c0);
+		CHECK_INT(jobs[i].head, jobs[i].chg);
+		if (jobs[i].chg > max)
+			max = jobs[i].chg;
+		for (a = 0; a < i; a++)
+			CHECK(jobs[a].chg != jobs[i].chg);
+	}
+	/* the stored head is the group's last position, even a failed job's */
+	CHECK_INT(rd(db, head_body, &head), 0);
+	CHECK_INT(head, max);
+	/* the feed after c0: the three that stayed, in position order */
+	memset(&q, 0, sizeof q);
+	q.after = c0;
+	CHECK_INT(rd(db, since_body, &q), 0);
+	CHECK_INT(q.f.n, 3);
+	for (k = 0; k < q.f.n && k < 3; k++) {
+		char id[TF_UUID_LEN + 1];
+
+		b = -1;
+		for (a = 0; a < 6; a++)
+			if (q.f.chg[k] == jobs[a].chg)
+				b = a;
+		CHECK(b == 1 || b == 2 || b == 4);
+		if (b < 0)
+			continue;
+		mkuuid(jobs[b].n, id);
+		CHECK_STR(q.f.ids[k], id);
+		CHECK(k == 0 || q.f.chg[k] > q.f.chg[k - 1]);
+	}
+	CHECK_INT(wr(db, put_one_record, &c1), 0);
+	CHECK(c1 > max);
+	tf_db_close(db);
+	db = open_db("chg_group.db");
+	if (!db)
+		return;
+	CHECK_INT(rd(db, head_body, &head), 0);
+	CHECK_INT(head, c1);
+	CHECK_INT(wr(db, put_one_record, &c2), 0);
+	CHECK(c2 > c1);
 	tf_db_close(db);
 }
 
@@ -1949,6 +2045,7 @@ int main(int argc, char **argv)
 	RUN(test_audit_migration_v1);
 	RUN(test_devaudit);
 	RUN(test_savepoint_isolation);
+	RUN(test_chg_group_savepoints);
 	RUN(test_group_batches);
 	RUN(test_concurrent_writes);
 	RUN(test_read_snapshot);

@@ -232,8 +232,7 @@ static const char *const sq_migrations[] = {
 		" WHERE agency = ?1 AND cmd_id = ?2")                          \
 	X(LEDGER_PUT, "INSERT INTO ledger(agency, " SQ_LEDGER_COLS ")"         \
 		" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")                     \
-	X(CHG_NEXT, "UPDATE counters SET value = value + 1"                    \
-		" WHERE name = 'chg' RETURNING value")                         \
+	X(CHG_SET, "UPDATE counters SET value = ?1 WHERE name = 'chg'")       \
 	X(CHG_HEAD, "SELECT value FROM counters WHERE name = 'chg'")           \
 	X(RECORD_GET, "SELECT id, entity, state, chg FROM records"             \
 		" WHERE agency = ?1 AND id = ?2")                              \
@@ -314,10 +313,15 @@ typedef struct sq_hex {
 	char hex[TF_AUDIT_PREV_LEN + 1];
 } sq_hex;
 
+/* Where a write group's feed counter is (see sq_chg_next). */
+enum sq_chg_state { SQ_CHG_UNREAD, SQ_CHG_READ, SQ_CHG_MOVED };
+
 typedef struct sq_txn {
 	tf_db_txn base; /* first: ops see a tf_db_txn * */
 	sq_conn *c;
 	sq_hex *hexes;
+	uint64_t chg; /* the group's last feed position handed out */
+	enum sq_chg_state chg_state;
 } sq_txn;
 
 typedef struct sq_db {
@@ -1518,14 +1522,14 @@ out:
 	return rc;
 }
 
-/* The next feed position: the counter row, bumped inside the write
-   transaction, so it only ever grows (a rolled-back job gives its
-   number back with the rest of its changes). */
-static int sq_chg_next(sq_conn *c, uint64_t *chg, tf_err *err,
+/*
+ * The counter row as of this transaction (TF_EIO when missing or negative).
+ */
+static int sq_chg_read(sq_conn *c, uint64_t *chg, tf_err *err,
 		       const char *where)
 {
 	sqlite3_stmt *s = NULL;
-	int rc = sq_prep(c, SQ_CHG_NEXT, &s, err, where);
+	int rc = sq_prep(c, SQ_CHG_HEAD, &s, err, where);
 
 	if (rc)
 		return rc;
@@ -1535,10 +1539,66 @@ static int sq_chg_next(sq_conn *c, uint64_t *chg, tf_err *err,
 	if (rc == 1) {
 		int64_t v = sqlite3_column_int64(s, 0);
 
-		rc = v < 1 ? sq_corrupt(err, where, "counters.chg") : 0;
-		*chg = (uint64_t)v;
+		rc = v < 0 ? sq_corrupt(err, where, "counters.chg") : 0;
+		if (rc == 0)
+			*chg = (uint64_t)v;
 	}
-	sq_done(c, SQ_CHG_NEXT, s);
+	sq_done(c, SQ_CHG_HEAD, s);
+	return rc;
+}
+
+/*
+ * The next feed position.  A write group keeps the counter in memory: it
+ * reads the row at its first record_put and sq_chg_flush writes it back
+ * once, outside every job's savepoint, just before the COMMIT (an UPDATE
+ * per record was a fifth of record_put's cost).  So the stored counter
+ * covers every position of the committed group, and positions only ever
+ * grow, across groups and restarts alike: a group that fails commits
+ * neither its records nor its counter, and the next group reads the row
+ * again.  A job rolled back to its savepoint leaves its positions unused
+ * (the counter is not rolled back with it), a gap that readers never see
+ * as a record; the feed orders by position and asks only "greater than".
+ */
+static int sq_chg_next(sq_txn *tx, uint64_t *chg, tf_err *err,
+		       const char *where)
+{
+	if (tx->chg_state == SQ_CHG_UNREAD) {
+		int rc = sq_chg_read(tx->c, &tx->chg, err, where);
+
+		if (rc)
+			return rc;
+		tx->chg_state = SQ_CHG_READ;
+	}
+	if (tx->chg >= (uint64_t)INT64_MAX)
+		return sq_corrupt(err, where, "counters.chg");
+	tx->chg++;
+	tx->chg_state = SQ_CHG_MOVED;
+	*chg = tx->chg;
+	return 0;
+}
+
+/* Stores the group's counter if it moved (see sq_chg_next). */
+static int sq_chg_flush(sq_txn *tx, tf_err *err)
+{
+	static const char where[] = "commit";
+	sq_conn *c = tx->c;
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if (tx->chg_state != SQ_CHG_MOVED)
+		return 0;
+	rc = sq_prep(c, SQ_CHG_SET, &s, err, where);
+	if (rc)
+		return rc;
+	if (sqlite3_bind_int64(s, 1, (int64_t)tx->chg) != SQLITE_OK)
+		rc = sq_eio(c, err, where);
+	else
+		rc = sq_step_write(c, s, err, where);
+	if (rc == 0 && sqlite3_changes(c->h) != 1)
+		rc = sq_corrupt(err, where, "counters.chg");
+	sq_done(c, SQ_CHG_SET, s);
+	if (rc == 0)
+		tx->chg_state = SQ_CHG_READ;
 	return rc;
 }
 
@@ -1547,7 +1607,8 @@ static int sq_record_put(tf_db_txn *t, const char *agency, const char *id,
 			 uint64_t *chg, tf_err *err)
 {
 	static const char where[] = "record_put";
-	sq_conn *c = sq_t(t)->c;
+	sq_txn *tx = sq_t(t);
+	sq_conn *c = tx->c;
 	sqlite3_stmt *s = NULL;
 	uint64_t next = 0;
 	int rc = sq_need_write(t, err, where);
@@ -1567,7 +1628,7 @@ static int sq_record_put(tf_db_txn *t, const char *agency, const char *id,
 		return tf_err_set(err, TF_ELIMIT, "record.state",
 				  "record.state: %zu bytes is not in 1..%zu",
 				  len, SQ_BLOB_MAX);
-	rc = sq_chg_next(c, &next, err, where);
+	rc = sq_chg_next(tx, &next, err, where);
 	if (rc)
 		return rc;
 	rc = sq_prep(c, SQ_RECORD_PUT, &s, err, where);
@@ -1670,31 +1731,20 @@ out:
 	return rc;
 }
 
+/* Inside a write group whose counter is in memory, that value. */
 static int sq_head_chg(tf_db_txn *t, uint64_t *chg, tf_err *err)
 {
 	static const char where[] = "head_chg";
-	sq_conn *c = sq_t(t)->c;
-	sqlite3_stmt *s = NULL;
-	int rc;
+	sq_txn *tx = sq_t(t);
 
 	if (chg == NULL)
 		return sq_bad(err, where, "chg is required");
 	*chg = 0;
-	rc = sq_prep(c, SQ_CHG_HEAD, &s, err, where);
-	if (rc)
-		return rc;
-	rc = sq_step_one(c, s, err, where);
-	if (rc == 0)
-		rc = sq_corrupt(err, where, "counters.chg");
-	if (rc == 1) {
-		int64_t v = sqlite3_column_int64(s, 0);
-
-		rc = v < 0 ? sq_corrupt(err, where, "counters.chg") : 0;
-		if (rc == 0)
-			*chg = (uint64_t)v;
+	if (tx->chg_state != SQ_CHG_UNREAD) {
+		*chg = tx->chg;
+		return 0;
 	}
-	sq_done(c, SQ_CHG_HEAD, s);
-	return rc;
+	return sq_chg_read(tx->c, chg, err, where);
 }
 
 /* ----------------------------------------------------------- textrevs */
@@ -2458,8 +2508,8 @@ static void sq_fail_job(sq_job *j, const char *msg)
 }
 
 /*
- * One group: BEGIN IMMEDIATE, each job in its own savepoint, COMMIT, then
- * (in the caller) wake them.  A job whose fn fails is rolled back to its
+ * One group: BEGIN IMMEDIATE, each job in its own savepoint, the feed
+ * counter stored (sq_chg_flush), COMMIT, then (in the caller) wake them.  A job whose fn fails is rolled back to its
  * savepoint; if the transaction itself breaks (SQLite rolled it back, a
  * savepoint or the COMMIT failed) every job that had succeeded gets
  * TF_EIO, because none of its changes is stored.
@@ -2516,6 +2566,8 @@ static void sq_run_group(sq_db *db, sq_job *g)
 		if (!broken && sq_exec(c, SQ_RELEASE, &e, "release") != 0)
 			broken = 1;
 	}
+	if (!broken && sq_chg_flush(&tx, &e) != 0)
+		broken = 1;
 	if (!broken && sq_exec(c, SQ_COMMIT, &e, "commit") == 0)
 		return;
 	if (!sqlite3_get_autocommit(c->h))
