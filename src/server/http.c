@@ -79,6 +79,15 @@
 
 static const char JSON_TYPE[] = "application/json";
 
+#define IP_BUCKETS 4096 /* per-IP connection counts: hash buckets */
+
+/* One peer address's open connections (in h->ip_tab while n > 0). */
+struct ip_count {
+	struct ip_count *next;
+	unsigned char addr[17]; /* family tag + 16 address bytes */
+	unsigned n;
+};
+
 struct tf_http {
 	tf_srv *srv;
 	tf_config cfg;
@@ -86,6 +95,10 @@ struct tf_http {
 	tf_events *ev;
 	tf_metrics *metrics;
 	tf_http_limits lim;
+	/* per-IP connection counts (see ip_policy) */
+	pthread_mutex_t ip_lock;
+	int ip_init;
+	struct ip_count **ip_tab;
 	/* metrics-allow, normalised */
 	char metrics_allow[TF_HTTP_METRICS_ALLOW_MAX][INET6_ADDRSTRLEN + 1];
 	size_t nmetrics_allow;
@@ -283,7 +296,6 @@ struct req {
 	unsigned status;
 	int64_t t0_us;
 	char source[TF_AUDIT_SOURCE_MAX + 1];
-	char peer[INET6_ADDRSTRLEN + 1]; /* the TCP peer itself */
 	tf_srv_caller *caller; /* after authentication */
 	tf_sse *sse;
 	tf_waiter *waiter;
@@ -525,7 +537,7 @@ static int literal_text(const char *s, size_t n, char *out, size_t cap)
  * added; earlier entries are the client's word and are not trusted).
  */
 static void peer_source(const tf_http *h, struct MHD_Connection *conn,
-			char *out, size_t cap, char *peer, size_t peer_cap)
+			char *out, size_t cap)
 {
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
 		conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -536,8 +548,6 @@ static void peer_source(const tf_http *h, struct MHD_Connection *conn,
 		snprintf(out, cap, "unknown");
 		return;
 	}
-	if (strlen(out) < peer_cap)
-		memcpy(peer, out, strlen(out) + 1);
 	if (h->cfg.trusted_proxy[0] == '\0' ||
 	    strcmp(out, h->cfg.trusted_proxy) != 0)
 		return;
@@ -562,16 +572,18 @@ static void peer_source(const tf_http *h, struct MHD_Connection *conn,
 }
 
 /*
- * Whether peer (the TCP peer's address text, not a forwarded one) may
- * read /metrics: loopback, or an address named by metrics-allow.  The
- * counts span every agency, so they are not for anyone who can connect.
+ * Whether a request from source (peer_source: the peer, or the client
+ * the trusted proxy names, so that a proxy on this host does not make
+ * every client loopback) may read /metrics: loopback, or an address
+ * named by metrics-allow.  The counts span every agency, so they are not
+ * for anyone who can connect.
  */
-static int metrics_allowed(const tf_http *h, const char *peer)
+static int metrics_allowed(const tf_http *h, const char *source)
 {
-	if (strncmp(peer, "127.", 4) == 0 || strcmp(peer, "::1") == 0)
+	if (strncmp(source, "127.", 4) == 0 || strcmp(source, "::1") == 0)
 		return 1;
 	for (size_t i = 0; i < h->nmetrics_allow; i++)
-		if (strcmp(peer, h->metrics_allow[i]) == 0)
+		if (strcmp(source, h->metrics_allow[i]) == 0)
 			return 1;
 	return 0;
 }
@@ -612,6 +624,165 @@ static int parse_metrics_allow(tf_http *h, tf_err *err)
 			p++;
 	}
 	return 0;
+}
+
+/* ------------------------------------------------ per-IP connections */
+
+/*
+ * The key of a peer address (IPv4-mapped IPv6 as IPv4); 0 when it is
+ * exempt from the per-IP limit: the trusted proxy (all its clients share
+ * its address; max-connections bounds it) and, unless lim.per_ip_loopback,
+ * loopback peers (local clients are the operator's own: a proxy on this
+ * host, the benchmarks).  -1 for an address that is neither IPv4 nor 6.
+ */
+static int ip_key(const tf_http *h, const struct sockaddr *sa,
+		  unsigned char key[17])
+{
+	char text[INET6_ADDRSTRLEN + 1];
+
+	memset(key, 0, 17);
+	if (addr_text(sa, text, sizeof text) < 0)
+		return -1;
+	if (h->cfg.trusted_proxy[0] != '\0' &&
+	    strcmp(text, h->cfg.trusted_proxy) == 0)
+		return 0;
+	if (!h->lim.per_ip_loopback &&
+	    (strncmp(text, "127.", 4) == 0 || strcmp(text, "::1") == 0))
+		return 0;
+	if (strchr(text, ':') == NULL) {
+		key[0] = 4;
+		if (inet_pton(AF_INET, text, key + 1) != 1)
+			return -1;
+	} else {
+		key[0] = 6;
+		if (inet_pton(AF_INET6, text, key + 1) != 1)
+			return -1;
+	}
+	return 1;
+}
+
+static size_t ip_hash(const unsigned char key[17])
+{
+	uint32_t x = 2166136261u; /* FNV-1a */
+
+	for (int i = 0; i < 17; i++)
+		x = (x ^ key[i]) * 16777619u;
+	return x % IP_BUCKETS;
+}
+
+/* Caller holds ip_lock. */
+static struct ip_count **ip_find(tf_http *h, const unsigned char key[17])
+{
+	struct ip_count **pp = &h->ip_tab[ip_hash(key)];
+
+	while (*pp != NULL && memcmp((*pp)->addr, key, 17) != 0)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+/*
+ * The accept policy: refuses a peer that already holds per_ip
+ * connections (libmicrohttpd closes the socket at once).  Counts are
+ * kept by notify_connection; accepts racing on several threads may pass
+ * the limit by at most one connection per thread.
+ */
+static enum MHD_Result ip_policy(void *cls, const struct sockaddr *addr,
+				 socklen_t addrlen)
+{
+	tf_http *h = cls;
+	unsigned char key[17];
+	struct ip_count *c;
+	unsigned n;
+
+	(void)addrlen;
+	if (h->ip_tab == NULL || h->lim.per_ip == 0 ||
+	    ip_key(h, addr, key) <= 0)
+		return MHD_YES;
+	pthread_mutex_lock(&h->ip_lock);
+	c = *ip_find(h, key);
+	n = c != NULL ? c->n : 0;
+	pthread_mutex_unlock(&h->ip_lock);
+	if (n < h->lim.per_ip)
+		return MHD_YES;
+	{
+		char text[INET6_ADDRSTRLEN + 1];
+		tf_buf f;
+
+		tf_buf_init(&f);
+		tf_log_field_str(&f, "source",
+				 addr_text(addr, text, sizeof text) == 0
+					 ? text
+					 : "unknown");
+		tf_log_field_int(&f, "limit", h->lim.per_ip);
+		tf_log_write(TF_LOG_WARN, "per-ip connection limit reached",
+			     tf_buf_cstr(&f));
+		tf_buf_free(&f);
+	}
+	return MHD_NO;
+}
+
+/* Counts a connection's start and end per peer address; the socket
+   context is its counter (NULL when exempt or out of memory). */
+static void notify_connection(void *cls, struct MHD_Connection *conn,
+			      void **socket_context,
+			      enum MHD_ConnectionNotificationCode toe)
+{
+	tf_http *h = cls;
+	struct ip_count *c = *socket_context;
+
+	if (h->ip_tab == NULL || h->lim.per_ip == 0)
+		return;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+			conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		unsigned char key[17];
+		struct ip_count **pp;
+
+		*socket_context = NULL;
+		if (ci == NULL || ci->client_addr == NULL ||
+		    ip_key(h, ci->client_addr, key) <= 0)
+			return;
+		pthread_mutex_lock(&h->ip_lock);
+		pp = ip_find(h, key);
+		if (*pp == NULL) {
+			*pp = calloc(1, sizeof **pp);
+			if (*pp != NULL)
+				memcpy((*pp)->addr, key, sizeof key);
+		}
+		if (*pp != NULL) {
+			(*pp)->n++;
+			*socket_context = *pp;
+		}
+		pthread_mutex_unlock(&h->ip_lock);
+	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && c != NULL) {
+		*socket_context = NULL;
+		pthread_mutex_lock(&h->ip_lock);
+		if (--c->n == 0) {
+			struct ip_count **pp = ip_find(h, c->addr);
+
+			*pp = c->next;
+			free(c);
+		}
+		pthread_mutex_unlock(&h->ip_lock);
+	}
+}
+
+static void ip_free(tf_http *h)
+{
+	if (h->ip_tab != NULL) {
+		for (size_t i = 0; i < IP_BUCKETS; i++)
+			while (h->ip_tab[i] != NULL) {
+				struct ip_count *c = h->ip_tab[i];
+
+				h->ip_tab[i] = c->next;
+				free(c);
+			}
+		free(h->ip_tab);
+		h->ip_tab = NULL;
+	}
+	if (h->ip_init)
+		pthread_mutex_destroy(&h->ip_lock);
+	h->ip_init = 0;
 }
 
 /* ------------------------------------------------------ query params */
@@ -1169,7 +1340,7 @@ static enum MHD_Result dispatch(tf_http *h, struct MHD_Connection *conn,
 		tf_buf_puts(&out, "{\"status\":\"ok\"}");
 		break;
 	case TF_ROUTE_METRICS:
-		if (!h->cfg.metrics || !metrics_allowed(h, r->peer)) {
+		if (!h->cfg.metrics || !metrics_allowed(h, r->source)) {
 			tf_buf_free(&out);
 			return refuse(conn, r, TF_ENOTFOUND, "path",
 				      "path: no such endpoint");
@@ -1233,8 +1404,7 @@ static enum MHD_Result first_call(tf_http *h, struct MHD_Connection *conn,
 	const char *cl;
 	uint64_t n;
 
-	peer_source(h, conn, r->source, sizeof r->source, r->peer,
-		    sizeof r->peer);
+	peer_source(h, conn, r->source, sizeof r->source);
 	snprintf(r->method, sizeof r->method, "%s", method);
 	snprintf(r->path, sizeof r->path, "%s", url);
 	for (size_t i = 0; i < NROUTES; i++) {
@@ -1549,6 +1719,7 @@ static void http_free(tf_http *h)
 		pthread_mutex_destroy(&h->pool_lock);
 	}
 	free(h->threads);
+	ip_free(h);
 	tf_events_free(h->ev);
 	tf_metrics_free(h->metrics);
 	free(h->cert);
@@ -1600,6 +1771,18 @@ int tf_http_start_limits(tf_srv *s, const tf_config *cfg,
 	rc = parse_metrics_allow(h, err);
 	if (rc < 0)
 		goto fail;
+	if (h->lim.per_ip > 0) {
+		if (pthread_mutex_init(&h->ip_lock, NULL) != 0) {
+			rc = tf_err_set(err, TF_EIO, "http", "mutex init failed");
+			goto fail;
+		}
+		h->ip_init = 1;
+		h->ip_tab = calloc(IP_BUCKETS, sizeof *h->ip_tab);
+		if (h->ip_tab == NULL) {
+			rc = tf_err_set(err, TF_ENOMEM, "http", "out of memory");
+			goto fail;
+		}
+	}
 	if (tf_metrics_new(&h->metrics) < 0) {
 		rc = tf_err_set(err, TF_ENOMEM, "http", "out of memory");
 		goto fail;
@@ -1632,12 +1815,8 @@ int tf_http_start_limits(tf_srv *s, const tf_config *cfg,
 			{MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)cfg->threads,
 			 NULL},
 			{MHD_OPTION_CONNECTION_LIMIT, (intptr_t)conns, NULL},
-			/* Behind a trusted proxy every client shares its
-			   address: the global limit applies instead. */
-			{MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-			 cfg->trusted_proxy[0] != '\0' ? 0
-							: (intptr_t)h->lim.per_ip,
-			 NULL},
+			{MHD_OPTION_NOTIFY_CONNECTION,
+			 (intptr_t)(void *)notify_connection, h},
 			{MHD_OPTION_CONNECTION_TIMEOUT, CONN_TIMEOUT_S, NULL},
 			{MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 			 (intptr_t)CONN_POOL_BYTES, NULL},
@@ -1656,7 +1835,7 @@ int tf_http_start_limits(tf_srv *s, const tf_config *cfg,
 		/* The logger first, so MHD logs nothing on its own. */
 		h->start_thread = pthread_self();
 		atomic_store(&h->starting, 1);
-		h->d = MHD_start_daemon(flags, 0, NULL, NULL, access_handler,
+		h->d = MHD_start_daemon(flags, 0, ip_policy, h, access_handler,
 					h, MHD_OPTION_EXTERNAL_LOGGER,
 					mhd_logger, h, MHD_OPTION_ARRAY, o,
 					MHD_OPTION_END);

@@ -27,10 +27,12 @@ int64_t tf_http_now_ms(void);
 #define TF_HTTP_PER_IP_DEFAULT 256
 #define TF_HTTP_METRICS_ALLOW_MAX 16 /* addresses in metrics_allow */
 typedef struct tf_http_limits {
-	/* Connections one peer address may hold (0: no limit).  Not applied
-	   with a trusted proxy (every client then comes from its address;
-	   max-connections bounds it, the proxy limits its clients). */
+	/* Connections one peer address may hold (0: no limit).  The
+	   trusted proxy is exempt (every client then comes from its
+	   address; max-connections bounds it, the proxy limits its
+	   clients), and so are loopback peers unless per_ip_loopback. */
 	unsigned per_ip;
+	int per_ip_loopback;
 	unsigned per_session; /* SSE streams + long-polls per session */
 	unsigned sse_recheck_ms; /* session re-check before a poke */
 	/* Peers served GET /metrics besides loopback (127.0.0.0/8, ::1):

@@ -10,7 +10,11 @@
  * /metrics, SSE (poke after a notify with its id: line, Last-Event-ID
  * older than the head, heartbeats, the stream ending when the session is
  * revoked), long-poll (woken by a poke, empty at the deadline), and the
- * graceful stop with open SSE streams.  Waits are bounded loops.
+ * graceful stop with open SSE streams; a session re-checked after a
+ * long-poll wakes and before an SSE poke (a revoked device gets
+ * device_revoked, no data and no poke), the per-session and per-peer
+ * connection limits, /metrics only for loopback and metrics-allow peers,
+ * and the audit entry of a refused admin call.  Waits are bounded loops.
  */
 #include <curl/curl.h>
 #include <fcntl.h>
@@ -160,6 +164,9 @@ static int seed(tf_err *err)
 	return rc;
 }
 
+/* Limits for the next start() (NULL: the defaults); start() clears it. */
+static const tf_http_limits *next_limits;
+
 /* Starts the in-process server with extra flags (NULL-ended). */
 static int start(tf_err *err, ...)
 {
@@ -180,7 +187,8 @@ static int start(tf_err *err, ...)
 	argv[argc] = NULL;
 	rc = tf_config_load(&cfg, argc, argv, (char *const[]){NULL}, err);
 	if (rc == 0)
-		rc = tf_http_start(&srv, &cfg, &http, err);
+		rc = tf_http_start_limits(&srv, &cfg, next_limits, &http, err);
+	next_limits = NULL;
 	if (rc == 0)
 		snprintf(base, sizeof base, "%s://127.0.0.1:%u",
 			 cfg.tls_cert[0] != '\0' ? "https" : "http",
@@ -1446,6 +1454,365 @@ TEST(test_tls)
 	tf_sigkey_free(dk);
 }
 
+/* ------------------------------------------------- revocation, limits */
+
+static const tf_admin_actor sys_actor = {AGENCY, "system", NULL, "local",
+					 "test_http"};
+
+/* A fresh device of dana's with a session. */
+static int fresh_device(sess *s, const char *id)
+{
+	tf_err err;
+	int rc = enroll(&sys_actor, id, &err);
+
+	if (rc == 0)
+		rc = make_session(s, "dana", id, &err);
+	if (rc < 0)
+		tf_test_fail(__FILE__, __LINE__, "device %s: %s", id, err.msg);
+	return rc;
+}
+
+struct unit_put {
+	const char *id;
+	uint64_t chg;
+};
+
+static int put_unit_fn(tf_db_txn *t, void *arg, tf_err *err)
+{
+	static const char state[] = "{}";
+	struct unit_put *u = arg;
+
+	return t->ops->record_put(t, AGENCY, u->id, "unit", state,
+				  sizeof state - 1, &u->chg, err);
+}
+
+/* A record dana's devices may read (a unit: agency scope), poked. */
+static void new_unit(const char *id)
+{
+	struct unit_put u = {id, 0};
+	tf_err err;
+
+	if (tf_db_write(db, put_unit_fn, &u, &err) < 0)
+		tf_test_fail(__FILE__, __LINE__, "record_put: %s", err.msg);
+	srv.notify(srv.notify_arg, AGENCY, u.chg);
+}
+
+static void revoke(const char *device)
+{
+	tf_err err;
+
+	if (tf_admin_device_revoke(&srv, &sys_actor, device, tf_http_now_ms(),
+				   &err) < 0)
+		tf_test_fail(__FILE__, __LINE__, "revoke %s: %s", device,
+			     err.msg);
+}
+
+static void lp_start(struct lp *l, const sess *s, const char *path)
+{
+	memset(l, 0, sizeof *l);
+	l->path = path;
+	l->s = s;
+	if (pthread_create(&l->t, NULL, lp_main, l) != 0)
+		tf_test_fail(__FILE__, __LINE__, "pthread_create");
+}
+
+TEST(test_long_poll_revoked)
+{
+	static const char u1[] = "0190a7b0-0000-7000-8000-00000000aa01";
+	static const char u2[] = "0190a7b0-0000-7000-8000-00000000aa02";
+	char path[400], cur[300];
+	struct lp l;
+	sess s4, s5;
+
+	if (fresh_device(&s4, "d4") < 0 || fresh_device(&s5, "d5") < 0)
+		return;
+	/* Control: a live session's long-poll wakes with the new record. */
+	cursor_of(&s4, head_now(), cur, sizeof cur);
+	snprintf(path, sizeof path, "/v1/sync/pull?wait=30&cursor=%s", cur);
+	lp_start(&l, &s4, path);
+	CHECK(wait_count(live_waiters, 1));
+	new_unit(u1);
+	pthread_join(l.t, NULL);
+	CHECK_INT(l.r.status, 200);
+	CHECK(strstr(tf_buf_cstr(&l.r.body), u1) != NULL);
+	resp_free(&l.r);
+
+	/* Revoked while waiting, woken by a poke: device_revoked, and the
+	   record committed after the revocation is not in the answer. */
+	cursor_of(&s4, head_now(), cur, sizeof cur);
+	snprintf(path, sizeof path, "/v1/sync/pull?wait=30&cursor=%s", cur);
+	lp_start(&l, &s4, path);
+	CHECK(wait_count(live_waiters, 1));
+	revoke("d4");
+	new_unit(u2);
+	pthread_join(l.t, NULL);
+	CHECK_INT(l.rc, 0);
+	EXPECT_ERROR(&l.r, 403, "device_revoked", "X-Tenfour-Device");
+	CHECK(strstr(tf_buf_cstr(&l.r.body), "\"wipe\":true") != NULL);
+	CHECK(strstr(tf_buf_cstr(&l.r.body), u2) == NULL);
+	resp_free(&l.r);
+	CHECK_INT(live_waiters(), 0);
+
+	/* Revoked while waiting, woken by the deadline. */
+	cursor_of(&s5, head_now(), cur, sizeof cur);
+	snprintf(path, sizeof path, "/v1/sync/pull?wait=1&cursor=%s", cur);
+	lp_start(&l, &s5, path);
+	CHECK(wait_count(live_waiters, 1));
+	revoke("d5");
+	pthread_join(l.t, NULL);
+	EXPECT_ERROR(&l.r, 403, "device_revoked", "X-Tenfour-Device");
+	resp_free(&l.r);
+}
+
+/* This server re-checks the session before every poke. */
+TEST(test_sse_revoked)
+{
+	static const char u3[] = "0190a7b0-0000-7000-8000-00000000aa03";
+	static const char u4[] = "0190a7b0-0000-7000-8000-00000000aa04";
+	stream st, other;
+	sess s6;
+
+	if (fresh_device(&s6, "d6") < 0)
+		return;
+	CHECK_INT(stream_open(&st, &s6, NULL), 0);
+	CHECK_INT(stream_open(&other, &dana, NULL), 0);
+	CHECK(wait_text(&st, ": ok\n\n", 1, 5000));
+	CHECK(wait_text(&other, ": ok\n\n", 1, 5000));
+	/* Live: poked. */
+	new_unit(u3);
+	CHECK(wait_text(&st, "event: poke", 1, 5000));
+	CHECK(wait_text(&other, "event: poke", 1, 5000));
+	/* Revoked: the next change ends the stream with the reason, and
+	   no poke; the other stream is poked. */
+	revoke("d6");
+	new_unit(u4);
+	CHECK(wait_text(&other, "event: poke", 2, 5000));
+	CHECK(pump(5000, is_done, &st));
+	CHECK_INT(st.result, CURLE_OK);
+	CHECK_INT(count_of(&st.data, "event: poke"), 1);
+	CHECK(strstr(tf_buf_cstr(&st.data),
+		     "event: end\ndata: {\"code\":\"device_revoked\","
+		     "\"field\":\"X-Tenfour-Device\",") != NULL);
+	CHECK(strstr(tf_buf_cstr(&st.data), "\"wipe\":true}\n\n") != NULL);
+	CHECK(!other.done);
+	stream_close(&st);
+	stream_close(&other);
+	CHECK(wait_count(live_streams, 0));
+}
+
+/* The server's answer to GET /healthz in a bounded retry loop (a closed
+   connection is counted off its peer a moment after the client closed). */
+static int healthz_ok(void)
+{
+	for (int i = 0; i < 250; i++) {
+		resp r;
+		int ok = request("GET", "/healthz", NULL, NULL, NULL, 0, &r) ==
+				 0 &&
+			 r.status == 200;
+
+		resp_free(&r);
+		if (ok)
+			return 1;
+		nap_ms(20);
+	}
+	return 0;
+}
+
+/* This server: 2 streams + long-polls per session, 3 connections per
+   peer with loopback counted, heartbeats every second. */
+TEST(test_connection_limits)
+{
+	stream st[3];
+	char path[400], cur[300];
+	resp r;
+
+	/* Per peer: three connections held, a fourth refused at accept. */
+	CHECK_INT(stream_open(&st[0], &dana, NULL), 0);
+	CHECK_INT(stream_open(&st[1], &dana, NULL), 0);
+	CHECK_INT(stream_open(&st[2], &adm, NULL), 0);
+	for (int i = 0; i < 3; i++)
+		CHECK(wait_text(&st[i], ": ok\n\n", 1, 5000));
+	CHECK(wait_count(live_streams, 3));
+	CHECK(request("GET", "/healthz", NULL, NULL, NULL, 0, &r) != 0 ||
+	      r.status == 0);
+	resp_free(&r);
+	CHECK_INT(live_streams(), 3);
+	stream_close(&st[2]);
+	CHECK(wait_count(live_streams, 2));
+	CHECK(healthz_ok());
+
+	/* Per session: dana holds two streams; a third, and a long-poll
+	   that would wait, are refused (503, field "session"). */
+	CHECK_INT(request("GET", "/v1/sync/events", &dana, NULL, NULL, 0, &r),
+		  0);
+	EXPECT_ERROR(&r, 503, "busy", "session");
+	resp_free(&r);
+	CHECK(healthz_ok());
+	cursor_of(&dana, head_now(), cur, sizeof cur);
+	snprintf(path, sizeof path, "/v1/sync/pull?wait=30&cursor=%s", cur);
+	CHECK_INT(request("GET", path, &dana, NULL, NULL, 0, &r), 0);
+	EXPECT_ERROR(&r, 503, "busy", "session");
+	resp_free(&r);
+	/* A pull that does not wait is served; so is another session. */
+	CHECK(healthz_ok());
+	snprintf(path, sizeof path, "/v1/sync/pull?cursor=%s", cur);
+	CHECK_INT(request("GET", path, &dana, NULL, NULL, 0, &r), 0);
+	CHECK_INT(r.status, 200);
+	resp_free(&r);
+	CHECK(healthz_ok());
+	CHECK_INT(stream_open(&st[2], &adm, NULL), 0);
+	CHECK(wait_text(&st[2], ": ok\n\n", 1, 5000));
+	/* One of dana's streams closed: her next one is served. */
+	stream_close(&st[2]);
+	stream_close(&st[1]);
+	CHECK(wait_count(live_streams, 1));
+	CHECK(healthz_ok());
+	CHECK_INT(stream_open(&st[1], &dana, NULL), 0);
+	CHECK(wait_text(&st[1], ": ok\n\n", 1, 5000));
+	CHECK(wait_count(live_streams, 2));
+	stream_close(&st[0]);
+	stream_close(&st[1]);
+	CHECK(wait_count(live_streams, 0));
+}
+
+/* /metrics: loopback and metrics-allow peers only; behind the trusted
+   proxy the forwarded client decides. */
+TEST(test_metrics_allow)
+{
+	tf_http_limits lim;
+	resp r;
+	tf_err err;
+
+	CHECK_INT(start(&err, "--trusted-proxy=127.0.0.1", NULL), 0);
+	CHECK_INT(request("GET", "/metrics", NULL, NULL, NULL, 0, &r), 0);
+	CHECK_INT(r.status, 200);
+	resp_free(&r);
+	CHECK_INT(request("GET", "/metrics", NULL,
+			  "X-Forwarded-For: 203.0.113.9", NULL, 0, &r),
+		  0);
+	EXPECT_ERROR(&r, 404, "not_found", "path");
+	resp_free(&r);
+	stop();
+
+	tf_http_limits_default(&lim);
+	snprintf(lim.metrics_allow, sizeof lim.metrics_allow,
+		 " 203.0.113.9 ,2001:DB8::1");
+	next_limits = &lim;
+	CHECK_INT(start(&err, "--trusted-proxy=127.0.0.1", NULL), 0);
+	CHECK_INT(request("GET", "/metrics", NULL,
+			  "X-Forwarded-For: 203.0.113.9", NULL, 0, &r),
+		  0);
+	CHECK_INT(r.status, 200);
+	resp_free(&r);
+	CHECK_INT(request("GET", "/metrics", NULL,
+			  "X-Forwarded-For: 2001:db8::1", NULL, 0, &r),
+		  0);
+	CHECK_INT(r.status, 200);
+	resp_free(&r);
+	CHECK_INT(request("GET", "/metrics", NULL,
+			  "X-Forwarded-For: 198.51.100.7", NULL, 0, &r),
+		  0);
+	EXPECT_ERROR(&r, 404, "not_found", "path");
+	resp_free(&r);
+	stop();
+
+	/* Not an address: the server does not start. */
+	snprintf(lim.metrics_allow, sizeof lim.metrics_allow,
+		 "203.0.113.9,example.org");
+	next_limits = &lim;
+	memset(&err, 0, sizeof err);
+	CHECK_INT(start(&err, NULL), TF_EINVAL);
+	CHECK_STR(err.where, "metrics-allow");
+	CHECK(strstr(err.msg, "example.org") != NULL);
+	http = NULL;
+}
+
+struct last_entry {
+	char text[TF_AUDIT_ENTRY_MAX + 1];
+};
+
+static int last_entry_fn(void *arg, const tf_db_audit *a)
+{
+	struct last_entry *e = arg;
+	size_t n = a->len < TF_AUDIT_ENTRY_MAX ? a->len : TF_AUDIT_ENTRY_MAX;
+
+	memcpy(e->text, a->bytes, n);
+	e->text[n] = '\0';
+	return 0;
+}
+
+static int scan_fn(tf_db_txn *t, void *arg, tf_err *err)
+{
+	return t->ops->audit_scan(t, AGENCY, 1, 0, last_entry_fn, arg, err);
+}
+
+/* AU-2: an admin endpoint refused for the role is audited as a failure,
+   with the caller's agency, user and device. */
+TEST(test_admin_refusal_audited)
+{
+	static const struct {
+		const char *path, *type, *target;
+	} cases[] = {
+		{"/v1/admin/devices/d2/revoke", "device_revoke", "d2"},
+		{"/v1/admin/users/root/release", "permission_change", "root"},
+		{"/v1/admin/users/root/revoke-sessions", "permission_change",
+		 "root"},
+	};
+	struct last_entry *e = malloc(sizeof *e);
+	char want[200];
+	resp r;
+
+	if (e == NULL) {
+		CHECK(0);
+		return;
+	}
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		CHECK_INT(request("POST", cases[i].path, &dana, NULL, "", 0,
+				  &r),
+			  0);
+		EXPECT_ERROR(&r, 403, "permission_denied", "role");
+		resp_free(&r);
+		e->text[0] = '\0';
+		CHECK_INT(tf_db_read(db, scan_fn, e, NULL), 0);
+		CHECK(strstr(e->text, "\"actor\":{\"agency\":\"" AGENCY
+				      "\",\"device\":\"d1\",\"role\":"
+				      "\"dispatcher\",\"user\":\"dana\"}") !=
+		      NULL);
+		CHECK(strstr(e->text, "\"detail\":{\"reason\":\"role\"}") !=
+		      NULL);
+		CHECK(strstr(e->text, "\"outcome\":\"failure\"") != NULL);
+		snprintf(want, sizeof want, "\"type\":\"%s\"", cases[i].type);
+		CHECK(strstr(e->text, want) != NULL);
+		snprintf(want, sizeof want, "\"target\":\"%s\"",
+			 cases[i].target);
+		CHECK(strstr(e->text, want) != NULL);
+		CHECK(strstr(e->text, "\"where\":\"test_http POST "
+				      "/v1/admin/") != NULL);
+	}
+	/* The target is still intact: nothing was revoked. */
+	CHECK_INT(request("GET", "/v1/conflicts", &adm, NULL, NULL, 0, &r), 0);
+	CHECK_INT(r.status, 200);
+	resp_free(&r);
+	free(e);
+}
+
+/* Runs one test on a server of its own (limits, flags). */
+static void with_server(void (*fn)(void), const char *name,
+			const tf_http_limits *lim, const char *flag)
+{
+	tf_err err;
+
+	next_limits = lim;
+	memset(&err, 0, sizeof err);
+	if (start(&err, flag, NULL) < 0) {
+		tf_test_fail(__FILE__, __LINE__, "%s: start: %s", name,
+			     err.msg);
+		return;
+	}
+	tf_test_run(name, fn);
+	stop();
+}
+
 static int open_server(tf_err *err)
 {
 	char dsn[128], *text;
@@ -1504,6 +1871,25 @@ int main(int argc, char **argv)
 	RUN(test_trusted_proxy);
 	RUN(test_request_head_limit);
 	RUN(test_tls);
+	RUN(test_metrics_allow);
+	{
+		tf_http_limits lim;
+
+		with_server(test_long_poll_revoked, "long-poll revoked", NULL,
+			    NULL);
+		with_server(test_admin_refusal_audited, "admin refusal", NULL,
+			    NULL);
+		tf_http_limits_default(&lim);
+		lim.sse_recheck_ms = 0;
+		with_server(test_sse_revoked, "sse revoked", &lim,
+			    "--sse-heartbeat-s=1");
+		tf_http_limits_default(&lim);
+		lim.per_session = 2;
+		lim.per_ip = 3;
+		lim.per_ip_loopback = 1;
+		with_server(test_connection_limits, "connection limits", &lim,
+			    "--sse-heartbeat-s=1");
+	}
 	curl_multi_cleanup(multi);
 	curl_global_cleanup();
 	tf_db_close(db);
