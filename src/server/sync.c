@@ -1774,7 +1774,7 @@ out:
 
 /* Bounds of GET /v1/conflicts: conflicts listed, agency rows examined. */
 #define SYNC_CONFLICTS_MAX 1000
-#define SYNC_CONFLICTS_SCAN_MAX (10 * SYNC_CONFLICTS_MAX)
+#define SYNC_CONFLICTS_SCAN_MAX ((size_t)10 * SYNC_CONFLICTS_MAX)
 
 typedef struct conflict_job {
 	tf_srv *s;
@@ -1918,10 +1918,11 @@ int tf_sync_conflicts(tf_srv *s, const tf_srv_caller *c, tf_buf *out,
 	conflict_job j;
 	access_job a;
 	tf_json *d = NULL;
-	size_t mark = out->len;
+	size_t mark;
 	int rc;
 
 	assert(s != NULL && c != NULL && out != NULL);
+	mark = out->len;
 	memset(&j, 0, sizeof j);
 	j.s = s;
 	j.c = c;
@@ -2165,10 +2166,11 @@ int tf_sync_text_revisions(tf_srv *s, const tf_srv_caller *c,
 	textrev_job *j;
 	tf_json *list = NULL, *d = NULL;
 	access_job a;
-	size_t mark = out->len;
+	size_t mark;
 	int rc;
 
 	assert(s != NULL && c != NULL && out != NULL);
+	mark = out->len;
 	if (record_id == NULL || !tf_uuid_valid(record_id, strlen(record_id)))
 		return tf_err_set(err, TF_EINVAL, "record_id",
 				  "record id must be a lower-case UUID");
