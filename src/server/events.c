@@ -580,7 +580,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 			return MHD_CONTENT_READER_END_OF_STREAM;
 		}
 		if (s->want_chg > s->sent_chg) {
-			uint64_t chg = s->want_chg;
+			uint64_t chg;
 
 			/* Never a poke past a failed session: a revoked
 			   device or a disabled user learns nothing more. */

@@ -1777,7 +1777,9 @@ int tf_http_start_limits(tf_srv *s, const tf_config *cfg,
 			goto fail;
 		}
 		h->ip_init = 1;
-		h->ip_tab = calloc(IP_BUCKETS, sizeof *h->ip_tab);
+		/* An array of bucket pointers: sizeof a pointer is meant. */
+		/* NOLINTNEXTLINE(bugprone-sizeof-expression) */
+		h->ip_tab = calloc(IP_BUCKETS, sizeof h->ip_tab[0]);
 		if (h->ip_tab == NULL) {
 			rc = tf_err_set(err, TF_ENOMEM, "http", "out of memory");
 			goto fail;
