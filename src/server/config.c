@@ -29,11 +29,13 @@ enum opt_id {
 	O_TLS_KEY,
 	O_THREADS,
 	O_MAX_CONNECTIONS,
+	O_MAX_CONNECTIONS_PER_IP,
 	O_FSYNC,
 	O_MAX_SKEW_MS,
 	O_SSE_HEARTBEAT_S,
 	O_PORT_FILE,
 	O_METRICS,
+	O_METRICS_ALLOW,
 	O_TRUSTED_PROXY,
 	O_PBKDF2_ITERATIONS,
 	O_LOG_LEVEL,
@@ -69,6 +71,10 @@ static const struct opt opts[O_COUNT] = {
 	[O_MAX_CONNECTIONS] = {"max-connections", "N",
 			       "open connections at most, 1..1000000 "
 			       "(default 10000)"},
+	[O_MAX_CONNECTIONS_PER_IP] = {"max-connections-per-ip", "N",
+				      "open connections one peer address may "
+				      "hold, 0 (no limit)..1000000; loopback "
+				      "and trusted-proxy exempt (default 256)"},
 	[O_FSYNC] = {"fsync", "on|off",
 		     "sync every commit before acknowledging it (default on)"},
 	[O_MAX_SKEW_MS] = {"max-skew-ms", "MS",
@@ -80,6 +86,9 @@ static const struct opt opts[O_COUNT] = {
 			 "write the bound port to PATH once serving"},
 	[O_METRICS] = {"metrics", "on|off",
 		       "serve GET /metrics without auth (default on)"},
+	[O_METRICS_ALLOW] = {"metrics-allow", "ADDR[,ADDR...]",
+			     "peers (at most 16 IPv4/IPv6 literals) served "
+			     "/metrics besides loopback (default none)"},
 	[O_TRUSTED_PROXY] = {"trusted-proxy", "ADDR",
 			     "take the client address from X-Forwarded-For "
 			     "when the peer is ADDR (a TLS proxy)"},
@@ -107,6 +116,7 @@ void tf_config_default(tf_config *c)
 		 TF_CONFIG_DEFAULT_DATA_DIR);
 	c->threads = 4;
 	c->max_connections = 10000;
+	c->max_connections_per_ip = TF_CONFIG_PER_IP_DEFAULT;
 	c->fsync = 1;
 	c->max_skew_ms = 60000;
 	c->sse_heartbeat_s = 20;
@@ -288,6 +298,74 @@ static int set_number(uint64_t *dst, uint64_t lo, uint64_t hi,
 		   (unsigned long long)lo, (unsigned long long)hi, shown);
 }
 
+/* An IPv4 or IPv6 literal (n bytes at v) in its normal text form. */
+static int norm_addr(const char *v, size_t n, char *out, size_t cap)
+{
+	unsigned char a[sizeof(struct in6_addr)];
+	char lit[TF_CONFIG_ADDR_MAX];
+
+	if (n == 0 || n >= sizeof lit)
+		return -1;
+	memcpy(lit, v, n);
+	lit[n] = '\0';
+	if (inet_pton(AF_INET, lit, a) == 1)
+		return inet_ntop(AF_INET, a, out, (socklen_t)cap) ? 0 : -1;
+	if (inet_pton(AF_INET6, lit, a) == 1)
+		return inet_ntop(AF_INET6, a, out, (socklen_t)cap) ? 0 : -1;
+	return -1;
+}
+
+/*
+ * metrics-allow: "" (none) or ADDR[,ADDR...], at most
+ * TF_CONFIG_METRICS_ALLOW_MAX literals, blanks around each allowed; kept
+ * normalised (the form http.c compares request sources in).  An empty
+ * entry is an error (a stray comma is more likely a typo than meant).
+ * c is changed only when the whole list is good.
+ */
+static int set_metrics_allow(tf_config *c, const char *key, const char *src,
+			     const char *v, tf_err *err)
+{
+	char list[TF_CONFIG_METRICS_ALLOW_LEN], one[TF_CONFIG_ADDR_MAX];
+	char entry[TF_CONFIG_ADDR_MAX], shown[80];
+	size_t len = 0, count = 0;
+
+	list[0] = '\0';
+	for (const char *p = v; *v != '\0'; p++) {
+		size_t n = strcspn(p, ","), k;
+		const char *b = p, *e = p + n;
+
+		while (b < e && (*b == ' ' || *b == '\t'))
+			b++;
+		while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if (b == e)
+			return bad(err, key, src, "address %zu of the list is "
+				   "empty", count + 1);
+		if (count == TF_CONFIG_METRICS_ALLOW_MAX)
+			return bad(err, key, src, "more than %d addresses",
+				   TF_CONFIG_METRICS_ALLOW_MAX);
+		if (norm_addr(b, (size_t)(e - b), one, sizeof one) < 0) {
+			k = (size_t)(e - b) < sizeof entry ? (size_t)(e - b)
+							   : sizeof entry - 1;
+			memcpy(entry, b, k);
+			entry[k] = '\0';
+			show(shown, sizeof shown, entry);
+			return bad(err, key, src,
+				   "\"%s\" is not an IPv4 or IPv6 address",
+				   shown);
+		}
+		/* Fits: 16 entries of at most ADDR_MAX - 1 bytes and a ','. */
+		len += (size_t)snprintf(list + len, sizeof list - len, "%s%s",
+					count > 0 ? "," : "", one);
+		count++;
+		p += n;
+		if (*p == '\0')
+			break;
+	}
+	memcpy(c->metrics_allow, list, len + 1);
+	return 0;
+}
+
 /* Validates v for option id and stores it in c. */
 static int set_option(tf_config *c, enum opt_id id, const char *src,
 		      const char *v, tf_err *err)
@@ -332,6 +410,11 @@ static int set_option(tf_config *c, enum opt_id id, const char *src,
 		if (rc == 0)
 			c->max_connections = (unsigned)n;
 		return rc;
+	case O_MAX_CONNECTIONS_PER_IP:
+		rc = set_number(&n, 0, 1000000, key, src, v, err);
+		if (rc == 0)
+			c->max_connections_per_ip = (unsigned)n;
+		return rc;
 	case O_MAX_SKEW_MS:
 		rc = set_number(&n, 1, 86400000, key, src, v, err);
 		if (rc == 0)
@@ -352,24 +435,16 @@ static int set_option(tf_config *c, enum opt_id id, const char *src,
 		return set_onoff(&c->fsync, key, src, v, err);
 	case O_METRICS:
 		return set_onoff(&c->metrics, key, src, v, err);
-	case O_TRUSTED_PROXY: {
-		unsigned char a[sizeof(struct in6_addr)];
-
+	case O_METRICS_ALLOW:
+		return set_metrics_allow(c, key, src, v, err);
+	case O_TRUSTED_PROXY:
+		if (norm_addr(v, strlen(v), c->trusted_proxy,
+			      sizeof c->trusted_proxy) == 0)
+			return 0;
 		show(shown, sizeof shown, v);
-		if (inet_pton(AF_INET, v, a) == 1) {
-			inet_ntop(AF_INET, a, c->trusted_proxy,
-				  sizeof c->trusted_proxy);
-			return 0;
-		}
-		if (inet_pton(AF_INET6, v, a) == 1) {
-			inet_ntop(AF_INET6, a, c->trusted_proxy,
-				  sizeof c->trusted_proxy);
-			return 0;
-		}
 		return bad(err, key, src,
 			   "must be an IPv4 or IPv6 address, got \"%s\"",
 			   shown);
-	}
 	case O_LOG_LEVEL:
 		for (int l = TF_LOG_DEBUG; l <= TF_LOG_ERROR; l++)
 			if (strcmp(v, tf_config_log_level_name(l)) == 0) {

@@ -26,6 +26,11 @@
 #define TF_CONFIG_DEFAULT_SCHEMA "/usr/share/tenfour/cad.json"
 #define TF_CONFIG_FALLBACK_SCHEMA "schemas/cad.json"
 #define TF_CONFIG_DEFAULT_LISTEN "127.0.0.1:8410"
+#define TF_CONFIG_PER_IP_DEFAULT 256
+#define TF_CONFIG_METRICS_ALLOW_MAX 16 /* addresses in metrics-allow */
+/* metrics-allow as stored: normalised literals joined by ',' */
+#define TF_CONFIG_METRICS_ALLOW_LEN \
+	(TF_CONFIG_METRICS_ALLOW_MAX * (TF_CONFIG_ADDR_MAX + 1))
 
 enum tf_log_level {
 	TF_LOG_DEBUG = 0,
@@ -46,12 +51,18 @@ typedef struct tf_config {
 	char tls_key[TF_CONFIG_PATH_MAX + 1];
 	unsigned threads;         /* MHD thread pool, 1..256, default 4 */
 	unsigned max_connections; /* 1..1000000, default 10000 */
+	/* connections one peer address may hold, 0..1000000 (0: no
+	   limit), default 256; loopback and trusted-proxy are exempt */
+	unsigned max_connections_per_ip;
 	int fsync;                /* 1 (default) or 0 */
 	int64_t max_skew_ms;      /* 1..86400000, default 60000 */
 	unsigned sse_heartbeat_s; /* 1..60, default 20 */
 	char port_file[TF_CONFIG_PATH_MAX + 1]; /* "" = none */
 	int metrics;              /* 1 (default): serve GET /metrics */
 	char trusted_proxy[TF_CONFIG_ADDR_MAX]; /* normalised, "" = none */
+	/* peers served /metrics besides loopback: at most 16 IPv4/IPv6
+	   literals, normalised, comma-separated, "" = none */
+	char metrics_allow[TF_CONFIG_METRICS_ALLOW_LEN];
 	uint32_t pbkdf2_iter;     /* >= 600000, default 600000 */
 	int log_level;            /* enum tf_log_level, default info */
 	int help, version;        /* --help / --version were given */

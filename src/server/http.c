@@ -1738,6 +1738,14 @@ void tf_http_limits_default(tf_http_limits *l)
 	l->sse_recheck_ms = TF_EVENTS_RECHECK_MS;
 }
 
+void tf_http_limits_config(tf_http_limits *l, const tf_config *cfg)
+{
+	tf_http_limits_default(l);
+	l->per_ip = cfg->max_connections_per_ip;
+	snprintf(l->metrics_allow, sizeof l->metrics_allow, "%s",
+		 cfg->metrics_allow);
+}
+
 int tf_http_start(tf_srv *s, const tf_config *cfg, tf_http **out,
 		  tf_err *err)
 {
@@ -1764,7 +1772,7 @@ int tf_http_start_limits(tf_srv *s, const tf_config *cfg,
 	if (lim != NULL)
 		h->lim = *lim;
 	else
-		tf_http_limits_default(&h->lim);
+		tf_http_limits_config(&h->lim, cfg);
 	h->lim.metrics_allow[sizeof h->lim.metrics_allow - 1] = '\0';
 	h->listen_fd = MHD_INVALID_SOCKET;
 	tf_log_set_level(cfg->log_level);

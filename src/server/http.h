@@ -20,12 +20,13 @@ typedef struct tf_http tf_http;
 int64_t tf_http_now_ms(void);
 
 /*
- * Connection limits that tf_config does not carry (yet): the options
- * max-connections-per-ip and metrics-allow, and the per-session limits of
- * events.h.  tf_http_limits_default fills the defaults.
+ * Connection limits: the options max-connections-per-ip and
+ * metrics-allow (tf_config carries them; tf_http_limits_config copies
+ * them) and the per-session limits of events.h, which have no option.
+ * tf_http_limits_default fills the defaults.
  */
-#define TF_HTTP_PER_IP_DEFAULT 256
-#define TF_HTTP_METRICS_ALLOW_MAX 16 /* addresses in metrics_allow */
+#define TF_HTTP_PER_IP_DEFAULT TF_CONFIG_PER_IP_DEFAULT
+#define TF_HTTP_METRICS_ALLOW_MAX TF_CONFIG_METRICS_ALLOW_MAX
 typedef struct tf_http_limits {
 	/* Connections one peer address may hold (0: no limit).  The
 	   trusted proxy is exempt (every client then comes from its
@@ -37,15 +38,18 @@ typedef struct tf_http_limits {
 	unsigned sse_recheck_ms; /* session re-check before a poke */
 	/* Peers served GET /metrics besides loopback (127.0.0.0/8, ::1):
 	   a comma-separated list of IPv4/IPv6 literals, "" = none. */
-	char metrics_allow[TF_HTTP_METRICS_ALLOW_MAX * (TF_CONFIG_ADDR_MAX + 1)];
+	char metrics_allow[TF_CONFIG_METRICS_ALLOW_LEN];
 } tf_http_limits;
 
 void tf_http_limits_default(tf_http_limits *l);
+/* The defaults with cfg's max-connections-per-ip and metrics-allow. */
+void tf_http_limits_config(tf_http_limits *l, const tf_config *cfg);
 
 /*
  * Starts serving s (borrowed; it must outlive the server) as configured
- * (listen, tls-cert/key, threads, max-connections, sse-heartbeat-s,
- * metrics, trusted-proxy, port-file).  Sets s->notify/notify_arg to the
+ * (listen, tls-cert/key, threads, max-connections,
+ * max-connections-per-ip, sse-heartbeat-s, metrics, metrics-allow,
+ * trusted-proxy, port-file).  Sets s->notify/notify_arg to the
  * live-event registry (tf_http_stop clears them).  Raises RLIMIT_NOFILE
  * to fit max-connections.  When cfg->port_file is set, the bound port is
  * written there (atomically, by rename) once the daemon accepts.
@@ -53,7 +57,8 @@ void tf_http_limits_default(tf_http_limits *l);
  */
 int tf_http_start(tf_srv *s, const tf_config *cfg, tf_http **out,
 		  tf_err *err);
-/* The same with explicit limits (NULL: tf_http_limits_default).  Errors
+/* The same with explicit limits (NULL: tf_http_limits_config of cfg);
+   lim's per_ip and metrics_allow are used instead of cfg's.  Errors
    also TF_EINVAL (field "metrics-allow") for an entry that is no address. */
 int tf_http_start_limits(tf_srv *s, const tf_config *cfg,
 			 const tf_http_limits *lim, tf_http **out,

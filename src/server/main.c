@@ -99,6 +99,7 @@ static int serve(const tf_config *cfg)
 	tf_db *db = NULL;
 	tf_db_options o;
 	tf_http *h = NULL;
+	tf_http_limits lim;
 	tf_srv s;
 	tf_err err;
 	char host[64], node[96], scheme[32];
@@ -137,7 +138,10 @@ static int serve(const tf_config *cfg)
 	if (rc < 0)
 		goto out;
 	have_identity = 1;
-	rc = tf_http_start(&s, cfg, &h, &err);
+	/* max-connections-per-ip and metrics-allow; the per-session
+	   limits keep their defaults. */
+	tf_http_limits_config(&lim, cfg);
+	rc = tf_http_start_limits(&s, cfg, &lim, &h, &err);
 	if (rc < 0)
 		goto out;
 	{
@@ -150,6 +154,8 @@ static int serve(const tf_config *cfg)
 		tf_log_field_int(&f, "port", tf_http_port(h));
 		tf_log_field_str(&f, "tls", cfg->tls_cert[0] ? "on" : "off");
 		tf_log_field_int(&f, "threads", cfg->threads);
+		tf_log_field_int(&f, "max_connections_per_ip",
+				 cfg->max_connections_per_ip);
 		tf_log_field_str(&f, "db", scheme);
 		tf_log_field_str(&f, "fsync", cfg->fsync ? "on" : "off");
 		tf_log_field_str(&f, "schema", cfg->schema);

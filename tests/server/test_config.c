@@ -60,6 +60,8 @@ TEST(test_defaults)
 	CHECK_STR(c.db, "sqlite:/var/lib/tenfourd/tenfourd.db");
 	CHECK_INT(c.threads, 4);
 	CHECK_INT(c.max_connections, 10000);
+	CHECK_INT(c.max_connections_per_ip, 256);
+	CHECK_STR(c.metrics_allow, "");
 	CHECK_INT(c.fsync, 1);
 	CHECK_INT(c.metrics, 1);
 	CHECK_INT(c.max_skew_ms, 60000);
@@ -277,6 +279,101 @@ TEST(test_sources_named)
 	CHECK(strstr(err.msg, "flag --metrics") != NULL);
 }
 
+/* max-connections-per-ip and metrics-allow: values, normal form, bounds,
+   errors naming the option and the source, precedence. */
+TEST(test_connection_options)
+{
+	char cflag[160], list[1200];
+	tf_config c;
+	tf_err err;
+	size_t n = 0;
+
+	CHECK_INT(load(&c, no_env, &err, "--max-connections-per-ip", "0",
+		       NULL),
+		  0);
+	CHECK_INT(c.max_connections_per_ip, 0);
+	CHECK_INT(load(&c, no_env, &err, "--max-connections-per-ip=1000000",
+		       NULL),
+		  0);
+	CHECK_INT(c.max_connections_per_ip, 1000000);
+	/* Normalised, blanks trimmed, IPv4 and IPv6. */
+	CHECK_INT(load(&c, no_env, &err, "--metrics-allow",
+		       " 10.0.0.7 ,0:0:0:0:0:0:0:1,\t2001:DB8::5", NULL),
+		  0);
+	CHECK_STR(c.metrics_allow, "10.0.0.7,::1,2001:db8::5");
+	/* Sixteen addresses, the most. */
+	for (int i = 0; i < 16; i++)
+		n += (size_t)snprintf(list + n, sizeof list - n, "%s10.1.2.%d",
+				      i ? "," : "", i);
+	CHECK_INT(load(&c, no_env, &err, "--metrics-allow", list, NULL), 0);
+	CHECK(strstr(c.metrics_allow, "10.1.2.0,10.1.2.1,") == c.metrics_allow);
+	CHECK(strstr(c.metrics_allow, ",10.1.2.15") != NULL);
+	/* The environment may clear what the file set. */
+	write_conf("metrics-allow = 192.0.2.1\nmax-connections-per-ip = 9\n");
+	snprintf(cflag, sizeof cflag, "--config=%s", conf);
+	CHECK_INT(load(&c, no_env, &err, cflag, NULL), 0);
+	CHECK_STR(c.metrics_allow, "192.0.2.1");
+	CHECK_INT(c.max_connections_per_ip, 9);
+	{
+		char *const env[] = {(char *)"TENFOURD_METRICS_ALLOW=",
+				     (char *)"TENFOURD_MAX_CONNECTIONS_PER_IP=10",
+				     NULL};
+
+		CHECK_INT(load(&c, env, &err, cflag, NULL), 0);
+		CHECK_STR(c.metrics_allow, "");
+		CHECK_INT(c.max_connections_per_ip, 10);
+		/* Flags over both. */
+		CHECK_INT(load(&c, env, &err, cflag, "--metrics-allow=::2",
+			       "--max-connections-per-ip", "11", NULL),
+			  0);
+		CHECK_STR(c.metrics_allow, "::2");
+		CHECK_INT(c.max_connections_per_ip, 11);
+	}
+	/* Bad values, each naming the option and the source. */
+	bad_flag("max-connections-per-ip", "1000001");
+	bad_flag("max-connections-per-ip", "-1");
+	bad_flag("max-connections-per-ip", "");
+	bad_flag("max-connections-per-ip", "many");
+	bad_flag("metrics-allow", "prometheus.local");
+	bad_flag("metrics-allow", "10.0.0.1,");
+	bad_flag("metrics-allow", ",10.0.0.1");
+	bad_flag("metrics-allow", "10.0.0.1,,10.0.0.2");
+	bad_flag("metrics-allow", "10.0.0.0/8");
+	bad_flag("metrics-allow", "[::1]");
+	strcat(list, ",10.1.2.16");
+	bad_flag("metrics-allow", list);
+	{
+		tf_config d;
+
+		CHECK_INT(load(&d, no_env, &err, "--metrics-allow", list, NULL),
+			  TF_EINVAL);
+		CHECK(strstr(err.msg, "more than 16") != NULL);
+		CHECK_INT(load(&d, no_env, &err, "--metrics-allow", "1.2.3.4,x",
+			       NULL),
+			  TF_EINVAL);
+		CHECK(strstr(err.msg, "\"x\"") != NULL);
+	}
+	write_conf("threads = 2\nmetrics-allow = 10.0.0.1, nope\n");
+	CHECK_INT(load(&c, no_env, &err, cflag, NULL), TF_EINVAL);
+	CHECK_STR(err.where, "metrics-allow");
+	{
+		char want[200];
+
+		snprintf(want, sizeof want, "file %s:2", conf);
+		CHECK(strstr(err.msg, want) != NULL);
+	}
+	{
+		char *const env[] = {
+			(char *)"TENFOURD_MAX_CONNECTIONS_PER_IP=2000000", NULL};
+
+		CHECK_INT(load(&c, env, &err, NULL), TF_EINVAL);
+		CHECK_STR(err.where, "max-connections-per-ip");
+		CHECK(strstr(err.msg, "environment "
+				      "TENFOURD_MAX_CONNECTIONS_PER_IP") !=
+		      NULL);
+	}
+}
+
 TEST(test_bad_flags)
 {
 	tf_config c;
@@ -356,6 +453,8 @@ TEST(test_usage)
 		"--fsync",	     "--max-skew-ms",	  "--sse-heartbeat-s",
 		"--port-file",	     "--metrics",	  "--trusted-proxy",
 		"--pbkdf2-iterations", "--log-level",	  "TENFOURD_LOG_LEVEL",
+		"--max-connections-per-ip", "--metrics-allow",
+		"TENFOURD_METRICS_ALLOW",
 		"override",
 	};
 
@@ -386,6 +485,7 @@ int main(int argc, char **argv)
 	RUN(test_values);
 	RUN(test_bad_values);
 	RUN(test_sources_named);
+	RUN(test_connection_options);
 	RUN(test_bad_flags);
 	RUN(test_limits);
 	RUN(test_usage);

@@ -1724,6 +1724,22 @@ TEST(test_metrics_allow)
 	resp_free(&r);
 	stop();
 
+	/* The same through the options (tf_config -> the HTTP layer). */
+	CHECK_INT(start(&err, "--trusted-proxy=127.0.0.1",
+			"--metrics-allow=203.0.113.9", NULL),
+		  0);
+	CHECK_INT(request("GET", "/metrics", NULL,
+			  "X-Forwarded-For: 203.0.113.9", NULL, 0, &r),
+		  0);
+	CHECK_INT(r.status, 200);
+	resp_free(&r);
+	CHECK_INT(request("GET", "/metrics", NULL,
+			  "X-Forwarded-For: 198.51.100.7", NULL, 0, &r),
+		  0);
+	EXPECT_ERROR(&r, 404, "not_found", "path");
+	resp_free(&r);
+	stop();
+
 	/* Not an address: the server does not start. */
 	snprintf(lim.metrics_allow, sizeof lim.metrics_allow,
 		 "203.0.113.9,example.org");
