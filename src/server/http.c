@@ -1366,7 +1366,7 @@ static enum MHD_Result dispatch(tf_http *h, struct MHD_Connection *conn,
 		rc = tf_auth_banner(h->srv, s, &out, &err);
 		break;
 	case TF_ROUTE_CONFLICTS:
-		rc = tf_sync_conflicts(h->srv, r->caller, &out, &err);
+		rc = tf_sync_conflicts(h->srv, r->caller, now, &out, &err);
 		break;
 	case TF_ROUTE_TEXT_REVISIONS:
 		if (strlen(r->seg[0]) > TF_UUID_LEN)
@@ -1376,7 +1376,7 @@ static enum MHD_Result dispatch(tf_http *h, struct MHD_Connection *conn,
 			rc = tf_err_set(&err, TF_EINVAL, "field",
 					"field: not a field name");
 		else
-			rc = tf_sync_text_revisions(h->srv, r->caller,
+			rc = tf_sync_text_revisions(h->srv, r->caller, now,
 						    r->seg[0], r->seg[1], &out,
 						    &err);
 		break;

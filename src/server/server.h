@@ -199,13 +199,16 @@ int tf_sync_cursor_chg(const tf_srv *s, const char *cursor, uint64_t *chg);
 int tf_sync_cursor_make(const tf_srv *s, const tf_srv_caller *c, uint64_t chg,
 			tf_buf *out);
 
-/* Open text conflicts the caller may resolve:
-   {"conflicts":[{"conflict","entity","field","opened_at","record_id"}]} */
-int tf_sync_conflicts(tf_srv *s, const tf_srv_caller *c, tf_buf *out,
-		      tf_err *err);
-/* Stored revisions of a text field the caller may read:
-   {"revisions":[{"at","by","cmd_id","kind","rev","text"}]} */
-int tf_sync_text_revisions(tf_srv *s, const tf_srv_caller *c,
+/* Open text conflicts the caller may resolve (bounded, see sync.c):
+   {"conflicts":[{"conflict","entity","field","opened_at","record_id"}],
+    "truncated":bool}.  The read is audited at now_ms. */
+int tf_sync_conflicts(tf_srv *s, const tf_srv_caller *c, int64_t now_ms,
+		      tf_buf *out, tf_err *err);
+/* Stored revisions of a text field the caller may read (the newest,
+   bounded, see sync.c):
+   {"revisions":[{"at","by","cmd_id","kind","rev","text"}],
+    "truncated":bool}.  The read is audited at now_ms. */
+int tf_sync_text_revisions(tf_srv *s, const tf_srv_caller *c, int64_t now_ms,
 			   const char *record_id, const char *field,
 			   tf_buf *out, tf_err *err);
 

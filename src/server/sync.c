@@ -25,7 +25,6 @@
  * not change what the command does to the record, only how it orders.
  */
 #include "server/acl.h"
-#include "server/http.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -1912,8 +1911,8 @@ static int conflict_job_run(tf_db_txn *t, void *arg, tf_err *err)
  * brings the rest into the list).  Each call is audited (AU-2 access,
  * detail {"conflicts": n}) before the reply; TF_EIO when it cannot be.
  */
-int tf_sync_conflicts(tf_srv *s, const tf_srv_caller *c, tf_buf *out,
-		      tf_err *err)
+int tf_sync_conflicts(tf_srv *s, const tf_srv_caller *c, int64_t now_ms,
+		      tf_buf *out, tf_err *err)
 {
 	conflict_job j;
 	access_job a;
@@ -1948,8 +1947,7 @@ int tf_sync_conflicts(tf_srv *s, const tf_srv_caller *c, tf_buf *out,
 		memset(&a, 0, sizeof a);
 		a.s = s;
 		a.c = c;
-		/* The entry point takes no time: the services' clock. */
-		a.now = tf_http_now_ms();
+		a.now = now_ms;
 		a.endpoint = "GET /v1/conflicts";
 		a.detail = d;
 		rc = audit_access(&a, err);
@@ -2159,7 +2157,7 @@ static int textrev_list_json(const textrev_job *j, tf_json **out)
  * field, detail {"revisions": n}) before the reply; TF_EIO when it
  * cannot be.
  */
-int tf_sync_text_revisions(tf_srv *s, const tf_srv_caller *c,
+int tf_sync_text_revisions(tf_srv *s, const tf_srv_caller *c, int64_t now_ms,
 			   const char *record_id, const char *field,
 			   tf_buf *out, tf_err *err)
 {
@@ -2208,8 +2206,7 @@ int tf_sync_text_revisions(tf_srv *s, const tf_srv_caller *c,
 		memset(&a, 0, sizeof a);
 		a.s = s;
 		a.c = c;
-		/* The entry point takes no time: the services' clock. */
-		a.now = tf_http_now_ms();
+		a.now = now_ms;
 		a.endpoint = "GET /v1/records/{id}/text/{field}";
 		a.entity = j->entity;
 		a.record_id = record_id;

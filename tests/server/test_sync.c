@@ -1298,11 +1298,11 @@ TEST(test_agency_isolation)
 		char only[TF_UUID_LEN + 1];
 		CHECK_INT(mk_incident(&dana, NULL, only, NULL), TF_ST_APPLIED);
 		tf_buf_init(&out);
-		CHECK_INT(tf_sync_text_revisions(&srv, &eve, only, "remarks",
-						 &out, &e),
+		CHECK_INT(tf_sync_text_revisions(&srv, &eve, T0 + MIN, only,
+						 "remarks", &out, &e),
 			  TF_ENOTFOUND);
-		CHECK_INT(tf_sync_text_revisions(&srv, &dana, only, "remarks",
-						 &out, &e),
+		CHECK_INT(tf_sync_text_revisions(&srv, &dana, T0 + MIN, only,
+						 "remarks", &out, &e),
 			  0);
 		tf_buf_free(&out);
 	}
@@ -1339,13 +1339,13 @@ TEST(test_text_conflict_and_resolution)
 	/* Conflicts: dana (dispatcher) and alvarez (assigned) see it;
 	   brooks (2A14) does not. */
 	tf_buf_init(&out);
-	CHECK_INT(tf_sync_conflicts(&srv, &dana, &out, &e), 0);
+	CHECK_INT(tf_sync_conflicts(&srv, &dana, T0 + MIN, &out, &e), 0);
 	CHECK(strstr(tf_buf_cstr(&out), stale) != NULL);
 	tf_buf_reset(&out);
-	CHECK_INT(tf_sync_conflicts(&srv, &brooks, &out, &e), 0);
+	CHECK_INT(tf_sync_conflicts(&srv, &brooks, T0 + MIN, &out, &e), 0);
 	CHECK(strstr(tf_buf_cstr(&out), stale) == NULL);
 	tf_buf_reset(&out);
-	CHECK_INT(tf_sync_conflicts(&srv, &alvarez, &out, &e), 0);
+	CHECK_INT(tf_sync_conflicts(&srv, &alvarez, T0 + MIN, &out, &e), 0);
 	tf_json_parse(out.data, out.len, NULL, &doc, NULL);
 	nconf_alv = 0;
 	for (i = 0; doc && i < tf_json_object_get(doc, "conflicts")->len; i++) {
@@ -1376,14 +1376,14 @@ TEST(test_text_conflict_and_resolution)
 			  TF_ST_APPLIED);
 	}
 	tf_buf_reset(&out);
-	CHECK_INT(tf_sync_conflicts(&srv, &dana, &out, &e), 0);
+	CHECK_INT(tf_sync_conflicts(&srv, &dana, T0 + MIN, &out, &e), 0);
 	CHECK(strstr(tf_buf_cstr(&out), stale) == NULL);
 
 	/* Revisions: edit 1, edit 2, proposed (base 1), discarded x2,
 	   edit 3. */
 	tf_buf_reset(&out);
-	CHECK_INT(tf_sync_text_revisions(&srv, &alvarez, inc, "remarks", &out,
-					 &e),
+	CHECK_INT(tf_sync_text_revisions(&srv, &alvarez, T0 + MIN, inc,
+					 "remarks", &out, &e),
 		  0);
 	tf_json_parse(out.data, out.len, NULL, &doc, NULL);
 	revs = doc ? tf_json_object_get(doc, "revisions") : NULL;
@@ -1414,17 +1414,19 @@ TEST(test_text_conflict_and_resolution)
 	tf_json_free(doc);
 	doc = NULL;
 	/* Field checks: not a text field, unknown field, bad id, scope. */
-	CHECK_INT(
-		tf_sync_text_revisions(&srv, &dana, inc, "priority", &out, &e),
-		TF_EINVAL);
+	CHECK_INT(tf_sync_text_revisions(&srv, &dana, T0 + MIN, inc, "priority",
+					 &out, &e),
+		  TF_EINVAL);
 	CHECK_STR(e.where, "field");
-	CHECK_INT(tf_sync_text_revisions(&srv, &dana, inc, "nope", &out, &e),
+	CHECK_INT(tf_sync_text_revisions(&srv, &dana, T0 + MIN, inc, "nope",
+					 &out, &e),
 		  TF_EINVAL);
-	CHECK_INT(tf_sync_text_revisions(&srv, &dana, "x", "remarks", &out, &e),
+	CHECK_INT(tf_sync_text_revisions(&srv, &dana, T0 + MIN, "x", "remarks",
+					 &out, &e),
 		  TF_EINVAL);
-	CHECK_INT(
-		tf_sync_text_revisions(&srv, &brooks, inc, "remarks", &out, &e),
-		TF_ENOTFOUND);
+	CHECK_INT(tf_sync_text_revisions(&srv, &brooks, T0 + MIN, inc,
+					 "remarks", &out, &e),
+		  TF_ENOTFOUND);
 
 	/* Audit: the conflict and the resolution with what was discarded. */
 	log = audit_all();
@@ -1502,11 +1504,12 @@ TEST(test_stale_resolve_replaces_conflict)
 			NULL),
 		  TF_ST_CONFLICT);
 	tf_buf_init(&out);
-	CHECK_INT(tf_sync_conflicts(&srv, &dana, &out, &e), 0);
+	CHECK_INT(tf_sync_conflicts(&srv, &dana, T0 + MIN, &out, &e), 0);
 	CHECK(strstr(tf_buf_cstr(&out), c1) == NULL);
 	CHECK(strstr(tf_buf_cstr(&out), c2) != NULL);
 	tf_buf_reset(&out);
-	CHECK_INT(tf_sync_text_revisions(&srv, &dana, inc, "remarks", &out, &e),
+	CHECK_INT(tf_sync_text_revisions(&srv, &dana, T0 + MIN, inc, "remarks",
+					 &out, &e),
 		  0);
 	tf_json_parse(out.data, out.len, NULL, &doc, NULL);
 	revs = doc ? tf_json_object_get(doc, "revisions") : NULL;
@@ -2029,11 +2032,17 @@ TEST(test_access_audited)
 	/* Conflicts: every call, with the count listed. */
 	tf_buf_init(&out);
 	before = access_count();
-	CHECK_INT(tf_sync_conflicts(&srv, &brooks, &out, &e), 0);
+	CHECK_INT(tf_sync_conflicts(&srv, &brooks, T0 + 2 * MIN, &out, &e), 0);
 	CHECK(strstr(tf_buf_cstr(&out), "\"truncated\":false") != NULL);
 	acc = access_entries();
 	CHECK_INT(acc->len, before + 1);
 	last = acc->len ? acc->u.items[acc->len - 1] : NULL;
+	{ /* the time the caller passed, not a clock read */
+		int64_t ts = -1;
+
+		tf_json_int64(tf_json_object_get(last, "ts"), &ts);
+		CHECK_INT(ts, T0 + 2 * MIN);
+	}
 	CHECK_STR(tf_json_get_str(last, "where", NULL),
 		  "tenfourd GET /v1/conflicts");
 	CHECK_STR(actor_str(last, "user"), "brooks");
@@ -2043,12 +2052,18 @@ TEST(test_access_audited)
 	/* Text revisions: the record, entity and field, the count. */
 	tf_buf_reset(&out);
 	before = access_count();
-	CHECK_INT(tf_sync_text_revisions(&srv, &alvarez, inc, "remarks", &out,
-					 &e),
+	CHECK_INT(tf_sync_text_revisions(&srv, &alvarez, T0 + 3 * MIN, inc,
+					 "remarks", &out, &e),
 		  0);
 	acc = access_entries();
 	CHECK_INT(acc->len, before + 1);
 	last = acc->len ? acc->u.items[acc->len - 1] : NULL;
+	{
+		int64_t ts = -1;
+
+		tf_json_int64(tf_json_object_get(last, "ts"), &ts);
+		CHECK_INT(ts, T0 + 3 * MIN);
+	}
 	CHECK_STR(tf_json_get_str(last, "where", NULL),
 		  "tenfourd GET /v1/records/{id}/text/{field}");
 	CHECK_STR(tf_json_get_str(tf_json_object_get(last, "what"), "record_id",
@@ -2065,12 +2080,12 @@ TEST(test_access_audited)
 	tf_json_free(acc);
 	/* Refused reads are not accesses. */
 	before = access_count();
-	CHECK_INT(
-		tf_sync_text_revisions(&srv, &brooks, inc, "remarks", &out, &e),
-		TF_ENOTFOUND);
-	CHECK_INT(
-		tf_sync_text_revisions(&srv, &dana, inc, "priority", &out, &e),
-		TF_EINVAL);
+	CHECK_INT(tf_sync_text_revisions(&srv, &brooks, T0 + MIN, inc,
+					 "remarks", &out, &e),
+		  TF_ENOTFOUND);
+	CHECK_INT(tf_sync_text_revisions(&srv, &dana, T0 + MIN, inc, "priority",
+					 &out, &e),
+		  TF_EINVAL);
 	CHECK_INT(access_count(), before);
 	tf_buf_free(&out);
 }
@@ -2096,9 +2111,10 @@ TEST(test_access_unaudited_fails)
 		  TF_EIO);
 	CHECK_INT(out.len, 0);
 	CHECK(strstr(e.msg, "audited") != NULL);
-	CHECK_INT(tf_sync_conflicts(&srv, &bad, &out, &e), TF_EIO);
+	CHECK_INT(tf_sync_conflicts(&srv, &bad, T0 + MIN, &out, &e), TF_EIO);
 	CHECK_INT(out.len, 0);
-	CHECK_INT(tf_sync_text_revisions(&srv, &bad, inc, "remarks", &out, &e),
+	CHECK_INT(tf_sync_text_revisions(&srv, &bad, T0 + MIN, inc, "remarks",
+					 &out, &e),
 		  TF_EIO);
 	CHECK_INT(out.len, 0);
 	CHECK_INT(audit_count(), before);
@@ -2156,7 +2172,8 @@ static tf_json *revs_of(const tf_srv_caller *c, const char *id, int *trunc)
 
 	tf_buf_init(&out);
 	*trunc = -1;
-	if (tf_sync_text_revisions(&srv, c, id, "remarks", &out, &e) == 0 &&
+	if (tf_sync_text_revisions(&srv, c, T0 + MIN, id, "remarks", &out,
+				   &e) == 0 &&
 	    tf_json_parse(out.data, out.len, NULL, &doc, NULL) == 0) {
 		t = tf_json_object_get(doc, "truncated");
 		*trunc = t ? t->type == TF_JSON_TRUE : -1;
@@ -2278,7 +2295,7 @@ static size_t conflicts_listed(const tf_srv_caller *c, int *trunc)
 
 	tf_buf_init(&out);
 	*trunc = -1;
-	if (tf_sync_conflicts(&srv, c, &out, &e) != 0)
+	if (tf_sync_conflicts(&srv, c, T0 + MIN, &out, &e) != 0)
 		fprintf(stderr, "conflicts: %s\n", e.msg);
 	else if (tf_json_parse(out.data, out.len, NULL, &doc, NULL) == 0) {
 		l = tf_json_object_get(doc, "conflicts");
