@@ -7,9 +7,11 @@
  * A request's life: the first access-handler call matches the route and
  * refuses what can be refused before the body (404, 405, 413 by
  * Content-Length); body chunks are counted into a bounded buffer; the
- * final call authenticates and calls the service: reads inline, writes
- * and logins on the service pool with the connection suspended (see
- * offload).  Long-poll pulls and SSE streams suspend their connection
+ * final call authenticates and calls the service: quick reads inline;
+ * writes, logins and the audited reads (pull, conflicts, text revisions:
+ * each writes an access entry and waits for its group commit) on the
+ * service pool with the connection suspended (see offload).  Long-poll
+ * pulls between their rounds and SSE streams suspend their connection
  * (events.c); the request-completed callback logs the request and frees
  * its state.
  */
@@ -305,6 +307,9 @@ struct req {
 	size_t pull_limit;
 	int64_t wait_s;
 	int64_t deadline_us;
+	uint64_t pull_head; /* a pull round's results (the pool's job) */
+	int pull_empty;
+	int pull_rounds; /* pulls run so far */
 	/* audit export parameters */
 	uint64_t export_from;
 	size_t export_limit;
@@ -894,17 +899,20 @@ static int authenticate(tf_http *h, struct MHD_Connection *conn,
 
 /* ------------------------------------------------------------ handlers */
 
+static enum MHD_Result offload(tf_http *h, struct MHD_Connection *conn,
+			       struct req *r);
+static enum MHD_Result pull_round_done(tf_http *h, struct MHD_Connection *conn,
+				       struct req *r);
+
 static enum MHD_Result do_pull(tf_http *h, struct MHD_Connection *conn,
 			       struct req *r, const struct query *q)
 {
 	tf_err err;
-	tf_buf page;
-	uint64_t head = 0, v;
-	int empty = 0, rc;
+	uint64_t v;
+	int rc;
 	const char *s;
 
 	memset(&err, 0, sizeof err);
-	tf_buf_init(&page);
 	if (r->waiter != NULL) {
 		tf_events_wait_end(r->waiter);
 		r->waiter = NULL;
@@ -946,38 +954,9 @@ static enum MHD_Result do_pull(tf_http *h, struct MHD_Connection *conn,
 	rc = authenticate(h, conn, r, tf_http_now_ms(), &err);
 	if (rc < 0)
 		return respond_error(conn, r, rc, &err);
-	/* At most a few rounds: a change announced between a pull and the
-	   wait makes the next pull see it. */
-	for (int round = 0;; round++) {
-		int64_t t0 = mono_us(), left;
-
-		tf_buf_reset(&page);
-		rc = tf_sync_pull(h->srv, r->caller, tf_http_now_ms(),
-				  r->cursor[0] ? r->cursor : NULL,
-				  r->pull_limit, &page, &head, &empty, &err);
-		tf_metrics_pull_time(h->metrics,
-				     (double)(mono_us() - t0) / 1e6);
-		if (rc < 0) {
-			tf_buf_free(&page);
-			return respond_error(conn, r, rc, &err);
-		}
-		left = (r->deadline_us - mono_us()) / 1000;
-		if (!empty || r->waited || r->wait_s == 0 || left <= 0 ||
-		    round == 3 || atomic_load(&h->stopping))
-			break;
-		rc = tf_events_wait(h->ev, conn, r->caller->session.agency,
-				    r->caller->session.token_hash, head, left,
-				    &r->waiter, &err);
-		if (rc < 0) {
-			tf_buf_free(&page);
-			return respond_error(conn, r, rc, &err);
-		}
-		if (rc == 1) {
-			tf_buf_free(&page);
-			return MHD_YES;
-		}
-	}
-	return respond_json(conn, r, MHD_HTTP_OK, &page);
+	/* The pull writes its access audit entry and waits for the group
+	   commit: on the pool (pull_round_done goes on from there). */
+	return offload(h, conn, r);
 }
 
 static enum MHD_Result do_events(tf_http *h, struct MHD_Connection *conn,
@@ -1023,10 +1002,11 @@ static enum MHD_Result do_events(tf_http *h, struct MHD_Connection *conn,
 /* ------------------------------------------------------ service pool */
 
 /*
- * Services that write (group commit, fsync) or burn CPU (PBKDF2 at
- * login) run on a pool of their own: the request's connection is
- * suspended meanwhile, so an MHD worker never blocks on them and keeps
- * serving its other connections (SSE pokes among them).  More threads
+ * Services that write (group commit, fsync: pushes, and the reads that
+ * write an access audit entry) or burn CPU (PBKDF2 at login) run on a
+ * pool of their own: the request's connection is suspended meanwhile,
+ * so an MHD worker never blocks on them and keeps serving its other
+ * connections (SSE pokes, /healthz among them).  More threads
  * than MHD workers also lets more pushes share one group commit.
  */
 static int offloaded(int route)
@@ -1035,6 +1015,9 @@ static int offloaded(int route)
 	case TF_ROUTE_LOGIN:
 	case TF_ROUTE_LOGOUT:
 	case TF_ROUTE_PUSH:
+	case TF_ROUTE_PULL:
+	case TF_ROUTE_CONFLICTS:
+	case TF_ROUTE_TEXT_REVISIONS:
 	case TF_ROUTE_WIPE_RECEIPT:
 	case TF_ROUTE_AUDIT_DEVICE:
 	case TF_ROUTE_AUDIT_EXPORT:
@@ -1080,6 +1063,31 @@ static void run_job(tf_http *h, struct req *r)
 			tf_metrics_push_reply(h->metrics, out->data, out->len);
 		break;
 	}
+	case TF_ROUTE_PULL: {
+		int64_t t0 = mono_us();
+
+		rc = tf_sync_pull(
+			h->srv, r->caller, now, r->cursor[0] ? r->cursor : NULL,
+			r->pull_limit, out, &r->pull_head, &r->pull_empty, err);
+		tf_metrics_pull_time(h->metrics,
+				     (double)(mono_us() - t0) / 1e6);
+		break;
+	}
+	case TF_ROUTE_CONFLICTS:
+		rc = tf_sync_conflicts(h->srv, r->caller, now, out, err);
+		break;
+	case TF_ROUTE_TEXT_REVISIONS:
+		if (strlen(r->seg[0]) > TF_UUID_LEN)
+			rc = tf_err_set(err, TF_EINVAL, "record_id",
+					"record_id: not a record id");
+		else if (strlen(r->seg[1]) > TF_NAME_MAX)
+			rc = tf_err_set(err, TF_EINVAL, "field",
+					"field: not a field name");
+		else
+			rc = tf_sync_text_revisions(h->srv, r->caller, now,
+						    r->seg[0], r->seg[1], out,
+						    err);
+		break;
 	case TF_ROUTE_WIPE_RECEIPT:
 		rc = tf_auth_wipe_receipt(h->srv, r->source, now, body,
 					  r->body.len, out, err);
@@ -1161,6 +1169,8 @@ static void *pool_main(void *arg)
 /* The answer of a finished job. */
 static enum MHD_Result answer_job(struct MHD_Connection *conn, struct req *r)
 {
+	if (r->rd->route == TF_ROUTE_PULL)
+		return pull_round_done(r->h, conn, r);
 	if (r->job_rc < 0) {
 		tf_buf_free(&r->job_out);
 		return respond_error(conn, r, r->job_rc, &r->job_err);
@@ -1189,6 +1199,7 @@ static enum MHD_Result offload(tf_http *h, struct MHD_Connection *conn,
 		r->job_done = 1;
 		return answer_job(conn, r);
 	}
+	r->job_done = 0;
 	MHD_suspend_connection(conn);
 	r->job_next = NULL;
 	if (h->jobs_tail != NULL)
@@ -1199,6 +1210,44 @@ static enum MHD_Result offload(tf_http *h, struct MHD_Connection *conn,
 	pthread_cond_signal(&h->pool_cond);
 	pthread_mutex_unlock(&h->pool_lock);
 	return MHD_YES;
+}
+
+/*
+ * A pull round came back from the pool (on the MHD worker, in the access
+ * handler, where a connection may be suspended): answers the page, or,
+ * when it is empty and the request long-polls, waits for a poke or the
+ * deadline (events.c suspends the connection; the wake comes back
+ * through do_pull, which authenticates again and runs the next round).
+ * At most 4 rounds: a change announced between a pull and the wait
+ * makes the next pull see it.
+ */
+static enum MHD_Result pull_round_done(tf_http *h, struct MHD_Connection *conn,
+				       struct req *r)
+{
+	int64_t left;
+	tf_err err;
+	int rc;
+
+	r->job_done = 0;
+	r->pull_rounds++;
+	if (r->job_rc < 0) {
+		tf_buf_free(&r->job_out);
+		return respond_error(conn, r, r->job_rc, &r->job_err);
+	}
+	left = (r->deadline_us - mono_us()) / 1000;
+	if (!r->pull_empty || r->waited || r->wait_s == 0 || left <= 0 ||
+	    r->pull_rounds >= 4 || atomic_load(&h->stopping))
+		return respond_json(conn, r, MHD_HTTP_OK, &r->job_out);
+	tf_buf_free(&r->job_out);
+	memset(&err, 0, sizeof err);
+	rc = tf_events_wait(h->ev, conn, r->caller->session.agency,
+			    r->caller->session.token_hash, r->pull_head, left,
+			    &r->waiter, &err);
+	if (rc < 0)
+		return respond_error(conn, r, rc, &err);
+	if (rc == 1)
+		return MHD_YES; /* suspended until a poke or the deadline */
+	return offload(h, conn, r);
 }
 
 struct refusal {
@@ -1364,21 +1413,6 @@ static enum MHD_Result dispatch(tf_http *h, struct MHD_Connection *conn,
 				      "[A-Za-z0-9._@-]{1,64}");
 		}
 		rc = tf_auth_banner(h->srv, s, &out, &err);
-		break;
-	case TF_ROUTE_CONFLICTS:
-		rc = tf_sync_conflicts(h->srv, r->caller, now, &out, &err);
-		break;
-	case TF_ROUTE_TEXT_REVISIONS:
-		if (strlen(r->seg[0]) > TF_UUID_LEN)
-			rc = tf_err_set(&err, TF_EINVAL, "record_id",
-					"record_id: not a record id");
-		else if (strlen(r->seg[1]) > TF_NAME_MAX)
-			rc = tf_err_set(&err, TF_EINVAL, "field",
-					"field: not a field name");
-		else
-			rc = tf_sync_text_revisions(h->srv, r->caller, now,
-						    r->seg[0], r->seg[1], &out,
-						    &err);
 		break;
 	default:
 		rc = tf_err_set(&err, TF_EIO, "path", "no handler for %s",

@@ -14,7 +14,9 @@
  * long-poll wakes and before an SSE poke (a revoked device gets
  * device_revoked, no data and no poke), the per-session and per-peer
  * connection limits, /metrics only for loopback and metrics-allow peers,
- * and the audit entry of a refused admin call.  Waits are bounded loops.
+ * the audit entry of a refused admin call, and audited reads (pulls,
+ * conflicts) on the service pool: /healthz answers while they wait for
+ * the writer.  Waits are bounded loops.
  */
 #include <curl/curl.h>
 #include <fcntl.h>
@@ -24,6 +26,7 @@
 #include <openssl/x509v3.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1820,6 +1823,106 @@ TEST(test_admin_refusal_audited)
 	free(e);
 }
 
+/* ---------------------------------------------- audited reads on the pool */
+
+/* A write job that holds the database's writer until released. */
+static atomic_int writer_held, writer_release;
+
+static int hold_writer_fn(tf_db_txn *t, void *arg, tf_err *err)
+{
+	(void)t;
+	(void)arg;
+	(void)err;
+	atomic_store(&writer_held, 1);
+	for (int i = 0; i < 3000 && !atomic_load(&writer_release); i++)
+		nap_ms(10);
+	return 0;
+}
+
+static void *hold_writer_main(void *arg)
+{
+	tf_err err;
+
+	(void)arg;
+	if (tf_db_write(db, hold_writer_fn, NULL, &err) < 0)
+		tf_test_fail(__FILE__, __LINE__, "hold: %s", err.msg);
+	return NULL;
+}
+
+struct inflight {
+	const char *path;
+	resp r;
+	int rc;
+	atomic_int done;
+	pthread_t t;
+};
+
+static void *inflight_main(void *arg)
+{
+	struct inflight *f = arg;
+
+	f->rc = request("GET", f->path, &dana, NULL, NULL, 0, &f->r);
+	atomic_store(&f->done, 1);
+	return NULL;
+}
+
+/*
+ * Pulls and conflict lists write an access audit entry and wait for its
+ * group commit; they run on the service pool, so with one MHD worker and
+ * the writer held (every such read waiting for it), /healthz is still
+ * answered while they are in flight, and they all complete afterwards.
+ */
+TEST(test_reads_offloaded)
+{
+	enum { NPULL = 12 };
+	static const char u[] = "0190a7b0-0000-7000-8000-00000000bb01";
+	struct inflight *f = calloc(NPULL + 1, sizeof *f);
+	char path[400], cur[300];
+	pthread_t holder;
+	resp r;
+	int i, n = 0;
+
+	if (f == NULL) {
+		CHECK(0);
+		return;
+	}
+	/* A pull from before a new record carries it: audited. */
+	cursor_of(&dana, head_now(), cur, sizeof cur);
+	snprintf(path, sizeof path, "/v1/sync/pull?cursor=%s", cur);
+	new_unit(u);
+	atomic_store(&writer_held, 0);
+	atomic_store(&writer_release, 0);
+	CHECK_INT(pthread_create(&holder, NULL, hold_writer_main, NULL), 0);
+	for (i = 0; i < 500 && !atomic_load(&writer_held); i++)
+		nap_ms(10);
+	CHECK(atomic_load(&writer_held));
+	for (i = 0; i <= NPULL; i++) {
+		f[i].path = i < NPULL ? path : "/v1/conflicts";
+		if (pthread_create(&f[i].t, NULL, inflight_main, &f[i]) != 0)
+			break;
+		n++;
+	}
+	CHECK_INT(n, NPULL + 1);
+	nap_ms(300); /* let them reach the server (only makes it stricter) */
+	CHECK_INT(request("GET", "/healthz", NULL, NULL, NULL, 0, &r), 0);
+	CHECK_INT(r.status, 200);
+	resp_free(&r);
+	/* Still waiting for the writer: they were in flight meanwhile. */
+	for (i = 0; i < n; i++)
+		CHECK(!atomic_load(&f[i].done));
+	atomic_store(&writer_release, 1);
+	pthread_join(holder, NULL);
+	for (i = 0; i < n; i++) {
+		pthread_join(f[i].t, NULL);
+		CHECK_INT(f[i].rc, 0);
+		CHECK_INT(f[i].r.status, 200);
+		if (i < NPULL)
+			CHECK(strstr(tf_buf_cstr(&f[i].r.body), u) != NULL);
+		resp_free(&f[i].r);
+	}
+	free(f);
+}
+
 /* Runs one test on a server of its own (limits, flags). */
 static void with_server(void (*fn)(void), const char *name,
 			const tf_http_limits *lim, const char *flag)
@@ -1903,6 +2006,8 @@ int main(int argc, char **argv)
 			    NULL);
 		with_server(test_admin_refusal_audited, "admin refusal", NULL,
 			    NULL);
+		with_server(test_reads_offloaded, "reads on the pool", NULL,
+			    "--threads=1");
 		tf_http_limits_default(&lim);
 		lim.sse_recheck_ms = 0;
 		with_server(test_sse_revoked, "sse revoked", &lim,
