@@ -8,7 +8,9 @@
  * suspended from the access handler.  A poke (tf_events_notify, the
  * tf_srv notify hook sync.c calls after a commit) marks the agency's
  * streams and waiters and resumes their connections; one timer thread
- * marks heartbeats and long-poll deadlines.  Per-connection state lives
+ * marks heartbeats and long-poll deadlines; one sweeper thread re-checks
+ * the streams' sessions in the background, in small batches, so a poke
+ * goes out without a database lookup.  Per-connection state lives
  * under the agency's mutex, held while suspending; a connection is
  * resumed only by whoever cleared its "suspended" flag under that mutex
  * (a suspended connection cannot be closed, so it is alive until then).
@@ -32,7 +34,7 @@ typedef struct tf_waiter tf_waiter;
 #define TF_EVENTS_CURSOR_MAX 256
 /* Defaults of tf_events_set_limits. */
 #define TF_EVENTS_PER_SESSION 4    /* SSE streams + long-polls per session */
-#define TF_EVENTS_RECHECK_MS 1000  /* session re-check before a poke */
+#define TF_EVENTS_RECHECK_MS 1000  /* a stream's session re-check period */
 
 /*
  * A registry for server s (borrowed) with heartbeats every heartbeat_s
@@ -44,10 +46,16 @@ int tf_events_new(tf_srv *s, tf_metrics *m, unsigned heartbeat_s,
 
 /*
  * Limits (call before the daemon serves): a session (token) holds at most
- * per_session SSE streams and long-poll waits at once (0: no limit); a
- * stream re-checks its session before sending a poke when the last check
- * is recheck_ms old or older (0: before every poke), besides the check at
- * each heartbeat.
+ * per_session SSE streams and long-poll waits at once (0: no limit).
+ * recheck_ms > 0: the sweeper re-checks each stream's session once its
+ * last check is recheck_ms old, off the poke path, so a failed session
+ * (revoked device, disabled user, expired or revoked session) ends its
+ * stream within recheck_ms plus the sweep's pace (50 ms grid plus the
+ * checks due at once: ~35 us each, so at most ~0.2 s at 5,000 streams);
+ * until then pokes still reach it (a poke carries only a cursor, and
+ * every pull authenticates).  recheck_ms 0 (strict): the stream checks
+ * its session on its own worker thread before every poke and at every
+ * heartbeat, and no sweep runs.
  */
 void tf_events_set_limits(tf_events *ev, unsigned per_session,
 			  unsigned recheck_ms);
@@ -68,8 +76,8 @@ void tf_events_free(tf_events *ev);
 /*
  * Opens an SSE stream on conn for caller c, authenticated with the
  * Authorization and X-Tenfour-Device values (copied: the session is
- * checked again at every heartbeat and before a poke, see
- * tf_events_set_limits; once it fails the stream sends
+ * checked again while the stream is open, see tf_events_set_limits;
+ * once it fails the stream sends
  * "event: end\ndata: {\"code\",\"field\",\"message\"[,\"wipe\":true]}"
  * and ends, with no poke after the failure).
  * last_event_id (may be NULL): when it names a feed position older than
