@@ -449,7 +449,8 @@ static int sweep_batch(struct agency *a, int64_t recheck_ms, int64_t *next,
  * nothing per idle stream.  Wakes on the GRID_MS grid: a session is
  * re-checked at most recheck_ms + GRID_MS + the time to check the
  * streams due together after its last check (5,000 streams at 1 s: ~35
- * us each, under a fifth of one core).  Idle in strict mode
+ * us each, under a fifth of one core), plus up to SWEEP_MAX_LATE_MS
+ * kept off the CPU after a poke's fan-out.  Idle in strict mode
  * (recheck_ms 0) and once shutting down.
  */
 static void *sweep_main(void *arg)

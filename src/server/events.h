@@ -50,8 +50,9 @@ int tf_events_new(tf_srv *s, tf_metrics *m, unsigned heartbeat_s,
  * recheck_ms > 0: the sweeper re-checks each stream's session once its
  * last check is recheck_ms old, off the poke path, so a failed session
  * (revoked device, disabled user, expired or revoked session) ends its
- * stream within recheck_ms plus the sweep's pace (50 ms grid plus the
- * checks due at once: ~35 us each, so at most ~0.2 s at 5,000 streams);
+ * stream within recheck_ms plus the sweep's pace: a 50 ms grid, up to
+ * 250 ms kept off a poke's fan-out, and the checks due at once (~35 us
+ * each); under 0.5 s at 5,000 streams on 2 cores, so 1.5 s by default;
  * until then pokes still reach it (a poke carries only a cursor, and
  * every pull authenticates).  recheck_ms 0 (strict): the stream checks
  * its session on its own worker thread before every poke and at every
