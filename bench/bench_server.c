@@ -567,7 +567,8 @@ static tf_schema *load_schema(void)
 static void seed(void)
 {
 	static const char *const roles[] = {"dispatcher"};
-	tf_admin_actor act = {AGENCY, "system", NULL, "local", "bench_server"};
+	tf_admin_actor act = {AGENCY,  "system",       NULL,
+			      "local", "bench_server", NULL};
 	tf_db_options o;
 	tf_srv s;
 	tf_err err;

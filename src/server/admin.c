@@ -277,6 +277,7 @@ static int admin_audit(tf_db_txn *t, const tf_admin_actor *a,
 	ev.success = 1;
 	ev.user = a->user;
 	ev.role = a->role;
+	ev.device = a->device; /* NULL: no device (the command line) */
 	ev.agency = agency;
 	ev.source = a->source;
 	ev.where = a->where;
@@ -1772,6 +1773,7 @@ static int cli_open(admin_cli *cli, int need_agency, const char *const *need)
 	cli->actor.role = NULL;
 	cli->actor.source = "local";
 	cli->actor.where = cli->where;
+	cli->actor.device = NULL;
 	if (cli->as == NULL)
 		return 0;
 	if ((rc = check_id("--as", cli->as, &cli->err)))

@@ -1116,6 +1116,7 @@ static void run_job(tf_http *h, struct req *r)
 		a.role = "admin";
 		a.source = r->source;
 		a.where = where;
+		a.device = r->caller->device.id;
 		if (r->rd->route == TF_ROUTE_ADMIN_DEVICE_REVOKE)
 			rc = tf_admin_device_revoke(h->srv, &a, r->seg[0], now,
 						    err);

@@ -216,7 +216,8 @@ int tf_sync_text_revisions(tf_srv *s, const tf_srv_caller *c, int64_t now_ms,
 
 /*
  * Administrative operations, used by `tenfourd admin` (actor: the admin
- * user named with --as, source "local") and by the admin endpoints.  Each
+ * user named with --as, source "local", no device) and by the admin
+ * endpoints (the caller's user and device).  Each
  * is one write and one audit entry.  `actor` is a user id or "system".
  */
 typedef struct tf_admin_actor {
@@ -225,6 +226,7 @@ typedef struct tf_admin_actor {
 	const char *role;   /* may be NULL */
 	const char *source; /* "local" or the peer address */
 	const char *where;  /* "tenfourd admin" or the endpoint */
+	const char *device; /* the caller's device; NULL for the command line */
 } tf_admin_actor;
 
 int tf_admin_agency_init(tf_srv *s, const tf_admin_actor *a, const char *id,

@@ -65,8 +65,8 @@ static void rm_tree(const char *path, int depth)
 	rmdir(path);
 }
 
-static const tf_admin_actor actor = {"t1", "system", NULL, "local",
-				     "test_admin"};
+static const tf_admin_actor actor = {"t1",    "system",	    NULL,
+				     "local", "test_admin", NULL};
 
 static void fx_open(fixture *f)
 {
@@ -216,6 +216,7 @@ static void check_last(fixture *f, tf_audit_type type, const char *target,
 	CHECK_STR(ev.user, "system");
 	CHECK_STR(ev.source, "local");
 	CHECK_STR(ev.where, "test_admin");
+	CHECK(ev.device == NULL); /* the command line acts from no device */
 	if (target)
 		CHECK_STR(ev.target, target);
 	if (key) {
@@ -639,6 +640,44 @@ TEST(devices_enroll_revoke)
 		  TF_EINVAL);
 	CHECK(strstr(err.msg, "already revoked") != NULL);
 	CHECK_INT(audit_count(&f), n);
+	fx_close(&f);
+}
+
+/* An administrator acting from a device (the HTTP admin endpoints): the
+   entry's actor names it. */
+TEST(actor_device)
+{
+	tf_admin_actor a = actor;
+	char pub[TF_DB_PUBKEY_MAX + 1];
+	tf_audit_event ev;
+	tf_json *tree = NULL;
+	fixture f;
+	tf_err err;
+
+	fx_open(&f);
+	CHECK_INT(tf_admin_agency_init(&f.s, &actor, "t1", "Test PD", now_ms,
+				       &err),
+		  0);
+	new_pubkey(pub);
+	a.user = "root";
+	a.role = "admin";
+	a.device = "mdt-7";
+	CHECK_INT(tf_admin_device_enroll(&f.s, &a, "mdt-1", "MDT one", pub,
+					 now_ms, &err),
+		  0);
+	CHECK_INT(last_audit(&f, &ev, &tree), 0);
+	if (tree != NULL) {
+		CHECK_STR(ev.user, "root");
+		CHECK_STR(ev.device, "mdt-7");
+		CHECK_STR(ev.target, "mdt-1");
+	}
+	tf_json_free(tree);
+	tree = NULL;
+	CHECK_INT(tf_admin_device_revoke(&f.s, &a, "mdt-1", now_ms, &err), 0);
+	CHECK_INT(last_audit(&f, &ev, &tree), 0);
+	if (tree != NULL)
+		CHECK_STR(ev.device, "mdt-7");
+	tf_json_free(tree);
 	fx_close(&f);
 }
 
@@ -1124,6 +1163,7 @@ int main(int argc, char **argv)
 	RUN(user_add_and_refusals);
 	RUN(user_changes_revoke_sessions);
 	RUN(devices_enroll_revoke);
+	RUN(actor_device);
 	RUN(policy_and_banner);
 	RUN(seed_demo);
 	RUN(cli);

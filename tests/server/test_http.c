@@ -14,7 +14,8 @@
  * long-poll wakes and before an SSE poke (a revoked device gets
  * device_revoked, no data and no poke), the per-session and per-peer
  * connection limits, /metrics only for loopback and metrics-allow peers,
- * the audit entry of a refused admin call, and audited reads (pulls,
+ * the audit entries of admin calls (refused, and the caller's device on
+ * an allowed one), and audited reads (pulls,
  * conflicts) on the service pool: /healthz answers while they wait for
  * the writer.  Waits are bounded loops.
  */
@@ -1459,8 +1460,8 @@ TEST(test_tls)
 
 /* ------------------------------------------------- revocation, limits */
 
-static const tf_admin_actor sys_actor = {AGENCY, "system", NULL, "local",
-					 "test_http"};
+static const tf_admin_actor sys_actor = {AGENCY,  "system",    NULL,
+					 "local", "test_http", NULL};
 
 /* A fresh device of dana's with a session. */
 static int fresh_device(sess *s, const char *id)
@@ -1820,6 +1821,17 @@ TEST(test_admin_refusal_audited)
 	CHECK_INT(request("GET", "/v1/conflicts", &adm, NULL, NULL, 0, &r), 0);
 	CHECK_INT(r.status, 200);
 	resp_free(&r);
+	/* An allowed admin call: the entry names the admin's device. */
+	CHECK_INT(request("POST", "/v1/admin/users/dana/release", &adm, NULL,
+			  "", 0, &r),
+		  0);
+	CHECK_INT(r.status, 200);
+	resp_free(&r);
+	e->text[0] = '\0';
+	CHECK_INT(tf_db_read(db, scan_fn, e, NULL), 0);
+	CHECK(strstr(e->text, "\"device\":\"d2\"") != NULL);
+	CHECK(strstr(e->text, "\"user\":\"root\"") != NULL);
+	CHECK(strstr(e->text, "\"outcome\":\"success\"") != NULL);
 	free(e);
 }
 
