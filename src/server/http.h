@@ -35,7 +35,7 @@ typedef struct tf_http_limits {
 	unsigned per_ip;
 	int per_ip_loopback;
 	unsigned per_session; /* SSE streams + long-polls per session */
-	unsigned sse_recheck_ms; /* session re-check before a poke */
+	unsigned sse_recheck_ms; /* session re-check period of streams (0: before every poke) */
 	/* Peers served GET /metrics besides loopback (127.0.0.0/8, ::1):
 	   a comma-separated list of IPv4/IPv6 literals, "" = none. */
 	char metrics_allow[TF_CONFIG_METRICS_ALLOW_LEN];
