@@ -300,10 +300,10 @@ static void put_member(tf_buf *b, int *first, const char *key, size_t klen,
 }
 
 /* A string literal's bytes, without its NUL. */
-#define LIT(b, lit) tf_buf_append((b), lit, sizeof lit - 1)
+#define LIT(b, lit) tf_buf_append((b), (lit), sizeof(lit) - 1)
 
 #define PUT_MEMBER(b, first, key, s) \
-	put_member((b), (first), key, sizeof key - 1, (s))
+	put_member((b), (first), (key), sizeof(key) - 1, (s))
 
 /* The decimal digits of v, as tf_json_uint/tf_json_int write them. */
 static void put_u64(tf_buf *b, uint64_t v)
