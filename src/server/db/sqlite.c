@@ -623,6 +623,26 @@ static int sq_step_write(sq_conn *c, sqlite3_stmt *s, tf_err *err,
 	return sq_step_err(c, rc, err, where);
 }
 
+/*
+ * The single-row lookup by (agency, id) that the getters share: prepares
+ * statement `id_stmt`, binds agency and id, steps once.  1 with a row in
+ * *s, 0 without one, or the mapped error; *s (NULL when the prepare
+ * failed) is the caller's to hand to sq_done in every case.
+ */
+static int sq_lookup(sq_conn *c, int id_stmt, const char *agency,
+		     const char *id, sqlite3_stmt **s, tf_err *err,
+		     const char *where)
+{
+	int rc = sq_prep(c, id_stmt, s, err, where);
+
+	if (rc)
+		return rc;
+	if (sq_bind_text(*s, 1, agency) != SQLITE_OK ||
+	    sq_bind_text(*s, 2, id) != SQLITE_OK)
+		return sq_eio(c, err, where);
+	return sq_step_one(c, *s, err, where);
+}
+
 /* ---------------------------------------------------------------- meta */
 
 static int sq_meta_get(tf_db_txn *t, const char *key, char **val, size_t *len,
@@ -945,15 +965,7 @@ static int sq_user_get(tf_db_txn *t, const char *agency, const char *id,
 	if (!sq_is_id(agency) || !sq_is_id(id))
 		return tf_err_set(err, TF_ENOTFOUND, where,
 				  "user_get: no such user");
-	rc = sq_prep(c, SQ_USER_GET, &s, err, where);
-	if (rc)
-		return rc;
-	if (sq_bind_text(s, 1, agency) != SQLITE_OK ||
-	    sq_bind_text(s, 2, id) != SQLITE_OK) {
-		rc = sq_eio(c, err, where);
-		goto out;
-	}
-	rc = sq_step_one(c, s, err, where);
+	rc = sq_lookup(c, SQ_USER_GET, agency, id, &s, err, where);
 	if (rc < 0)
 		goto out;
 	if (rc == 0) {
@@ -1071,15 +1083,7 @@ static int sq_device_get(tf_db_txn *t, const char *agency, const char *id,
 		return tf_err_set(err, TF_ENOTFOUND, where,
 				  "device_get: no such device");
 	memset(&d, 0, sizeof d);
-	rc = sq_prep(c, SQ_DEVICE_GET, &s, err, where);
-	if (rc)
-		return rc;
-	if (sq_bind_text(s, 1, agency) != SQLITE_OK ||
-	    sq_bind_text(s, 2, id) != SQLITE_OK) {
-		rc = sq_eio(c, err, where);
-		goto out;
-	}
-	rc = sq_step_one(c, s, err, where);
+	rc = sq_lookup(c, SQ_DEVICE_GET, agency, id, &s, err, where);
 	if (rc < 0)
 		goto out;
 	if (rc == 0) {
@@ -1486,15 +1490,7 @@ static int sq_record_get(tf_db_txn *t, const char *agency, const char *id,
 		return tf_err_set(err, TF_ENOTFOUND, where,
 				  "record_get: no such record");
 	memset(&r, 0, sizeof r);
-	rc = sq_prep(c, SQ_RECORD_GET, &s, err, where);
-	if (rc)
-		return rc;
-	if (sq_bind_text(s, 1, agency) != SQLITE_OK ||
-	    sq_bind_text(s, 2, id) != SQLITE_OK) {
-		rc = sq_eio(c, err, where);
-		goto out;
-	}
-	rc = sq_step_one(c, s, err, where);
+	rc = sq_lookup(c, SQ_RECORD_GET, agency, id, &s, err, where);
 	if (rc < 0)
 		goto out;
 	if (rc == 0) {
