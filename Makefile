@@ -65,6 +65,23 @@ SERVER_LIBS := -lmicrohttpd -lsqlite3 -lcrypto -lpthread
 SRVTEST_SRC := $(sort $(wildcard tests/server/test_*.c))
 SRVTEST_BIN := $(SRVTEST_SRC:tests/server/%.c=$(BUILD)/tests/server/%)
 
+# The native client: the encrypted store and the sync engine in
+# libtenfour-client, the `tenfour` CLI (src/client/cli.c) on top.
+STORE_SRC  := $(sort $(wildcard src/store/*.c))
+CLIENT_SRC := $(filter-out src/client/cli.c, \
+                $(sort $(wildcard src/client/*.c)))
+CLIENT_OBJ := $(STORE_SRC:%.c=$(BUILD)/%.o) $(CLIENT_SRC:%.c=$(BUILD)/%.o)
+LIBCLIENT  := $(BUILD)/libtenfour-client.a
+TENFOUR    := $(BUILD)/tenfour
+CLIENT_LIBS := -lcurl -lsqlite3 -lcrypto -lpthread
+
+# Built once their sources exist.
+CLIENT_ALL := $(if $(strip $(CLIENT_OBJ)),$(LIBCLIENT)) \
+              $(if $(wildcard src/client/cli.c),$(TENFOUR))
+
+CLITEST_SRC := $(sort $(wildcard tests/client/test_*.c))
+CLITEST_BIN := $(CLITEST_SRC:tests/client/%.c=$(BUILD)/tests/client/%)
+
 TOOL_SRC := $(sort $(wildcard tools/*.c))
 TOOL_BIN := $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%)
 
@@ -73,12 +90,13 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all lib tests tools check deps test wasm fuzz fuzz-replay bench lint \
         format clean help demo vectors-wasm
-all: lib tests tools server
+all: lib tests tools server client
 
 lib: $(LIBCORE)
-tests: $(TEST_BIN) $(SRVTEST_BIN) $(TENFOURD)
+tests: $(TEST_BIN) $(SRVTEST_BIN) $(TENFOURD) $(CLITEST_BIN) $(CLIENT_ALL)
 tools: $(TOOL_BIN)
 server: $(TENFOURD)
+client: $(CLIENT_ALL)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -109,6 +127,25 @@ $(TENFOURD): src/server/main.c $(LIBSERVER) $(LIBCRYPTO) $(LIBCORE)
 	$(CC) $(CFLAGS) $< $(LIBSERVER) $(LIBCRYPTO) $(LIBCORE) $(LDFLAGS) \
 	  $(SERVER_LIBS) -o $@
 
+$(LIBCLIENT): $(CLIENT_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(TENFOUR): src/client/cli.c $(LIBCLIENT) $(LIBCRYPTO) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(LIBCLIENT) $(LIBCRYPTO) $(LIBCORE) $(LDFLAGS) \
+	  $(CLIENT_LIBS) -o $@
+
+# Client tests run the real tenfourd (seeded in-process through the
+# server library, as the HTTP suites do) and the `tenfour` CLI, both
+# beside them in $(BUILD).
+$(BUILD)/tests/client/%: tests/client/%.c $(LIBSUPPORT) $(LIBCLIENT) \
+		$(LIBSERVER) $(LIBCRYPTO) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(LIBSUPPORT) $(LIBCLIENT) $(LIBSERVER) \
+	  $(LIBCRYPTO) $(LIBCORE) $(LDFLAGS) $(SERVER_LIBS) -lcurl -o $@
+
 # Tests that start tenfourd find it beside them: $(BUILD)/tenfourd
 # (`make tests` builds it too).
 $(BUILD)/tests/server/%: tests/server/%.c $(LIBSUPPORT) $(LIBSERVER) \
@@ -136,6 +173,14 @@ $(BUILD)/bench/bench_server: bench/bench_server.c $(LIBSERVER) $(LIBCRYPTO) \
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(LIBSERVER) $(LIBCRYPTO) $(LIBCORE) $(LDFLAGS) \
 	  $(SERVER_LIBS) -lcurl -o $@
+
+# The client benchmark: encrypted vs plaintext store, unlock, first sync
+# and the catch-up of a long offline shift against a real tenfourd.
+$(BUILD)/bench/bench_client: bench/bench_client.c $(LIBSUPPORT) $(LIBCLIENT) \
+		$(LIBSERVER) $(LIBCRYPTO) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(LIBSUPPORT) $(LIBCLIENT) $(LIBSERVER) \
+	  $(LIBCRYPTO) $(LIBCORE) $(LDFLAGS) $(SERVER_LIBS) -lcurl -o $@
 
 # ---------------------------------------------------------------- wasm
 WASM_CC     ?= clang
@@ -194,7 +239,8 @@ demo: deps
 
 # clang-tidy runs once per file: in one process clang-tidy 14's va_list
 # checker only follows va_start in the first file.
-LINT_SRC := $(CORE_SRC) $(CRYPTO_SRC) $(SERVER_SRC) src/server/main.c
+LINT_SRC := $(CORE_SRC) $(CRYPTO_SRC) $(SERVER_SRC) src/server/main.c \
+            $(STORE_SRC) $(CLIENT_SRC) $(wildcard src/client/cli.c)
 lint:
 	@for f in $(LINT_SRC); do \
 	  clang-tidy --quiet $$f -- $(CSTD) $(INC) || exit 1; \

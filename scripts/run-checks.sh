@@ -46,7 +46,8 @@ run_counted() {
 # HTTP suites, which start $dir/tenfourd on loopback with temp data dirs).
 suite_tests() {
 	local dir=$1 t
-	for t in "$dir"/tests/test_* "$dir"/tests/server/test_*; do
+	for t in "$dir"/tests/test_* "$dir"/tests/server/test_* \
+		"$dir"/tests/client/test_*; do
 		[[ -x $t ]] || continue
 		run_counted "$(basename "$dir")/${t#"$dir"/tests/}" "$t"
 	done

@@ -54,7 +54,8 @@ extern "C" {
 	X(EAUTH, -29, "authentication required or failed", "unauthenticated")   \
 	X(EREVOKED, -30, "device revoked", "device_revoked")                     \
 	X(EBUSY, -31, "service busy; retry later", "busy")                       \
-	X(EIO, -32, "storage or system error", "internal_error")
+	X(EIO, -32, "storage or system error", "internal_error")               \
+	X(ENET, -33, "server unreachable", "unreachable")
 
 enum tf_errno {
 	TF_OK = 0,

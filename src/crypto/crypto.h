@@ -107,4 +107,31 @@ int tf_totp_verify(const uint8_t *key, size_t keylen, const char *code,
 		   int64_t now_ms, int window, int64_t last_step,
 		   int64_t *matched);
 
+/* ------------------------------------------------------ AES-256-GCM */
+
+#define TF_AEAD_KEY_LEN 32
+#define TF_AEAD_NONCE_LEN 12 /* 96 bits (SP 800-38D) */
+#define TF_AEAD_TAG_LEN 16
+/* Bytes of plaintext or AAD one call takes (EVP counts in int). */
+#define TF_AEAD_MAX ((size_t)1 << 30)
+
+/*
+ * AES-256-GCM (EVP "AES-256-GCM").  Seal writes len bytes of ciphertext
+ * and the 16-byte tag after them: out needs len + TF_AEAD_TAG_LEN bytes.
+ * Open takes ciphertext and tag (len includes the tag) and writes
+ * len - TF_AEAD_TAG_LEN bytes; TF_EAUTH when the tag does not verify
+ * (wrong key, altered bytes or AAD), and then out is zeroed.  The nonce
+ * must never repeat under one key: the caller makes and counts them.
+ * TF_ELIMIT past TF_AEAD_MAX, TF_EIO/TF_ENOMEM from OpenSSL.
+ */
+int tf_aead_seal(const uint8_t key[TF_AEAD_KEY_LEN],
+		 const uint8_t nonce[TF_AEAD_NONCE_LEN], const void *aad,
+		 size_t aadlen, const void *pt, size_t len, uint8_t *out);
+int tf_aead_open(const uint8_t key[TF_AEAD_KEY_LEN],
+		 const uint8_t nonce[TF_AEAD_NONCE_LEN], const void *aad,
+		 size_t aadlen, const uint8_t *ct, size_t len, uint8_t *out);
+
+/* Zeroes key material in a way the compiler keeps (OPENSSL_cleanse). */
+void tf_cleanse(void *p, size_t n);
+
 #endif

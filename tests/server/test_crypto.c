@@ -709,6 +709,70 @@ TEST(ed25519_pem_memory)
 	tf_buf_free(&b);
 }
 
+/*
+ * AES-256-GCM: test case 16 of the GCM specification (McGrew and Viega):
+ * 256-bit key, 96-bit IV, AAD, 60-byte plaintext.  Then the refusals: a
+ * flipped bit in ciphertext, tag or AAD, and a wrong key, each TF_EAUTH
+ * with the output zeroed.
+ */
+TEST(aes256_gcm_vectors)
+{
+	static const char key_hex[] = "feffe9928665731c6d6a8f9467308308"
+				      "feffe9928665731c6d6a8f9467308308";
+	static const char iv_hex[] = "cafebabefacedbaddecaf888";
+	static const char aad_hex[] = "feedfacedeadbeeffeedfacedeadbeefabaddad2";
+	static const char pt_hex[] =
+		"d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72"
+		"1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39";
+	static const char ct_hex[] =
+		"522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa"
+		"8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662"
+		"76fc6ece0f4e1768cddf8853bb2d551b";
+	uint8_t key[32], iv[12], aad[20], pt[60], ct[76], back[60], bad[76];
+	size_t i;
+
+	unhex(key_hex, key, sizeof key);
+	unhex(iv_hex, iv, sizeof iv);
+	unhex(aad_hex, aad, sizeof aad);
+	unhex(pt_hex, pt, sizeof pt);
+	CHECK_INT(tf_aead_seal(key, iv, aad, sizeof aad, pt, sizeof pt, ct), 0);
+	CHECK(hex_eq(ct, sizeof ct, ct_hex));
+	CHECK_INT(tf_aead_open(key, iv, aad, sizeof aad, ct, sizeof ct, back),
+		  0);
+	CHECK(memcmp(back, pt, sizeof pt) == 0);
+
+	/* Any altered byte: ciphertext, tag; and the AAD, the key. */
+	for (i = 0; i < sizeof ct; i += 25) {
+		memcpy(bad, ct, sizeof ct);
+		bad[i] ^= 0x01;
+		memset(back, 0xAA, sizeof back);
+		CHECK_INT(tf_aead_open(key, iv, aad, sizeof aad, bad, sizeof bad,
+				       back),
+			  TF_EAUTH);
+		CHECK(back[0] == 0 && back[59] == 0);
+	}
+	aad[0] ^= 0x80;
+	CHECK_INT(tf_aead_open(key, iv, aad, sizeof aad, ct, sizeof ct, back),
+		  TF_EAUTH);
+	aad[0] ^= 0x80;
+	key[31] ^= 0x01;
+	CHECK_INT(tf_aead_open(key, iv, aad, sizeof aad, ct, sizeof ct, back),
+		  TF_EAUTH);
+	key[31] ^= 0x01;
+	/* Shorter than a tag, and the empty message (tag only). */
+	CHECK_INT(tf_aead_open(key, iv, NULL, 0, ct, 15, back), TF_EAUTH);
+	CHECK_INT(tf_aead_seal(key, iv, NULL, 0, NULL, 0, bad), 0);
+	CHECK_INT(tf_aead_open(key, iv, NULL, 0, bad, TF_AEAD_TAG_LEN, back),
+		  0);
+	bad[3] ^= 1;
+	CHECK_INT(tf_aead_open(key, iv, NULL, 0, bad, TF_AEAD_TAG_LEN, back),
+		  TF_EAUTH);
+	/* tf_cleanse zeroes. */
+	tf_cleanse(key, sizeof key);
+	for (i = 0; i < sizeof key; i++)
+		CHECK(key[i] == 0);
+}
+
 TEST(ed25519_pem_files)
 {
 	char dir[] = "/tmp/tf-crypto-XXXXXX", path[128], other[128];
@@ -815,5 +879,6 @@ int main(int argc, char **argv)
 	RUN(ed25519_round_trip);
 	RUN(ed25519_pem_memory);
 	RUN(ed25519_pem_files);
+	RUN(aes256_gcm_vectors);
 	return tf_test_finish(argv[0]);
 }
