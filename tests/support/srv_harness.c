@@ -303,6 +303,16 @@ tf_h_device *tf_h_device_add(tf_h_server *h, const char *agency,
 	return d;
 }
 
+int tf_h_device_enroll_pub(tf_h_server *h, const char *agency,
+			   const char *id, const char *pub_b64, tf_err *err)
+{
+	tf_admin_actor a = seed_actor(agency);
+
+	assert(h->srv_ready);
+	return tf_admin_device_enroll(&h->srv, &a, id, id, pub_b64,
+				      tf_h_now_ms(), err);
+}
+
 tf_h_user *tf_h_user_find(tf_h_server *h, const char *id)
 {
 	size_t i;
@@ -659,6 +669,34 @@ int64_t tf_h_banner_rev(tf_h_server *h, const char *agency)
 	return rev;
 }
 
+/*
+ * The first TOTP step above the user's last accepted one that the server
+ * takes now (its window reaches one step ahead): waits, bounded, while
+ * that step is still in the future.
+ */
+static int64_t next_step(const tf_h_user *u)
+{
+	int64_t now_step = tf_h_now_ms() / 1000 / TF_TOTP_STEP_S, st;
+	int guard;
+
+	st = u->last_step + 1 > now_step ? u->last_step + 1 : now_step;
+	for (guard = 0; guard < 400 && st > now_step + 1; guard++) {
+		tf_h_sleep_ms(100);
+		now_step = tf_h_now_ms() / 1000 / TF_TOTP_STEP_S;
+	}
+	return st;
+}
+
+int tf_h_totp_next(tf_h_user *u, char code[TF_TOTP_DIGITS + 1])
+{
+	int64_t st = next_step(u);
+
+	if (tf_totp_code(u->totp_key, u->totp_len, st, code) != 0)
+		return TF_EIO;
+	u->last_step = st;
+	return 0;
+}
+
 int tf_h_login_body(tf_h_server *h, tf_h_user *u, const tf_h_device *d,
 		    const tf_h_login_opts *o, tf_buf *out, int64_t *step)
 {
@@ -666,23 +704,15 @@ int tf_h_login_body(tf_h_server *h, tf_h_user *u, const tf_h_device *d,
 	uint8_t sig[TF_ED25519_SIG_LEN];
 	char msg[512], sigtxt[128], code[TF_TOTP_DIGITS + 1];
 	const char *device;
-	int64_t now_step, st, ts, banner;
-	int guard;
+	int64_t st, ts, banner;
 
 	if (o == NULL)
 		o = &none;
 	device = o->device ? o->device : d->id;
-	now_step = tf_h_now_ms() / 1000 / TF_TOTP_STEP_S;
-	if (o->use_step_offset) {
-		st = now_step + o->step_offset;
-	} else {
-		st = u->last_step + 1 > now_step ? u->last_step + 1 : now_step;
-		/* The next unused step must be inside the window (+1). */
-		for (guard = 0; guard < 400 && st > now_step + 1; guard++) {
-			tf_h_sleep_ms(100);
-			now_step = tf_h_now_ms() / 1000 / TF_TOTP_STEP_S;
-		}
-	}
+	if (o->use_step_offset)
+		st = tf_h_now_ms() / 1000 / TF_TOTP_STEP_S + o->step_offset;
+	else
+		st = next_step(u);
 	if (tf_totp_code(u->totp_key, u->totp_len, st, code) != 0)
 		return TF_EIO;
 	banner = o->set_banner ? o->banner_rev : tf_h_banner_rev(h, u->agency);

@@ -135,6 +135,12 @@ tf_h_user *tf_h_user_add(tf_h_server *h, const char *agency, const char *id,
 /* A device with a fresh Ed25519 key, enrolled. */
 tf_h_device *tf_h_device_add(tf_h_server *h, const char *agency,
 			     const char *id, tf_err *err);
+/*
+ * Enrolls a device whose key lives elsewhere (a native client's identity:
+ * tf_client_enroll's public key, base64url).  Not listed in h->devices.
+ */
+int tf_h_device_enroll_pub(tf_h_server *h, const char *agency,
+			   const char *id, const char *pub_b64, tf_err *err);
 tf_h_user *tf_h_user_find(tf_h_server *h, const char *id);
 tf_h_device *tf_h_device_find(tf_h_server *h, const char *id);
 /* Closes the seeding database (the daemon then owns the file). */
@@ -179,6 +185,13 @@ typedef struct tf_h_login_opts {
 	const tf_sigkey *sign_with; /* another key for the proof */
 	const char *device;     /* another device id in the body */
 } tf_h_login_opts;
+
+/*
+ * The next TOTP code of u the server will accept (a step above the last
+ * one used; waits, bounded, up to one step when needed) and marks it used.
+ * For logins made by a client under test rather than by the harness.
+ */
+int tf_h_totp_next(tf_h_user *u, char code[TF_TOTP_DIGITS + 1]);
 
 /* The agency's banner_rev from GET /v1/auth/banner (0 on failure). */
 int64_t tf_h_banner_rev(tf_h_server *h, const char *agency);
