@@ -56,6 +56,11 @@ typedef struct tf_client_opts {
 	const char *home;	 /* required; made 0700 when missing */
 	const char *device_key;	 /* NULL: <home>/device.key */
 	const char *schema_path; /* NULL: schemas/cad.json */
+	/*
+	 * Overrides the server URL recorded at enrollment (a proxy, a moved
+	 * server; the CLI's --server).  NULL: the enrolled one.
+	 */
+	const char *server_url;
 	const char *ca_file;	 /* TLS trust for https (NULL: system) */
 	long timeout_ms;	 /* per HTTP exchange, 0: 30 s */
 	uint64_t cache_budget;	 /* bytes of records kept, 0: 256 MiB */
