@@ -72,6 +72,7 @@ struct tf_client {
 	char wipe_path[TFC_PATH_MAX];
 	char schema_path[TFC_PATH_MAX];
 	char ca_file[TFC_PATH_MAX]; /* "" for the system trust */
+	char server_url[TFC_URL_MAX + 1]; /* opts->server_url, "" if none */
 
 	tf_store *store;     /* NULL before enroll and after a wipe */
 	tf_schema *schema;   /* loaded at open */
@@ -82,6 +83,7 @@ struct tf_client {
 	tfc_identity id;
 
 	/* the last login: grant (verified), principal, clock guard */
+	int logged_in; /* meta "login" exists: online login, no logout */
 	int has_grant;
 	tf_grant grant;
 	char user[TF_ID_MAX + 1];
@@ -89,6 +91,7 @@ struct tf_client {
 	int64_t session_expires_at;
 	tf_timeguard guard; /* persisted in meta "guard" */
 	tf_unlock_state unlock; /* persisted in meta "unlock" */
+	int64_t guard_saved_hw; /* guard.high_water_ms last persisted */
 
 	/* the session token, in memory while unlocked only (else "") */
 	char token[TFC_TOKEN_MAX + 1];
@@ -97,6 +100,7 @@ struct tf_client {
 	int online;		 /* the last exchange with the server worked */
 	int64_t last_contact_ms; /* wall ms of that exchange, 0 never */
 	int64_t last_activity;	 /* monotonic ms of the last user activity */
+	int persist_full;	 /* the next tfc_persist writes everything */
 
 	/* local audit chain (meta "audit") */
 	uint64_t audit_base_seq;
@@ -104,11 +108,19 @@ struct tf_client {
 	uint64_t audit_seq; /* head: last seq written (base_seq if none) */
 	char audit_hash[TF_AUDIT_PREV_LEN + 1]; /* head hash, hex */
 	uint64_t audit_sent; /* last seq the server acknowledged */
+	int64_t audit_ts;    /* ts of the head entry (ts never goes back) */
 
 	struct tf_http *http; /* made by http.c on first use; NULL until */
 };
 
 /* ------------------------------------------------------------ helpers */
+
+/*
+ * The transport to the server (opts->server_url, else the enrolled
+ * URL), made on first use and kept in c->http (freed at close).
+ * TF_EAUTH when the home is not enrolled; tf_http_new's errors.
+ */
+int tfc_http(tf_client *c, struct tf_http **out, tf_err *err);
 
 /*
  * Reads the clocks (opts->clock, else CLOCK_REALTIME/CLOCK_MONOTONIC):
@@ -148,6 +160,13 @@ int tfc_persist(tf_client *c, tf_err *err);
 int tfc_audit(tf_client *c, tf_audit_type type, int success,
 	      const char *where, const char *entity, const char *record_id,
 	      const char *field, const char *detail_json, tf_err *err);
+
+/*
+ * The same with every member of the event's "what" (entity, record_id,
+ * cmd_id, field, target), type, success, where and detail taken from ev
+ * (seq, ts, actor, source and prev are filled here).
+ */
+int tfc_audit_ev(tf_client *c, const tf_audit_event *ev, tf_err *err);
 
 /*
  * Local entries with seq > from_seq, oldest first, at most max: fn gets
@@ -204,8 +223,34 @@ int tfc_wipe_receipt_sent(tf_client *c, tf_err *err);
  */
 int tfc_session(tf_client *c, const char **token, const char **device,
 		tf_err *err);
+/*
+ * Verifies an offline grant: the key key_id of the /v1/keys reply
+ * (keys_json) must have signed the claims bytes (sig: base64url); then
+ * tf_grant_parse.  TF_EAUTH when no key has that id or the signature
+ * does not verify (err says which), the parser's errors otherwise.
+ */
+int tfc_grant_verify(const char *keys_json, size_t klen, const char *claims,
+		     size_t clen, const char *key_id, const char *sig_b64,
+		     tf_grant *out, tf_err *err);
+
 /* The server refused the session (401): forgets the token. */
 void tfc_session_drop(tf_client *c);
+
+/* ------------------------- between client.c and audit_local.c only */
+
+/* Reads meta "audit" into c (a store without it: an empty chain). */
+int tfc_audit_load(tf_client *c, tf_err *err);
+/* Moves the entries of "audit.q" into TF_SK_AUDIT rows (unlocked). */
+int tfc_audit_flush(tf_client *c, tf_err *err);
+/*
+ * A chain with no entry yet starts after the server's head for this
+ * device (seq, hash hex; seq 0: the genesis), so uploads continue it.
+ * TF_ESTATE when local entries exist already.
+ */
+int tfc_audit_rebase(tf_client *c, uint64_t seq, const char *hash_hex,
+		     tf_err *err);
+/* Forgets the in-memory chain state (after a wipe). */
+void tfc_audit_forget(tf_client *c);
 
 /* The result of an exchange with the server: updates online and
    last_contact_ms (now) when ok, online = 0 otherwise. */
