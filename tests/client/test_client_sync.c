@@ -1,0 +1,791 @@
+/*
+ * test_client_sync.c - the native client's transport (src/client/http.c)
+ * and sync engine (src/client/sync.c) against a real tenfourd on
+ * loopback (tests/support/srv_harness.h).
+ */
+#define _DEFAULT_SOURCE
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "client/http.h"
+#include "srv_harness.h"
+#include "tf_test.h"
+
+static tf_h_server H;
+static int ready;
+static int port;
+static char base_url[64];
+static tf_h_session s_dana, s_aud;
+
+/* A free loopback port for the daemon, kept across restarts. */
+static int free_port(void)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof a;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), p = 0;
+
+	if (fd < 0)
+		return 0;
+	memset(&a, 0, sizeof a);
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		p = ntohs(a.sin_port);
+	close(fd);
+	return p;
+}
+
+static char listen_arg[32];
+
+static int setup(const char *argv0)
+{
+	static const struct {
+		const char *user, *roles, *unit, *device;
+	} people[] = {
+		{"dana", "dispatcher", NULL, "console-3"},
+		{"audit", "auditor,admin", NULL, "audit-ws"},
+	};
+	tf_err err;
+	size_t i;
+
+	tf_err_clear(&err);
+	port = free_port();
+	if (port == 0)
+		return -1;
+	snprintf(base_url, sizeof base_url, "http://127.0.0.1:%d", port);
+	snprintf(listen_arg, sizeof listen_arg, "127.0.0.1:%d", port);
+	if (tf_h_init(&H, argv0, &err) != 0 ||
+	    tf_h_agency(&H, "metro", "Metro PD", &err) != 0)
+		goto fail;
+	for (i = 0; i < sizeof people / sizeof people[0]; i++) {
+		if (tf_h_user_add(&H, "metro", people[i].user, people[i].roles,
+				  people[i].unit, &err) == NULL ||
+		    tf_h_device_add(&H, "metro", people[i].device, &err) ==
+			    NULL)
+			goto fail;
+	}
+	tf_h_seed_done(&H);
+	H.extra_args[0] = "--listen";
+	H.extra_args[1] = listen_arg;
+	if (tf_h_start(&H, &err) != 0)
+		goto fail;
+	if (tf_h_login(&H, "dana", "console-3", &s_dana) != 0 ||
+	    tf_h_login(&H, "audit", "audit-ws", &s_aud) != 0)
+		return -1;
+	return 0;
+fail:
+	fprintf(stderr, "setup: %s\n", err.msg);
+	return -1;
+}
+
+/* A bolo created by dana through the harness; 0 when applied. */
+static int dana_bolo(char id[TF_UUID_LEN + 1])
+{
+	tf_json *res = NULL;
+	int ok;
+
+	tf_h_uuid(tf_h_now_ms(), id);
+	if (tf_h_cmd(&H, &s_dana, tf_h_now_ms(), "bolo", id, "create",
+		     "{\"fields\":{\"kind\":\"other\"}}", &res, NULL,
+		     NULL) != 0)
+		return -1;
+	ok = strcmp(tf_h_str(res, "status", NULL), "applied") == 0;
+	tf_json_free(res);
+	return ok ? 0 : -1;
+}
+
+/* ------------------------------------------------------------ http.c */
+
+TEST(http_new_refuses_bad_urls_and_timeouts)
+{
+	static const char *const bad[] = {
+		"", "ftp://x", "127.0.0.1:80", "http://a b", "http://x\n",
+	};
+	char longurl[TF_HTTP_BASE_MAX + 16];
+	tf_http *h = (tf_http *)1;
+	tf_err err;
+	size_t i;
+
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		CHECK_INT(tf_http_new(bad[i], NULL, 0, &h, &err), TF_EINVAL);
+		CHECK(h == NULL);
+		CHECK_STR(err.where, "server_url");
+	}
+	memset(longurl, 'a', sizeof longurl - 1);
+	memcpy(longurl, "http://", 7);
+	longurl[sizeof longurl - 1] = '\0';
+	CHECK_INT(tf_http_new(longurl, NULL, 0, &h, &err), TF_EINVAL);
+	CHECK_INT(tf_http_new(NULL, NULL, 0, &h, &err), TF_EINVAL);
+	CHECK_INT(tf_http_new("http://127.0.0.1:1", NULL, -1, &h, &err),
+		  TF_EINVAL);
+	CHECK_STR(err.where, "timeout_ms");
+	CHECK_INT(tf_http_new("http://127.0.0.1:1", NULL, 600001, &h, &err),
+		  TF_EINVAL);
+	CHECK_INT(tf_http_new("https://example.org/prefix/", NULL, 1000, &h,
+			      &err),
+		  0);
+	if (h) {
+		CHECK_STR(tf_http_base(h), "https://example.org/prefix");
+		tf_http_free(h);
+	}
+	tf_http_free(NULL);
+}
+
+TEST(http_escape_bounds)
+{
+	char out[16];
+
+	CHECK_INT(tf_http_escape("1.ab-_~Z", out, sizeof out), 0);
+	CHECK_STR(out, "1.ab-_~Z");
+	CHECK_INT(tf_http_escape("a b/+", out, sizeof out), 0);
+	CHECK_STR(out, "a%20b%2F%2B");
+	CHECK_INT(tf_http_escape("", out, sizeof out), 0);
+	CHECK_STR(out, "");
+	CHECK_INT(tf_http_escape("0123456789abcdef", out, sizeof out),
+		  TF_ELIMIT);
+	CHECK_STR(out, "");
+	CHECK_INT(tf_http_escape("0123456789abcd//", out, sizeof out),
+		  TF_ELIMIT);
+}
+
+TEST(http_error_maps_codes_and_statuses)
+{
+	static const struct {
+		long status;
+		const char *body;
+		int want;
+		const char *where;
+	} cases[] = {
+		{401,
+		 "{\"code\":\"unauthenticated\",\"field\":\"authorization\","
+		 "\"message\":\"no session\"}",
+		 TF_EAUTH, "authorization"},
+		{403,
+		 "{\"code\":\"device_revoked\",\"field\":\"device\","
+		 "\"message\":\"revoked\",\"wipe\":true}",
+		 TF_EREVOKED, "device"},
+		{403, "{\"code\":\"x\",\"message\":\"m\",\"wipe\":true}",
+		 TF_EREVOKED, "http"},
+		{403,
+		 "{\"code\":\"permission_denied\",\"field\":\"role\","
+		 "\"message\":\"no\"}",
+		 TF_EPERM, "role"},
+		{400,
+		 "{\"code\":\"out_of_range\",\"field\":\"limit\","
+		 "\"message\":\"bad\"}",
+		 TF_ERANGE, "limit"},
+		{400,
+		 "{\"code\":\"invalid_argument\",\"field\":\"cursor\","
+		 "\"message\":\"bad\"}",
+		 TF_EINVAL, "cursor"},
+		{503,
+		 "{\"code\":\"busy\",\"field\":\"session\","
+		 "\"message\":\"too many\"}",
+		 TF_EBUSY, "session"},
+		{500, "{\"code\":\"internal_error\",\"message\":\"db\"}", TF_EIO,
+		 "http"},
+		{405,
+		 "{\"code\":\"method_not_allowed\",\"message\":\"use GET\"}",
+		 TF_EPROTO, "http"},
+		{418, "{\"code\":\"teapot\",\"message\":\"?\"}", TF_EPROTO,
+		 "http"},
+		{401, "not json", TF_EAUTH, "http"},
+		{403, "", TF_EPERM, "http"},
+		{404, "<html>", TF_ENOTFOUND, "http"},
+		{413, "", TF_ELIMIT, "http"},
+		{429, "", TF_EBUSY, "http"},
+		{502, "Bad Gateway", TF_ENET, "http"},
+		{504, "", TF_ENET, "http"},
+		{501, "", TF_EIO, "http"},
+		{200, "{}", TF_EPROTO, "http"},
+		{0,
+		 "{\"code\":\"unauthenticated\",\"field\":\"authorization\","
+		 "\"message\":\"session ended\"}",
+		 TF_EAUTH, "authorization"},
+		{0, "junk", TF_EPROTO, "http"},
+	};
+	tf_err err;
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		tf_err_clear(&err);
+		CHECK_INT(tf_http_error(cases[i].status, cases[i].body,
+					strlen(cases[i].body), &err),
+			  cases[i].want);
+		CHECK_INT(err.code, cases[i].want);
+		CHECK_STR(err.where, cases[i].where);
+		CHECK(strncmp(err.msg, "server: ", 8) == 0);
+	}
+	/* The message quotes the server's words, control bytes replaced. */
+	{
+		const char *b = "{\"code\":\"validation_failed\",\"field\":"
+				"\"a\",\"message\":\"line1\\nline2\"}";
+		tf_http_error(400, b, strlen(b), &err);
+	}
+	CHECK_INT(err.code, TF_EVALIDATE);
+	CHECK(strstr(err.msg, "HTTP 400 validation_failed (a): line1?line2") !=
+	      NULL);
+	CHECK_INT(tf_http_error(500, NULL, 0, NULL), TF_EIO);
+}
+
+TEST(http_request_against_tenfourd)
+{
+	tf_http *h = NULL;
+	tf_buf reply;
+	tf_err err;
+	long status = -1;
+
+	tf_buf_init(&reply);
+	if (!ready) {
+		CHECK(ready);
+		return;
+	}
+	CHECK_INT(tf_http_new(base_url, NULL, 5000, &h, &err), 0);
+	if (h == NULL)
+		return;
+	CHECK_INT(tf_http_request(h, "GET", "/healthz", NULL, NULL, NULL, 0,
+				  &status, &reply, &err),
+		  0);
+	CHECK_INT(status, 200);
+	CHECK_STR(tf_buf_cstr(&reply), "{\"status\":\"ok\"}");
+
+	/* A session call: an empty audit upload answers the stored head. */
+	tf_buf_reset(&reply);
+	CHECK_INT(tf_http_call(h, "POST", "/v1/audit/device", s_dana.token,
+			       s_dana.device,
+			       "{\"device_id\":\"console-3\",\"entries\":[]}",
+			       38, &reply, &err),
+		  0);
+	CHECK(strstr(tf_buf_cstr(&reply), "\"head\"") != NULL);
+
+	/* A wrong token: 401 unauthenticated -> TF_EAUTH, reply kept. */
+	tf_buf_reset(&reply);
+	CHECK_INT(tf_http_call(h, "GET", "/v1/sync/pull", "AAAA",
+			       s_dana.device, NULL, 0, &reply, &err),
+		  TF_EAUTH);
+	CHECK_STR(err.where, "authorization");
+	CHECK(strstr(tf_buf_cstr(&reply), "unauthenticated") != NULL);
+	CHECK(strstr(err.msg, "AAAA") == NULL);
+
+	/* A bad parameter: 400 out_of_range naming it. */
+	tf_buf_reset(&reply);
+	CHECK_INT(tf_http_call(h, "GET", "/v1/sync/pull?limit=0",
+			       s_dana.token, s_dana.device, NULL, 0, &reply,
+			       &err),
+		  TF_ERANGE);
+	CHECK_STR(err.where, "limit");
+
+	/* An unknown path: 404. */
+	tf_buf_reset(&reply);
+	CHECK_INT(tf_http_call(h, "GET", "/v1/nothing", NULL, NULL, NULL, 0,
+			       &reply, &err),
+		  TF_ENOTFOUND);
+
+	/* Bad paths and header values never reach the wire. */
+	CHECK_INT(tf_http_request(h, "GET", "healthz", NULL, NULL, NULL, 0,
+				  &status, &reply, &err),
+		  TF_EINVAL);
+	CHECK_INT(tf_http_request(h, "GET", "/a b", NULL, NULL, NULL, 0,
+				  &status, &reply, &err),
+		  TF_EINVAL);
+	CHECK_INT(tf_http_request(h, "GET", "/healthz", "tok\r\nX: y", NULL,
+				  NULL, 0, &status, &reply, &err),
+		  TF_EINVAL);
+	CHECK_STR(err.where, "token");
+	CHECK(strstr(err.msg, "tok") == NULL || strstr(err.msg, "token"));
+	CHECK_INT(tf_http_request(h, "GET", "/healthz", NULL, "dev\n", NULL,
+				  0, &status, &reply, &err),
+		  TF_EINVAL);
+	CHECK_STR(err.where, "device");
+	tf_http_free(h);
+	tf_buf_free(&reply);
+}
+
+TEST(http_unreachable_is_enet)
+{
+	tf_http *h = NULL;
+	tf_buf reply;
+	tf_err err;
+	long status = -1;
+	int dead = free_port();
+
+	char url[64];
+
+	tf_buf_init(&reply);
+	snprintf(url, sizeof url, "http://127.0.0.1:%d", dead);
+	CHECK(dead != 0);
+	CHECK_INT(tf_http_new(url, NULL, 2000, &h, &err), 0);
+	if (h == NULL)
+		return;
+	CHECK_INT(tf_http_request(h, "GET", "/healthz", NULL, NULL, NULL, 0,
+				  &status, &reply, &err),
+		  TF_ENET);
+	CHECK_INT(status, 0);
+	CHECK_INT(err.code, TF_ENET);
+	CHECK(strstr(err.msg, "/healthz") != NULL);
+	CHECK(strstr(err.msg, "refused") != NULL);
+	CHECK_INT(reply.len, 0);
+	tf_http_free(h);
+	tf_buf_free(&reply);
+}
+
+TEST(http_fault_hook)
+{
+	tf_http *h = NULL;
+	tf_buf reply;
+	tf_err err;
+	long status;
+	char id[TF_UUID_LEN + 1];
+	tf_json *before = NULL, *after = NULL;
+	char body[512];
+	int n;
+
+	tf_buf_init(&reply);
+	if (!ready || tf_http_new(base_url, NULL, 5000, &h, &err) != 0) {
+		CHECK(!"no server");
+		return;
+	}
+	/* The 2nd request from now fails before it is sent. */
+	tf_http_fault_after(2, 0);
+	CHECK_INT(tf_http_request(h, "GET", "/healthz", NULL, NULL, NULL, 0,
+				  &status, &reply, &err),
+		  0);
+	CHECK_INT(tf_http_request(h, "GET", "/healthz", NULL, NULL, NULL, 0,
+				  &status, &reply, &err),
+		  TF_ENET);
+	CHECK(strstr(err.msg, "before sending") != NULL);
+	CHECK_INT(tf_http_request(h, "GET", "/healthz", NULL, NULL, NULL, 0,
+				  &status, &reply, &err),
+		  0);
+
+	/* After the reply: the server acted (the record exists), the caller
+	   got TF_ENET and no bytes. */
+	CHECK_INT(tf_h_pull_all(&H, &s_dana, NULL, &before, NULL, NULL, NULL,
+				NULL),
+		  0);
+	tf_h_uuid(tf_h_now_ms(), id);
+	{
+		tf_h_device *d = tf_h_device_find(&H, "console-3");
+		n = snprintf(body, sizeof body,
+			     "{\"commands\":[{\"args\":{\"fields\":{\"kind\":"
+			     "\"other\"}},\"base\":0,\"cmd_id\":\"%s\","
+			     "\"device\":\"console-3\",\"entity\":\"bolo\","
+			     "\"hlc\":\"%016llx\",\"op\":\"create\","
+			     "\"record_id\":\"%s\",\"seq\":%llu,\"user\":"
+			     "\"dana\"}],\"device_id\":\"console-3\","
+			     "\"protocol_version\":1,\"schema_version\":1}",
+			     id,
+			     (unsigned long long)((uint64_t)tf_h_now_ms()
+						  << 16),
+			     id, (unsigned long long)d->next_seq);
+		tf_buf_reset(&reply);
+		tf_http_fault_after(1, 1);
+		CHECK_INT(tf_http_request(h, "POST", "/v1/sync/push",
+					  s_dana.token, s_dana.device, body,
+					  (size_t)n, &status, &reply, &err),
+			  TF_ENET);
+		CHECK(strstr(err.msg, "reply dropped") != NULL);
+		CHECK_INT(reply.len, 0);
+		d->next_seq++;
+	}
+	CHECK_INT(tf_h_pull_all(&H, &s_dana, NULL, &after, NULL, NULL, NULL,
+				NULL),
+		  0);
+	CHECK(tf_h_find_record(before, id) == NULL);
+	CHECK(tf_h_find_record(after, id) != NULL);
+	tf_http_fault_after(0, 0);
+	tf_json_free(before);
+	tf_json_free(after);
+	tf_http_free(h);
+	tf_buf_free(&reply);
+}
+
+/* Event-stream recorder. */
+typedef struct ev_log {
+	int n;
+	char event[32], id[300], data[600];
+	int stop_after; /* return 1 after this many events (0: never) */
+} ev_log;
+
+static int on_ev(void *ctx, const char *event, const char *id,
+		 const char *data)
+{
+	ev_log *l = ctx;
+
+	l->n++;
+	snprintf(l->event, sizeof l->event, "%s", event);
+	snprintf(l->id, sizeof l->id, "%s", id);
+	snprintf(l->data, sizeof l->data, "%s", data);
+	return l->stop_after && l->n >= l->stop_after ? 7 : 0;
+}
+
+typedef struct poker {
+	pthread_t t;
+	int64_t delay_ms;
+	int rc;
+	volatile int *flag; /* set instead of poking when non-NULL */
+} poker;
+
+static void *poke_main(void *arg)
+{
+	poker *p = arg;
+	char id[TF_UUID_LEN + 1];
+
+	tf_h_sleep_ms(p->delay_ms);
+	if (p->flag) {
+		*p->flag = 1;
+		return NULL;
+	}
+	p->rc = dana_bolo(id);
+	return NULL;
+}
+
+TEST(http_events_poke_stop_and_errors)
+{
+	tf_http *h = NULL;
+	volatile int stop = 0;
+	ev_log l;
+	poker p;
+	tf_err err;
+	int rc;
+
+	if (!ready || tf_http_new(base_url, NULL, 5000, &h, &err) != 0) {
+		CHECK(!"no server");
+		return;
+	}
+	/* A push by another thread wakes the stream: a poke whose id is a
+	   cursor, data {"cursor": the same}. */
+	memset(&l, 0, sizeof l);
+	l.stop_after = 1;
+	memset(&p, 0, sizeof p);
+	p.delay_ms = 300;
+	CHECK_INT(pthread_create(&p.t, NULL, poke_main, &p), 0);
+	rc = tf_http_events(h, "/v1/sync/events", s_dana.token, s_dana.device,
+			    NULL, on_ev, &l, &stop, 20000, &err);
+	pthread_join(p.t, NULL);
+	CHECK_INT(p.rc, 0);
+	CHECK_INT(rc, 7);
+	CHECK_INT(l.n, 1);
+	CHECK_STR(l.event, "poke");
+	CHECK(strncmp(l.id, "1.", 2) == 0);
+	{
+		char want[400];
+		snprintf(want, sizeof want, "{\"cursor\":\"%s\"}", l.id);
+		CHECK_STR(l.data, want);
+	}
+
+	/* Last-Event-ID behind the feed: a poke at once. */
+	{
+		char old[300];
+		snprintf(old, sizeof old, "%s", l.id);
+		CHECK_INT(dana_bolo((char[TF_UUID_LEN + 1]){0}), 0);
+		memset(&l, 0, sizeof l);
+		l.stop_after = 1;
+		CHECK_INT(tf_http_events(h, "/v1/sync/events", s_dana.token,
+					 s_dana.device, old, on_ev, &l, &stop,
+					 20000, &err),
+			  7);
+		CHECK_STR(l.event, "poke");
+		CHECK(strcmp(l.id, old) != 0);
+	}
+
+	/* The stop flag ends a quiet stream: 0. */
+	memset(&l, 0, sizeof l);
+	memset(&p, 0, sizeof p);
+	p.delay_ms = 200;
+	p.flag = &stop;
+	CHECK_INT(pthread_create(&p.t, NULL, poke_main, &p), 0);
+	rc = tf_http_events(h, "/v1/sync/events", s_dana.token, s_dana.device,
+			    NULL, on_ev, &l, &stop, 20000, &err);
+	pthread_join(p.t, NULL);
+	CHECK_INT(rc, 0);
+	CHECK_INT(l.n, 0);
+	/* Already stopped: returns at once. */
+	CHECK_INT(tf_http_events(h, "/v1/sync/events", s_dana.token,
+				 s_dana.device, NULL, on_ev, &l, &stop, 0,
+				 &err),
+		  0);
+	stop = 0;
+
+	/* max_ms ends it: 0. */
+	CHECK_INT(tf_http_events(h, "/v1/sync/events", s_dana.token,
+				 s_dana.device, NULL, on_ev, &l, &stop, 300,
+				 &err),
+		  0);
+	CHECK_INT(l.n, 0);
+
+	/* A bad session: the reply's error. */
+	CHECK_INT(tf_http_events(h, "/v1/sync/events", "AAAA", s_dana.device,
+				 NULL, on_ev, &l, &stop, 5000, &err),
+		  TF_EAUTH);
+	CHECK_INT(tf_http_events(h, "/v1/sync/events", s_dana.token,
+				 s_dana.device, "bad\nid", on_ev, &l, &stop,
+				 5000, &err),
+		  TF_EINVAL);
+	CHECK_INT(tf_http_events(h, "/v1/sync/events", s_dana.token,
+				 s_dana.device, NULL, on_ev, &l, &stop, -1,
+				 &err),
+		  TF_EINVAL);
+	tf_http_free(h);
+
+	/* Nobody listening: TF_ENET. */
+	{
+		char url[64];
+		snprintf(url, sizeof url, "http://127.0.0.1:%d", free_port());
+		CHECK_INT(tf_http_new(url, NULL, 2000, &h, &err), 0);
+		CHECK_INT(tf_http_events(h, "/v1/sync/events", s_dana.token,
+					 s_dana.device, NULL, on_ev, &l, &stop,
+					 2000, &err),
+			  TF_ENET);
+		tf_http_free(h);
+	}
+}
+
+/*
+ * A one-shot raw HTTP server for the parser: accepts one connection,
+ * keeps the request head, writes the chunks (pausing between them so they
+ * arrive apart; \x01 is sent as a NUL byte), closes.
+ */
+typedef struct raw_srv {
+	int fd, port;
+	pthread_t t;
+	const char *const *chunks;
+	char head[2048];
+	int hold_ms; /* keep the connection open this long at the end */
+} raw_srv;
+
+static void *raw_main(void *arg)
+{
+	raw_srv *r = arg;
+	size_t n = 0, i;
+	int c = accept(r->fd, NULL, NULL);
+
+	if (c < 0)
+		return NULL;
+	while (n + 1 < sizeof r->head) {
+		ssize_t k = read(c, r->head + n, sizeof r->head - 1 - n);
+		if (k <= 0)
+			break;
+		n += (size_t)k;
+		r->head[n] = '\0';
+		if (strstr(r->head, "\r\n\r\n"))
+			break;
+	}
+	for (i = 0; r->chunks[i]; i++) {
+		/* \x01 stands for a NUL byte. */
+		size_t len = strlen(r->chunks[i]), j;
+		char *copy = malloc(len + 1);
+		ssize_t w;
+
+		if (copy == NULL)
+			break;
+		for (j = 0; j < len; j++)
+			copy[j] = r->chunks[i][j] == '\x01' ? '\0'
+							     : r->chunks[i][j];
+		w = write(c, copy, len);
+		free(copy);
+		if (w < 0)
+			break;
+		tf_h_sleep_ms(30);
+	}
+	tf_h_sleep_ms(r->hold_ms);
+	close(c);
+	return NULL;
+}
+
+static int raw_start(raw_srv *r, const char *const *chunks)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof a;
+
+	memset(r, 0, sizeof *r);
+	r->chunks = chunks;
+	r->fd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&a, 0, sizeof a);
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (r->fd < 0 || bind(r->fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+	    listen(r->fd, 1) != 0 ||
+	    getsockname(r->fd, (struct sockaddr *)&a, &len) != 0)
+		return -1;
+	r->port = ntohs(a.sin_port);
+	return pthread_create(&r->t, NULL, raw_main, r);
+}
+
+static void raw_join(raw_srv *r)
+{
+	pthread_join(r->t, NULL);
+	close(r->fd);
+}
+
+/* Runs the event reader against a raw server sending chunks. */
+static int raw_events(const char *const *chunks, const char *lei, ev_log *l,
+		      int64_t max_ms, tf_err *err, char *head, size_t headcap)
+{
+	char url[64];
+	tf_http *h = NULL;
+	raw_srv r;
+	int rc;
+
+	if (raw_start(&r, chunks) != 0)
+		return -1000;
+	snprintf(url, sizeof url, "http://127.0.0.1:%d", r.port);
+	rc = tf_http_new(url, NULL, 2000, &h, err);
+	if (rc == 0)
+		rc = tf_http_events(h, "/v1/sync/events", "tok-123", "dev-1",
+				    lei, on_ev, l, NULL, max_ms, err);
+	tf_http_free(h);
+	raw_join(&r);
+	if (head)
+		snprintf(head, headcap, "%s", r.head);
+	return rc;
+}
+
+#define SSE_HEAD                                                               \
+	"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"             \
+	"Cache-Control: no-cache\r\nConnection: close\r\n\r\n"
+
+/* Records every event (not just the last) for the parser tests. */
+typedef struct ev_all {
+	int n;
+	char buf[2048];
+} ev_all;
+
+static int on_ev_all(void *ctx, const char *event, const char *id,
+		     const char *data)
+{
+	ev_all *a = ctx;
+	size_t len = strlen(a->buf);
+
+	a->n++;
+	snprintf(a->buf + len, sizeof a->buf - len, "[%s|%s|%s]", event, id,
+		 data);
+	return 0;
+}
+
+TEST(http_events_parser)
+{
+	static const char *const mixed[] = {
+		SSE_HEAD ": ok\n\n",
+		"id: 1.a\nevent: poke\ndata: {\"cursor\"",
+		":\"1.a\"}\n\n",
+		/* CRLF split between chunks, multi-line data, a field
+		   without a colon, retry and an unknown field ignored. */
+		"data: x\r",
+		"\ndata:y\r\ndata\r\nretry: 10\rfoo: bar\r\r",
+		/* The id persists; an event without data is not sent. */
+		"event: lonely\n\n",
+		"event: end\ndata: {\"code\":\"unauthenticated\"}\n\n",
+		"id\ndata: after\n\n",
+		NULL,
+	};
+	static const char *const longline[] = {SSE_HEAD, "data: ", NULL,
+					       NULL};
+	static const char *const nul[] = {SSE_HEAD, "data: a\x01" "b\n\n", NULL};
+	static const char *const err503[] = {
+		"HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
+		"application/json\r\nContent-Length: 60\r\nConnection: "
+		"close\r\n\r\n{\"code\":\"busy\",\"field\":\"session\","
+		"\"message\":\"4 streams\"}",
+		NULL,
+	};
+	static const char *const revoked[] = {
+		"HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n"
+		"Connection: close\r\n\r\n{\"code\":\"device_revoked\","
+		"\"message\":\"wipe\",\"wipe\":true}",
+		NULL,
+	};
+	char head[2048], *big;
+	const char *lines[4];
+	ev_all a;
+	tf_http *h = NULL;
+	raw_srv r;
+	char url[64];
+	tf_err err;
+	int rc;
+
+	memset(&a, 0, sizeof a);
+	if (raw_start(&r, mixed) != 0) {
+		CHECK(!"raw server");
+		return;
+	}
+	snprintf(url, sizeof url, "http://127.0.0.1:%d", r.port);
+	CHECK_INT(tf_http_new(url, NULL, 2000, &h, &err), 0);
+	rc = tf_http_events(h, "/v1/sync/events", "tok-123", "dev-1", "1.0",
+			    on_ev_all, &a, NULL, 5000, &err);
+	tf_http_free(h);
+	raw_join(&r);
+	/* The server closed the stream: TF_ENET after every event. */
+	CHECK_INT(rc, TF_ENET);
+	CHECK(strstr(err.msg, "closed") != NULL);
+	CHECK_INT(a.n, 4);
+	CHECK_STR(a.buf, "[poke|1.a|{\"cursor\":\"1.a\"}]"
+			 "[message|1.a|x\ny\n]"
+			 "[end|1.a|{\"code\":\"unauthenticated\"}]"
+			 "[message||after]");
+	CHECK(strstr(r.head, "GET /v1/sync/events HTTP/1.1\r\n") != NULL);
+	CHECK(strstr(r.head, "\r\nAuthorization: Bearer tok-123\r\n") != NULL);
+	CHECK(strstr(r.head, "\r\nX-Tenfour-Device: dev-1\r\n") != NULL);
+	CHECK(strstr(r.head, "\r\nLast-Event-ID: 1.0\r\n") != NULL);
+	CHECK(strstr(r.head, "\r\nAccept: text/event-stream\r\n") != NULL);
+
+	/* A line over the bound ends the stream: TF_ELIMIT. */
+	big = malloc(TF_HTTP_SSE_LINE_MAX + 16);
+	if (big) {
+		ev_log l;
+		memset(big, 'x', TF_HTTP_SSE_LINE_MAX + 8);
+		big[TF_HTTP_SSE_LINE_MAX + 8] = '\0';
+		lines[0] = longline[0];
+		lines[1] = longline[1];
+		lines[2] = big;
+		lines[3] = NULL;
+		memset(&l, 0, sizeof l);
+		CHECK_INT(raw_events(lines, NULL, &l, 5000, &err, head,
+				     sizeof head),
+			  TF_ELIMIT);
+		CHECK(strstr(err.msg, "line over") != NULL);
+		CHECK(strstr(head, "Last-Event-ID") == NULL);
+		CHECK_INT(l.n, 0);
+		free(big);
+	}
+	{
+		ev_log l;
+		memset(&l, 0, sizeof l);
+		CHECK_INT(raw_events(nul, NULL, &l, 5000, &err, NULL, 0),
+			  TF_EPROTO);
+		CHECK_INT(l.n, 0);
+		CHECK_INT(raw_events(err503, NULL, &l, 5000, &err, NULL, 0),
+			  TF_EBUSY);
+		CHECK_STR(err.where, "session");
+		CHECK_INT(raw_events(revoked, NULL, &l, 5000, &err, NULL, 0),
+			  TF_EREVOKED);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	(void)argc;
+	ready = setup(argv[0]) == 0;
+	if (!ready)
+		tf_h_log_tail(&H, 4000);
+	RUN(http_new_refuses_bad_urls_and_timeouts);
+	RUN(http_escape_bounds);
+	RUN(http_error_maps_codes_and_statuses);
+	RUN(http_request_against_tenfourd);
+	RUN(http_unreachable_is_enet);
+	RUN(http_fault_hook);
+	RUN(http_events_poke_stop_and_errors);
+	RUN(http_events_parser);
+	if (tf_test_failed_checks)
+		tf_h_log_tail(&H, 4000);
+	tf_h_destroy(&H);
+	return tf_test_finish(argv[0]);
+}
