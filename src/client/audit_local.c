@@ -368,6 +368,43 @@ out:
 	return rc;
 }
 
+int tfc_audit_head_entry(tf_client *c, tf_buf *out, tf_err *err)
+{
+	char key[SEQ_KEY_LEN + 1];
+	size_t i, start = 0;
+	tf_buf q;
+	int rc;
+
+	if (c->store == NULL || c->audit_seq == c->audit_base_seq)
+		return tf_err_set(err, TF_ENOTFOUND, "audit", "no entry");
+	seq_key(c->audit_seq, key);
+	if (tf_store_unlocked(c->store))
+		return tf_store_get(c->store, TF_SK_AUDIT, key, out, err);
+	tf_buf_init(&q);
+	rc = tf_store_meta_get(c->store, AUDIT_QUEUE, &q, err);
+	if (rc)
+		goto out;
+	/* the queue's last line, if it is the head */
+	for (i = 0; i + 1 < q.len; i++) {
+		if (q.data[i] == '\n')
+			start = i + 1;
+	}
+	if (q.len < start + SEQ_KEY_LEN + 2 ||
+	    memcmp(q.data + start, key, SEQ_KEY_LEN) != 0) {
+		rc = tf_err_set(err, TF_ENOTFOUND, "audit",
+				"the head entry is not queued");
+		goto out;
+	}
+	if (tf_buf_append(out, q.data + start + SEQ_KEY_LEN + 1,
+			  q.len - start - SEQ_KEY_LEN - 2) != 0)
+		rc = tf_err_set(err, TF_ENOMEM, "audit", "no memory");
+out:
+	if (q.data)
+		tf_cleanse(q.data, q.cap);
+	tf_buf_free(&q);
+	return rc;
+}
+
 /* ---------------------------------------------------------- reading */
 
 typedef struct each_ctx {

@@ -29,7 +29,7 @@
 
 #define DEFAULT_SCHEMA "schemas/cad.json"
 #define SCHEMA_MAX ((size_t)1 << 20)
-#define WIPE_FILE_MAX 4096
+#define WIPE_FILE_MAX ((size_t)TF_AUDIT_ENTRY_MAX + 4096)
 #define LOGIN_REPLY_MAX ((size_t)64 * 1024)
 /* The guard's high-water mark is persisted when it moved this much (a
    rollback smaller than the tolerance is not one anyway). */
@@ -176,8 +176,11 @@ static int write_file(const char *path, const char *data, size_t len,
 
 /* ---------------------------------------------------------- JSON bits */
 
+/* A JSON string; NULL is written as "" (callers checked presence). */
 static void put_str(tf_buf *b, const char *s)
 {
+	if (s == NULL)
+		s = "";
 	tf_json_write_string(b, s, strlen(s));
 }
 
@@ -859,6 +862,7 @@ out:
 
 typedef struct parts {
 	tf_slice *v;
+	char **own; /* the copies v points into */
 	size_t n, cap;
 } parts;
 
@@ -872,16 +876,22 @@ static int parts_add(void *ctx, const char *key, const char *data,
 	if (p->n == p->cap) {
 		size_t ncap = p->cap ? p->cap * 2 : 64;
 		tf_slice *nv = realloc(p->v, ncap * sizeof *nv);
+		char **no;
 
 		if (nv == NULL)
 			return TF_ENOMEM;
 		p->v = nv;
+		no = realloc(p->own, ncap * sizeof *no);
+		if (no == NULL)
+			return TF_ENOMEM;
+		p->own = no;
 		p->cap = ncap;
 	}
 	copy = malloc(len ? len : 1);
 	if (copy == NULL)
 		return TF_ENOMEM;
 	memcpy(copy, data, len);
+	p->own[p->n] = copy;
 	p->v[p->n].p = copy;
 	p->v[p->n].len = len;
 	p->n++;
@@ -893,9 +903,10 @@ static void parts_free(parts *p)
 	size_t i;
 
 	for (i = 0; i < p->n; i++) {
-		tf_cleanse((void *)(uintptr_t)p->v[i].p, p->v[i].len);
-		free((void *)(uintptr_t)p->v[i].p);
+		tf_cleanse(p->own[i], p->v[i].len);
+		free(p->own[i]);
 	}
+	free(p->own);
 	free(p->v);
 	memset(p, 0, sizeof *p);
 }
@@ -1310,6 +1321,14 @@ int tfc_wipe(tf_client *c, const char *reason, tf_err *err)
 	tf_buf_init(&b);
 	tf_buf_puts(&b, "{\"agency\":");
 	put_str(&b, c->id.agency);
+	{
+		/* the wipe's own entry outlives the erased log here */
+		size_t mark = b.len;
+
+		tf_buf_puts(&b, ",\"audit_entry\":");
+		if (tfc_audit_head_entry(c, &b, NULL) != 0)
+			b.len = mark;
+	}
 	tf_buf_puts(&b, ",\"device\":");
 	put_str(&b, c->id.device);
 	tf_buf_puts(&b, ",\"server\":");
@@ -1992,16 +2011,20 @@ static int list_ids(tf_client *c, const char *entity, tf_json **ids,
 	tf_buf b;
 	int rc;
 
+	*ids = NULL;
 	tf_buf_init(&b);
 	rc = tf_replica_list_json(c->replica, entity, &b);
-	if (rc)
-		rc = tf_err_set(err, rc, "list", "cannot list records");
-	else
+	if (rc) {
+		tf_err_set(err, rc, "list", "cannot list records");
+	} else {
 		rc = tf_json_parse(b.data, b.len, NULL, ids, err);
-	if (rc == 0 && (*ids)->type != TF_JSON_ARRAY) {
-		tf_json_free(*ids);
-		*ids = NULL;
-		rc = tf_err_set(err, TF_EPROTO, "list", "not an array");
+		if (rc == 0 &&
+		    (*ids == NULL || (*ids)->type != TF_JSON_ARRAY)) {
+			tf_json_free(*ids);
+			*ids = NULL;
+			rc = TF_EPROTO;
+			tf_err_set(err, rc, "list", "not an array");
+		}
 	}
 	tf_buf_free(&b);
 	return rc;
@@ -2293,7 +2316,7 @@ static void discarded(tf_buf *d, const char *from, const char *by,
 		hex[2 * i] = dig[h[i] >> 4];
 		hex[2 * i + 1] = dig[h[i] & 15];
 	}
-	hex[2 * TF_SHA256_LEN] = '\0';
+	hex[sizeof hex - 1] = '\0';
 	if (d->len > 1)
 		tf_buf_putc(d, ',');
 	tf_buf_puts(d, "{\"by\":");

@@ -8,8 +8,10 @@
  *   <home>/identity.pem      Ed25519 identity, 0600
  *   <home>/device.key        device-bound key (unless opts->device_key)
  *   <home>/wipe-pending.json after a crypto-erase, until the receipt went:
- *                            {"agency","device","server","wiped_at"} in
- *                            the clear (ids and a time only, no CJI)
+ *                            {"agency","audit_entry"?,"device","server",
+ *                            "wiped_at"} in the clear (ids, times and the
+ *                            wipe's own audit entry, chained to the erased
+ *                            log: no CJI)
  *
  * Meta entries of the store (device-sealed, readable while locked):
  *   "identity"  {"agency","device","server"}
@@ -249,6 +251,8 @@ int tfc_audit_flush(tf_client *c, tf_err *err);
  */
 int tfc_audit_rebase(tf_client *c, uint64_t seq, const char *hash_hex,
 		     tf_err *err);
+/* The head entry's bytes appended to out; TF_ENOTFOUND for none. */
+int tfc_audit_head_entry(tf_client *c, tf_buf *out, tf_err *err);
 /* Forgets the in-memory chain state (after a wipe). */
 void tfc_audit_forget(tf_client *c);
 
