@@ -62,6 +62,15 @@ typedef struct tf_pull_page {
 	uint64_t ack;
 	int has_more;
 	int reset; /* cursor was past retention: drop base, pull from "" */
+	/*
+	 * The server's estimate of the changes in its feed after this page
+	 * (optional member "remaining", for progress), 0..2^53-1.  The
+	 * decoder sets has_remaining and remaining, or 0 and -1 when the
+	 * member is absent; the encoder writes it when has_remaining is set
+	 * (so a zeroed struct encodes no estimate).
+	 */
+	int has_remaining;
+	int64_t remaining;
 } tf_pull_page;
 
 /*

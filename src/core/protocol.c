@@ -740,6 +740,9 @@ out:
 
 /* ------------------------------------------------------------ pull page */
 
+/* "remaining" stays within the integers every JSON reader keeps exact. */
+#define PULL_REMAINING_MAX ((int64_t)9007199254740991) /* 2^53 - 1 */
+
 void tf_pull_page_clear(tf_pull_page *m)
 {
 	size_t i;
@@ -771,6 +774,8 @@ int tf_pull_page_encode(const tf_pull_page *m, tf_buf *out)
 	    m->ack > TF_SEQ_MAX ||
 	    m->nrecords > tf_proto_default_limits.max_records ||
 	    m->npurged > tf_proto_default_limits.max_purged ||
+	    (m->has_remaining &&
+	     (m->remaining < 0 || m->remaining > PULL_REMAINING_MAX)) ||
 	    !tf_utf8_valid(cursor, strlen(cursor)) ||
 	    (m->nrecords && m->records == NULL) ||
 	    (m->npurged && m->purged == NULL)) {
@@ -805,7 +810,12 @@ int tf_pull_page_encode(const tf_pull_page *m, tf_buf *out)
 			tf_buf_putc(out, ',');
 		tf_json_write(m->records[i], out);
 	}
-	tf_buf_printf(out, "],\"reset\":%s,\"schema_version\":",
+	tf_buf_putc(out, ']');
+	if (m->has_remaining) {
+		tf_buf_puts(out, ",\"remaining\":");
+		put_i64(out, m->remaining);
+	}
+	tf_buf_printf(out, ",\"reset\":%s,\"schema_version\":",
 		      m->reset ? "true" : "false");
 	put_i64(out, m->schema_version);
 	tf_buf_putc(out, '}');
@@ -857,14 +867,45 @@ static int check_record(const tf_schema *schema, const tf_json *rec, size_t idx,
 	return 0;
 }
 
+/*
+ * The optional "remaining": absent is *has 0 and -1 (unknown); present,
+ * an integer in 0..2^53-1.
+ */
+static int get_remaining(const tf_json *o, int *has, int64_t *out, tf_err *err)
+{
+	const tf_json *v = tf_json_object_get(o, "remaining");
+
+	*has = 0;
+	*out = -1;
+	if (v == NULL)
+		return 0;
+	if (v->type != TF_JSON_NUMBER)
+		return perr(err, TF_ETYPE, MSG_PULL, "remaining",
+			    "must be a non-negative integer");
+	if (tf_json_int64(v, out) != 0 || *out < 0 ||
+	    *out > PULL_REMAINING_MAX) {
+		*out = -1;
+		return perr(err, TF_ERANGE, MSG_PULL, "remaining",
+			    "must be an integer in 0..2^53-1");
+	}
+	*has = 1;
+	return 0;
+}
+
 int tf_pull_page_decode(const char *buf, size_t len, const tf_schema *schema,
 			const tf_proto_limits *lim, tf_pull_page *out,
 			tf_err *err)
 {
-	static const char *const keys[] = {
-		"!ack",	   "!cursor",  "!has_more", "!protocol_version",
-		"!purged", "!records", "!reset",    "!schema_version",
-		NULL};
+	static const char *const keys[] = {"!ack",
+					   "!cursor",
+					   "!has_more",
+					   "!protocol_version",
+					   "!purged",
+					   "!records",
+					   "remaining",
+					   "!reset",
+					   "!schema_version",
+					   NULL};
 	tf_json *root = NULL, *recs, *purged;
 	const char *s;
 	size_t i, slen;
@@ -889,6 +930,9 @@ int tf_pull_page_decode(const char *buf, size_t len, const tf_schema *schema,
 		rc = get_bool(root, "has_more", MSG_PULL, &out->has_more, &e);
 	if (rc == 0)
 		rc = get_bool(root, "reset", MSG_PULL, &out->reset, &e);
+	if (rc == 0)
+		rc = get_remaining(root, &out->has_remaining, &out->remaining,
+				   &e);
 	if (rc == 0)
 		rc = get_str(root, "cursor", lim->max_cursor, MSG_PULL, "", &s,
 			     &slen, &e);
