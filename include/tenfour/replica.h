@@ -141,6 +141,77 @@ int tf_replica_save(tf_replica *r, tf_buf *out);
 int tf_replica_load(const tf_schema *s, const char *buf, size_t len,
 		    tf_replica **out, tf_err *err);
 
+/*
+ * Incremental persistence, for stores that keep one sealed row per record
+ * (the native SQLite store, the browser's IndexedDB).  The replica tracks
+ * what changed since the last checkpoint that the host confirmed:
+ *  - records whose confirmed base was written (put_record: the record
+ *    state, canonical JSON) or dropped (del_record: purged, evicted,
+ *    reset);
+ *  - pending commands queued or changed (put_pending: {"at","cmd",
+ *    "result"?} as in tf_replica_save's "pending" items; a re-stamp or
+ *    a result changes one) or settled (del_pending);
+ *  - the head: everything else of tf_replica_save (its "base" and
+ *    "pending" arrays empty), written by put_head whenever anything
+ *    changed.
+ * tf_replica_checkpoint calls the sink once per change (full: for every
+ * record and pending command, as after a load or for a new store), in
+ * record-id and seq order; a non-zero return of a sink function stops it
+ * and is returned.  The host writes them in one transaction and, only
+ * once that committed, calls tf_replica_checkpoint_done; when it did not
+ * commit, the next checkpoint emits the same changes again (and more).
+ * A failed replica refuses both (TF_ESTATE).
+ */
+typedef struct tf_replica_sink {
+	int (*put_record)(void *ctx, const char *id, const char *json,
+			  size_t len);
+	int (*del_record)(void *ctx, const char *id);
+	int (*put_pending)(void *ctx, uint64_t seq, const char *json,
+			   size_t len);
+	int (*del_pending)(void *ctx, uint64_t seq);
+	int (*put_head)(void *ctx, const char *json, size_t len);
+} tf_replica_sink;
+
+int tf_replica_checkpoint(tf_replica *r, int full, const tf_replica_sink *s,
+			  void *ctx);
+void tf_replica_checkpoint_done(tf_replica *r);
+/* 1 when there is something to checkpoint. */
+int tf_replica_dirty(const tf_replica *r);
+
+/* One stored part: bytes and length (not NUL-terminated). */
+typedef struct tf_slice {
+	const char *p;
+	size_t len;
+} tf_slice;
+
+/*
+ * Loads what checkpoints wrote: the head, the record states and the
+ * pending items (in any order; they are sorted and checked as
+ * tf_replica_load checks a whole save).  The result equals the replica
+ * that was checkpointed (tf_replica_save gives the same bytes) and has
+ * nothing to checkpoint.
+ */
+int tf_replica_load_parts(const tf_schema *s, const char *head, size_t hlen,
+			  const tf_slice *records, size_t nrecords,
+			  const tf_slice *pending, size_t npending,
+			  tf_replica **out, tf_err *err);
+
+/*
+ * Evicts a record's confirmed state from the replica (the cache budget of
+ * policy.h tf_policy_evict chose it): only a `synced` record with no
+ * pending command and no open notice may go (TF_ESTATE otherwise,
+ * TF_ENOTFOUND when unknown).  A later pull brings it back when it
+ * changes.  Checkpoints see a del_record.
+ */
+int tf_replica_evict(tf_replica *r, const char *record_id, tf_err *err);
+
+/*
+ * The estimate the last pull page gave of the changes still to come
+ * (its "remaining" member), for progress reports; -1 when the server
+ * did not say.
+ */
+int64_t tf_replica_pull_remaining(const tf_replica *r);
+
 #ifdef __cplusplus
 }
 #endif

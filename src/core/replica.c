@@ -63,6 +63,8 @@ typedef struct rentry {
 	 * ack drops those commands).
 	 */
 	uint64_t base_ack;
+	/* Generation of the last change of base (put or drop), 0: none. */
+	uint64_t bgen;
 } rentry;
 
 typedef struct pend {
@@ -74,7 +76,20 @@ typedef struct pend {
 	 * commands leave the queue and clock_skew leaves it unknown.
 	 */
 	tf_status result;
+	uint64_t gen; /* generation of its last change (queued, re-stamped,
+			 result told) */
 } pend;
+
+/* A record whose base was dropped (its entry may be gone since). */
+typedef struct dropped {
+	char id[TF_UUID_LEN + 1];
+	uint64_t gen;
+} dropped;
+
+/* A pending command that left the queue (acked or rejected). */
+typedef struct settled_seq {
+	uint64_t seq, gen;
+} settled_seq;
 
 typedef struct notice {
 	int kind;
@@ -112,6 +127,26 @@ struct tf_replica {
 
 	notice *nt;
 	size_t nnt, ntcap;
+
+	/*
+	 * Incremental persistence.  Every change is stamped with the
+	 * current generation `gen`; what a confirmed checkpoint wrote has
+	 * a generation <= `confirmed`, so a part is dirty when its
+	 * generation is above it.  A checkpoint emits the dirty parts,
+	 * remembers `gen` as `emitted` and moves `gen` on, so that changes
+	 * made while the host commits stay dirty after checkpoint_done.
+	 * Drops and settlements are kept in lists because their entries
+	 * and queue slots go away; room for them is reserved before a
+	 * commit like every other allocation.
+	 */
+	uint64_t gen, confirmed, emitted, hgen;
+	int has_emitted; /* a checkpoint succeeded and awaits its done */
+	dropped *dr;
+	size_t ndr, drcap;
+	settled_seq *st;
+	size_t nst, stcap;
+
+	int64_t remaining; /* the last pull page's estimate, -1 unknown */
 };
 
 static const char *const sync_names[] = {"none",     "synced",	 "pending",
@@ -479,6 +514,116 @@ static int nt_reserve(tf_replica *r, size_t extra)
 	return rc;
 }
 
+/* ------------------------------------------------------------ dirty parts */
+
+/* Orders dropped ids by id, then generation. */
+static int cmp_dropped(const void *a, const void *b)
+{
+	const dropped *x = a, *y = b;
+	int c = strcmp(x->id, y->id);
+
+	if (c)
+		return c;
+	return (x->gen > y->gen) - (x->gen < y->gen);
+}
+
+/*
+ * Forgets the drops a checkpoint no longer needs to tell: those confirmed,
+ * all but the last of one id, and those of records that have a base again
+ * (their put, dirty since, supersedes the drop).  Sorts the list.
+ */
+static void dr_compact(tf_replica *r)
+{
+	size_t i, w = 0;
+
+	if (r->ndr == 0)
+		return;
+	qsort(r->dr, r->ndr, sizeof *r->dr, cmp_dropped);
+	for (i = 0; i < r->ndr; i++) {
+		const rentry *e;
+		if (r->dr[i].gen <= r->confirmed)
+			continue;
+		if (i + 1 < r->ndr && strcmp(r->dr[i].id, r->dr[i + 1].id) == 0)
+			continue;
+		e = table_find(r, r->dr[i].id);
+		if (e && e->base)
+			continue;
+		r->dr[w++] = r->dr[i];
+	}
+	r->ndr = w;
+}
+
+/*
+ * Room for `extra` more drops.  A host that checkpoints rarely would see
+ * the list grow with every purge, so a long list is compacted first.
+ */
+static int dr_reserve(tf_replica *r, size_t extra)
+{
+	void *p;
+	int rc;
+
+	if (r->ndr + extra > r->drcap && r->ndr > 2 * r->nent + 1024)
+		dr_compact(r);
+	p = r->dr;
+	rc = array_reserve(&p, &r->drcap, r->ndr, extra, sizeof *r->dr, 16);
+	r->dr = p;
+	return rc;
+}
+
+static int st_reserve(tf_replica *r, size_t extra)
+{
+	void *p = r->st;
+	int rc = array_reserve(&p, &r->stcap, r->nst, extra, sizeof *r->st, 16);
+
+	r->st = p;
+	return rc;
+}
+
+/* The head (everything but bases and pending commands) changed. */
+static void touch_head(tf_replica *r)
+{
+	r->hgen = r->gen;
+}
+
+/* e's base was replaced: the next checkpoint writes it. */
+static void touch_base(tf_replica *r, rentry *e)
+{
+	e->bgen = r->gen;
+}
+
+/* p was queued or changed: the next checkpoint writes it. */
+static void touch_pend(tf_replica *r, pend *p)
+{
+	p->gen = r->gen;
+}
+
+/*
+ * Drops e's base (room in the drop list reserved by dr_reserve); a
+ * record without one is left alone.
+ */
+static void drop_base(tf_replica *r, rentry *e)
+{
+	if (e->base == NULL)
+		return;
+	tf_json_free(e->base);
+	e->base = NULL;
+	e->base_ack = 0;
+	e->bgen = r->gen;
+	assert(r->ndr < r->drcap);
+	memcpy(r->dr[r->ndr].id, e->id, TF_UUID_LEN + 1);
+	r->dr[r->ndr].gen = r->gen;
+	r->ndr++;
+}
+
+/* Seq left the queue (room reserved by st_reserve). */
+static void settle(tf_replica *r, uint64_t seq)
+{
+	assert(r->nst < r->stcap);
+	r->st[r->nst].seq = seq;
+	r->st[r->nst].gen = r->gen;
+	r->nst++;
+}
+
 static size_t nt_find(const tf_replica *r, const char *id)
 {
 	size_t i;
@@ -564,6 +709,10 @@ int tf_replica_new(const tf_schema *s, const char *device, const char *user,
 	memcpy(r->user, user, strlen(user) + 1);
 	tf_clock_init(&r->clock, clock_last, 0);
 	r->next_seq = 1;
+	/* A new replica's head has never been written: it is dirty. */
+	r->gen = 1;
+	r->hgen = 1;
+	r->remaining = -1;
 	*out = r;
 	return 0;
 }
@@ -588,6 +737,8 @@ void tf_replica_free(tf_replica *r)
 	for (i = 0; i < r->nnt; i++)
 		tf_json_free(r->nt[i].body);
 	free(r->nt);
+	free(r->dr);
+	free(r->st);
 	free(r->cursor);
 	free(r);
 }
@@ -595,6 +746,8 @@ void tf_replica_free(tf_replica *r)
 void tf_replica_set_allow_ref(tf_replica *r, int allow)
 {
 	assert(r != NULL);
+	if (r->allow_ref != (allow != 0))
+		touch_head(r);
 	r->allow_ref = allow != 0;
 }
 
@@ -752,6 +905,8 @@ int tf_replica_mutate(tf_replica *r, int64_t now_ms, const uint8_t rnd[20],
 	r->pq[r->npq].cmd = c;
 	r->pq[r->npq].at = now_ms;
 	r->pq[r->npq].result = 0;
+	touch_pend(r, &r->pq[r->npq]);
+	touch_head(r);
 	r->npq++;
 	memset(&c, 0, sizeof c);
 	r->clock = ck;
@@ -1081,13 +1236,14 @@ int tf_replica_apply_push_reply(tf_replica *r, int64_t now_ms, const char *buf,
 			skew = idx[i];
 		}
 	}
-	if (nt_reserve(r, nrej)) {
+	if (nt_reserve(r, nrej) || st_reserve(r, m.nresults)) {
 		rc = tf_err_set(err, TF_ENOMEM, NULL,
 				"push reply: out of memory");
 		goto out;
 	}
 
 	/* Commit: an allocation failure below fails the replica. */
+	touch_head(r);
 	raise_server_ack(r, m.ack);
 	if (skew != SIZE_MAX) {
 		tf_clock_rebase(&r->clock, now_ms,
@@ -1096,6 +1252,7 @@ int tf_replica_apply_push_reply(tf_replica *r, int64_t now_ms, const char *buf,
 			rentry *e = table_find(r, r->pq[i].cmd.record_id);
 			rc = tf_hlc_now(&r->clock, now_ms, &r->pq[i].cmd.hlc);
 			assert(rc == 0);
+			touch_pend(r, &r->pq[i]);
 			if (e)
 				mark_dirty(r, e);
 		}
@@ -1121,8 +1278,10 @@ int tf_replica_apply_push_reply(tf_replica *r, int64_t now_ms, const char *buf,
 			       p->cmd.record_id, notes[i]);
 			notes[i] = NULL;
 		} else {
-			if (p->result == 0)
+			if (p->result == 0) {
 				p->result = st;
+				touch_pend(r, p);
+			}
 			/* Tentative until a final page's ack passes it,
 			 * unless one already has (its reply was lost):
 			 * then it is settled in the second pass. */
@@ -1132,6 +1291,7 @@ int tf_replica_apply_push_reply(tf_replica *r, int64_t now_ms, const char *buf,
 		assert(e != NULL && e->npending > 0);
 		e->npending--;
 		mark_dirty(r, e);
+		settle(r, p->cmd.seq);
 		tf_command_clear(&p->cmd); /* seq 0: compacted below */
 		ndrop++;
 	}
@@ -1151,6 +1311,7 @@ int tf_replica_apply_push_reply(tf_replica *r, int64_t now_ms, const char *buf,
 		assert(e != NULL && e->npending > 0);
 		e->npending--;
 		mark_dirty(r, e);
+		settle(r, p->cmd.seq);
 		tf_command_clear(&p->cmd);
 		ndrop++;
 	}
@@ -1186,12 +1347,13 @@ static int cmp_entry_id(const void *a, const void *b)
 /*
  * Checks a decoded page against the replica before it is used: the ack
  * names no seq never issued, no record id twice, no id both delivered
- * and purged, the record bound kept.  Reserves table room for the new ids.
+ * and purged, the record bound kept.  Reserves table room for the new ids
+ * and room to note the bases it drops and the commands it settles.
  */
 static int check_page(tf_replica *r, const tf_pull_page *p, tf_err *err)
 {
 	const char **ids = NULL;
-	size_t n = p->nrecords + p->npurged, i, fresh = 0;
+	size_t n = p->nrecords + p->npurged, i, fresh = 0, nset = 0;
 	int rc = 0;
 
 	if (p->schema_version != r->schema->version)
@@ -1203,6 +1365,13 @@ static int check_page(tf_replica *r, const tf_pull_page *p, tf_err *err)
 				  " is beyond the last seq issued (%" PRIu64
 				  ")",
 				  p->ack, r->next_seq - 1);
+	if (!p->has_more)
+		while (nset < r->npq && r->pq[nset].cmd.seq <= p->ack)
+			nset++;
+	if (dr_reserve(r, p->npurged + (p->reset ? r->nent : 0)) ||
+	    st_reserve(r, nset))
+		return tf_err_set(err, TF_ENOMEM, NULL,
+				  "pull page: out of memory");
 	if (n == 0)
 		return 0;
 	ids = malloc(n * sizeof *ids);
@@ -1263,13 +1432,14 @@ int tf_replica_apply_pull(tf_replica *r, int64_t now_ms, const char *buf,
 		goto out;
 
 	/* Commit: from here on an allocation failure fails the replica. */
+	touch_head(r);
+	r->remaining = p.has_remaining ? p.remaining : -1;
 	if (p.reset) {
 		for (i = 0; i < r->cap; i++) {
 			rentry *e = r->slots[i];
 			if (e == NULL)
 				continue;
-			tf_json_free(e->base);
-			e->base = NULL;
+			drop_base(r, e);
 			e->base_ack = 0;
 			mark_dirty(r, e);
 		}
@@ -1290,6 +1460,7 @@ int tf_replica_apply_pull(tf_replica *r, int64_t now_ms, const char *buf,
 		e->base = p.records[i];
 		p.records[i] = NULL;
 		e->base_ack = p.ack;
+		touch_base(r, e);
 		e->gone = 0;
 		mark_dirty(r, e);
 		/* Later local stamps order after what this replica saw. */
@@ -1300,8 +1471,7 @@ int tf_replica_apply_pull(tf_replica *r, int64_t now_ms, const char *buf,
 		rentry *e = table_find(r, p.purged[i]);
 		if (e == NULL)
 			continue;
-		tf_json_free(e->base);
-		e->base = NULL;
+		drop_base(r, e);
 		e->base_ack = 0;
 		if (e->npending)
 			e->gone = 1;
@@ -1330,6 +1500,7 @@ int tf_replica_apply_pull(tf_replica *r, int64_t now_ms, const char *buf,
 			}
 			e->npending--;
 			mark_dirty(r, e);
+			settle(r, q->cmd.seq);
 			tf_command_clear(&q->cmd); /* seq 0: compacted */
 			ndrop++;
 		}
@@ -1550,6 +1721,7 @@ int tf_replica_ack_notice(tf_replica *r, const char *notice_id)
 	i = nt_find(r, notice_id);
 	if (i == r->nnt)
 		return TF_ENOTFOUND;
+	touch_head(r);
 	nt_remove(r, i);
 	table_gc(r);
 	return 0;
@@ -1633,18 +1805,35 @@ int tf_replica_summary_json(tf_replica *r, int64_t now_ms, tf_buf *out)
  * saved before results were kept load as that, which only sends those
  * commands once more).
  */
-int tf_replica_save(tf_replica *r, tf_buf *out)
+
+/* Appends pending item p, {"at","cmd","result"?}; TF_ENOMEM. */
+static int pend_write(const pend *p, tf_buf *out)
+{
+	tf_json *cj;
+	int rc = tf_command_to_json(&p->cmd, &cj);
+
+	if (rc)
+		return rc;
+	tf_buf_printf(out, "{\"at\":%" PRId64 ",\"cmd\":", p->at);
+	tf_json_write(cj, out);
+	tf_json_free(cj);
+	if (p->result)
+		tf_buf_printf(out, ",\"result\":\"%s\"",
+			      tf_status_name(p->result));
+	return tf_buf_putc(out, '}');
+}
+
+/*
+ * Writes the saved form; whole 0 writes the head of a checkpoint: the
+ * same document with "base" and "pending" empty.
+ */
+static int save_doc(tf_replica *r, tf_buf *out, int whole)
 {
 	const rentry **v = NULL;
 	char hlc[TF_HLC_TEXT_LEN + 1];
-	tf_json *cj;
 	size_t n = 0, i, k, mark;
-	int rc;
+	int rc = 0;
 
-	assert(r != NULL && out != NULL);
-	rc = check_live(r, NULL);
-	if (rc)
-		return rc;
 	if (out->failed)
 		return out->failed;
 	mark = out->len;
@@ -1662,7 +1851,7 @@ int tf_replica_save(tf_replica *r, tf_buf *out)
 	tf_buf_printf(out, "{\"ack\":%" PRIu64 ",\"allow_ref\":%s,\"base\":[",
 		      r->ack, r->allow_ref ? "true" : "false");
 	for (i = k = 0; i < n; i++) {
-		if (v[i]->base == NULL)
+		if (v[i]->base == NULL || !whole)
 			continue;
 		if (k++)
 			tf_buf_putc(out, ',');
@@ -1703,19 +1892,10 @@ int tf_replica_save(tf_replica *r, tf_buf *out)
 		tf_json_write(r->nt[i].body, out);
 	}
 	tf_buf_puts(out, "],\"pending\":[");
-	for (i = 0; i < r->npq && rc == 0; i++) {
-		rc = tf_command_to_json(&r->pq[i].cmd, &cj);
-		if (rc)
-			break;
-		tf_buf_printf(out,
-			      "%s{\"at\":%" PRId64 ",\"cmd\":", i ? "," : "",
-			      r->pq[i].at);
-		tf_json_write(cj, out);
-		tf_json_free(cj);
-		if (r->pq[i].result)
-			tf_buf_printf(out, ",\"result\":\"%s\"",
-				      tf_status_name(r->pq[i].result));
-		tf_buf_putc(out, '}');
+	for (i = 0; whole && i < r->npq && rc == 0; i++) {
+		if (i)
+			tf_buf_putc(out, ',');
+		rc = pend_write(&r->pq[i], out);
 	}
 	tf_buf_printf(out,
 		      "],\"schema_version\":%" PRId64 ",\"server_ack\":%" PRIu64
@@ -1733,6 +1913,17 @@ int tf_replica_save(tf_replica *r, tf_buf *out)
 			out->data[mark] = '\0';
 	}
 	return rc;
+}
+
+int tf_replica_save(tf_replica *r, tf_buf *out)
+{
+	int rc;
+
+	assert(r != NULL && out != NULL);
+	rc = check_live(r, NULL);
+	if (rc)
+		return rc;
+	return save_doc(r, out, 1);
 }
 
 /* Limits for a saved replica: as large as the replica's own bounds. */
@@ -2009,6 +2200,7 @@ static int load_pending(tf_replica *r, const tf_json *o, size_t idx,
 	p->cmd = c;
 	p->at = at;
 	p->result = st;
+	p->gen = 0;
 	if (st == 0 && c.seq <= r->server_ack)
 		r->nresend++;
 	return 0;
@@ -2036,8 +2228,12 @@ static tf_json **take_items(tf_json *a, size_t *n)
 	return v;
 }
 
-int tf_replica_load(const tf_schema *s, const char *buf, size_t len,
-		    tf_replica **out, tf_err *err)
+/*
+ * Builds a replica from a parsed saved document (owned: freed in every
+ * case), checking every member.  The result has nothing to checkpoint.
+ */
+static int load_tree(const tf_schema *s, tf_json *root, tf_replica **out,
+		     tf_err *err)
 {
 	static const char *const keys[] = {
 		"ack",	   "allow_ref",	     "base",	   "base_ack",
@@ -2046,7 +2242,7 @@ int tf_replica_load(const tf_schema *s, const char *buf, size_t len,
 		"pending", "schema_version", "server_ack", "user",
 		NULL};
 	static const char *const clock_keys[] = {"last", "offset", NULL};
-	tf_json *root = NULL, **items = NULL, *a;
+	tf_json **items = NULL, *a;
 	const tf_json *v, *clk;
 	const char *dev = NULL, *user = NULL, *cur = NULL, *last = NULL;
 	tf_replica *r = NULL;
@@ -2055,14 +2251,6 @@ int tf_replica_load(const tf_schema *s, const char *buf, size_t len,
 	tf_hlc h;
 	int rc;
 
-	assert(out != NULL);
-	*out = NULL;
-	if (s == NULL)
-		return tf_err_set(err, TF_EINVAL, NULL, "replica: no schema");
-	rc = tf_json_parse(buf ? buf : "", buf ? len : 0, &load_limits, &root,
-			   err);
-	if (rc)
-		return rc;
 	rc = load_members(root, NULL, "replica", err);
 	if (rc)
 		goto out;
@@ -2268,6 +2456,9 @@ int tf_replica_load(const tf_schema *s, const char *buf, size_t len,
 		r->failed = 0;
 		goto out;
 	}
+	/* Everything loaded is what the host stored: nothing is dirty. */
+	r->confirmed = r->gen;
+	r->gen++;
 	*out = r;
 	r = NULL;
 out:
@@ -2279,4 +2470,373 @@ out:
 	tf_replica_free(r);
 	tf_json_free(root);
 	return rc;
+}
+
+int tf_replica_load(const tf_schema *s, const char *buf, size_t len,
+		    tf_replica **out, tf_err *err)
+{
+	tf_json *root = NULL;
+	int rc;
+
+	assert(out != NULL);
+	*out = NULL;
+	if (s == NULL)
+		return tf_err_set(err, TF_EINVAL, NULL, "replica: no schema");
+	rc = tf_json_parse(buf ? buf : "", buf ? len : 0, &load_limits, &root,
+			   err);
+	if (rc)
+		return rc;
+	return load_tree(s, root, out, err);
+}
+
+/* ------------------------------------------------------------ checkpoints */
+
+static int cmp_settled(const void *a, const void *b)
+{
+	const settled_seq *x = a, *y = b;
+
+	return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+/*
+ * The records part of a checkpoint: a put for every record whose base
+ * changed since `since` and still has one, a del for the others and for
+ * dropped ids (full: a put for every base, no del), in id order, each id
+ * once.
+ */
+static int emit_records(tf_replica *r, int full, uint64_t since,
+			const tf_replica_sink *s, void *ctx, tf_buf *b)
+{
+	const char **ids = NULL;
+	size_t n = r->nent + (full ? 0 : r->ndr), k = 0, i;
+	int rc = 0;
+
+	if (n == 0)
+		return 0;
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
+	ids = malloc(n * sizeof *ids);
+	if (ids == NULL)
+		return TF_ENOMEM;
+	for (i = 0; i < r->cap; i++) {
+		const rentry *e = r->slots[i];
+		if (e && (full ? e->base != NULL : e->bgen > since))
+			ids[k++] = e->id;
+	}
+	for (i = 0; !full && i < r->ndr; i++)
+		if (r->dr[i].gen > since)
+			ids[k++] = r->dr[i].id;
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
+	qsort(ids, k, sizeof *ids, cmp_str_ptr);
+	for (i = 0; i < k && rc == 0; i++) {
+		const rentry *e;
+		if (i && strcmp(ids[i - 1], ids[i]) == 0)
+			continue;
+		e = table_find(r, ids[i]);
+		if (e == NULL || e->base == NULL) {
+			rc = s->del_record(ctx, ids[i]);
+			continue;
+		}
+		tf_buf_reset(b);
+		rc = tf_json_write(e->base, b);
+		if (rc == 0)
+			rc = s->put_record(ctx, e->id, b->data, b->len);
+	}
+	free(ids);
+	return rc;
+}
+
+/*
+ * The pending part: a put for every command queued or changed since
+ * `since`, a del for every seq settled since (full: a put for every
+ * command), merged in seq order.
+ */
+static int emit_pending(tf_replica *r, int full, uint64_t since,
+			const tf_replica_sink *s, void *ctx, tf_buf *b)
+{
+	settled_seq *dels = NULL;
+	size_t nd = 0, i = 0, j = 0;
+	int rc = 0;
+
+	if (!full && r->nst) {
+		dels = malloc(r->nst * sizeof *dels);
+		if (dels == NULL)
+			return TF_ENOMEM;
+		for (i = 0; i < r->nst; i++)
+			if (r->st[i].gen > since)
+				dels[nd++] = r->st[i];
+		qsort(dels, nd, sizeof *dels, cmp_settled);
+		i = 0;
+	}
+	while (rc == 0 && (i < r->npq || j < nd)) {
+		const pend *p;
+		if (j < nd && (i == r->npq || dels[j].seq < r->pq[i].cmd.seq)) {
+			rc = s->del_pending(ctx, dels[j++].seq);
+			continue;
+		}
+		p = &r->pq[i++];
+		if (!full && p->gen <= since)
+			continue;
+		tf_buf_reset(b);
+		rc = pend_write(p, b);
+		if (rc == 0)
+			rc = s->put_pending(ctx, p->cmd.seq, b->data, b->len);
+	}
+	free(dels);
+	return rc;
+}
+
+/*
+ * Emits the dirty parts (full: all of them) to the sink: records, then
+ * pending commands, then the head.  Changes nothing the host can see:
+ * only which generation checkpoint_done will confirm.
+ */
+int tf_replica_checkpoint(tf_replica *r, int full, const tf_replica_sink *s,
+			  void *ctx)
+{
+	uint64_t since;
+	tf_buf b;
+	int rc;
+
+	assert(r != NULL);
+	rc = check_live(r, NULL);
+	if (rc)
+		return rc;
+	if (s == NULL || s->put_record == NULL || s->del_record == NULL ||
+	    s->put_pending == NULL || s->del_pending == NULL ||
+	    s->put_head == NULL)
+		return TF_EINVAL;
+	r->has_emitted = 0;
+	since = full ? 0 : r->confirmed;
+	tf_buf_init(&b);
+	rc = emit_records(r, full, since, s, ctx, &b);
+	if (rc == 0)
+		rc = emit_pending(r, full, since, s, ctx, &b);
+	if (rc == 0 && (full || r->hgen > since)) {
+		tf_buf_reset(&b);
+		rc = save_doc(r, &b, 0);
+		if (rc == 0)
+			rc = s->put_head(ctx, b.data, b.len);
+	}
+	tf_buf_free(&b);
+	if (rc)
+		return rc;
+	/* Changes from now on are newer than what was emitted. */
+	r->emitted = r->gen;
+	r->gen++;
+	r->has_emitted = 1;
+	return 0;
+}
+
+/*
+ * The host committed what the last checkpoint emitted: it is clean, and
+ * the drops and settlements it told are forgotten.  Without a successful
+ * checkpoint since the last done (or after a failed one) nothing changes.
+ */
+void tf_replica_checkpoint_done(tf_replica *r)
+{
+	size_t i, w = 0;
+
+	assert(r != NULL);
+	if (r->failed || !r->has_emitted)
+		return;
+	r->has_emitted = 0;
+	r->confirmed = r->emitted;
+	for (i = 0; i < r->nst; i++)
+		if (r->st[i].gen > r->confirmed)
+			r->st[w++] = r->st[i];
+	r->nst = w;
+	dr_compact(r);
+}
+
+/*
+ * Every change touches the head (it holds the clock, the acks and the
+ * counters), so a head newer than the confirmed generation is the sign.
+ */
+int tf_replica_dirty(const tf_replica *r)
+{
+	assert(r != NULL);
+	return !r->failed && r->hgen > r->confirmed;
+}
+
+/* A part's bytes parsed as JSON; errors name the part ("records[3]"). */
+static int parse_part(const char *p, size_t len, const char *where,
+		      tf_json **out, tf_err *err)
+{
+	int rc = tf_json_parse(p ? p : "", p ? len : 0, &load_limits, out, err);
+
+	if (rc && err) {
+		tf_err e = *err;
+		tf_err_set(err, rc, where, "replica %s: %s", where, e.msg);
+		err->offset = e.offset;
+		err->line = e.line;
+		err->col = e.col;
+	}
+	return rc;
+}
+
+typedef struct pkey {
+	uint64_t seq;
+	size_t idx;
+	tf_json *item;
+} pkey;
+
+static int cmp_pkey(const void *a, const void *b)
+{
+	const pkey *x = a, *y = b;
+
+	if (x->seq != y->seq)
+		return (x->seq > y->seq) - (x->seq < y->seq);
+	return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/*
+ * Splices the parts into the head's empty "base" and "pending" arrays
+ * (pending items in seq order, which the load requires) and loads the
+ * whole document with tf_replica_load's checks.  Errors about a record
+ * name base[i] (i its index in `records`); about a pending item,
+ * pending[k] with k its place in seq order.
+ */
+int tf_replica_load_parts(const tf_schema *s, const char *head, size_t hlen,
+			  const tf_slice *records, size_t nrecords,
+			  const tf_slice *pending, size_t npending,
+			  tf_replica **out, tf_err *err)
+{
+	tf_json *root = NULL, *base, *pa, *item;
+	pkey *keys = NULL;
+	char where[40];
+	size_t i, nk = 0;
+	int rc;
+
+	assert(out != NULL);
+	*out = NULL;
+	if (s == NULL)
+		return tf_err_set(err, TF_EINVAL, NULL, "replica: no schema");
+	if ((nrecords && records == NULL) || (npending && pending == NULL))
+		return tf_err_set(err, TF_EINVAL, NULL,
+				  "replica parts: records or pending missing");
+	if (nrecords > REPLICA_MAX_RECORDS)
+		return tf_err_set(err, TF_ELIMIT, "records",
+				  "replica parts: %zu records, at most %zu",
+				  nrecords, REPLICA_MAX_RECORDS);
+	if (npending > REPLICA_MAX_PENDING)
+		return tf_err_set(err, TF_ELIMIT, "pending",
+				  "replica parts: %zu pending commands, at "
+				  "most %zu",
+				  npending, REPLICA_MAX_PENDING);
+	rc = parse_part(head, hlen, "head", &root, err);
+	if (rc)
+		return rc;
+	base = tf_json_object_get(root, "base");
+	pa = tf_json_object_get(root, "pending");
+	if (root->type != TF_JSON_OBJECT || base == NULL || pa == NULL ||
+	    base->type != TF_JSON_ARRAY || pa->type != TF_JSON_ARRAY ||
+	    base->len || pa->len) {
+		rc = tf_err_set(err, TF_EINVAL, "head",
+				"replica head: must be an object whose "
+				"\"base\" and \"pending\" are empty arrays");
+		goto out;
+	}
+	for (i = 0; i < nrecords; i++) {
+		snprintf(where, sizeof where, "records[%zu]", i);
+		rc = parse_part(records[i].p, records[i].len, where, &item,
+				err);
+		if (rc)
+			goto out;
+		if (tf_json_array_push(base, item)) {
+			rc = tf_err_set(err, TF_ENOMEM, NULL,
+					"replica: out of memory");
+			goto out;
+		}
+	}
+	if (npending) {
+		keys = calloc(npending, sizeof *keys);
+		if (keys == NULL) {
+			rc = tf_err_set(err, TF_ENOMEM, NULL,
+					"replica: out of memory");
+			goto out;
+		}
+	}
+	for (i = 0; i < npending; i++, nk++) {
+		const tf_json *cmd;
+		snprintf(where, sizeof where, "pending[%zu]", i);
+		rc = parse_part(pending[i].p, pending[i].len, where,
+				&keys[i].item, err);
+		if (rc)
+			goto out;
+		keys[i].idx = i;
+		cmd = tf_json_object_get(keys[i].item, "cmd");
+		if (keys[i].item->type != TF_JSON_OBJECT || cmd == NULL ||
+		    cmd->type != TF_JSON_OBJECT ||
+		    tf_json_uint64(tf_json_object_get(cmd, "seq"),
+				   &keys[i].seq) != 0) {
+			nk++;
+			rc = tf_err_set(err, TF_EINVAL, where,
+					"replica %s: must be an object with "
+					"cmd.seq",
+					where);
+			goto out;
+		}
+	}
+	if (nk)
+		qsort(keys, nk, sizeof *keys, cmp_pkey);
+	for (i = 0; i < nk; i++) {
+		item = keys[i].item;
+		keys[i].item = NULL;
+		if (tf_json_array_push(pa, item)) {
+			rc = tf_err_set(err, TF_ENOMEM, NULL,
+					"replica: out of memory");
+			goto out;
+		}
+	}
+	rc = load_tree(s, root, out, err);
+	root = NULL;
+out:
+	for (i = 0; keys && i < nk; i++)
+		tf_json_free(keys[i].item);
+	free(keys);
+	tf_json_free(root);
+	return rc;
+}
+
+/* ------------------------------------------------------------ eviction */
+
+int tf_replica_evict(tf_replica *r, const char *record_id, tf_err *err)
+{
+	rentry *e;
+	tf_sync_state st;
+	int rc;
+
+	assert(r != NULL);
+	rc = check_live(r, err);
+	if (rc)
+		return rc;
+	if (record_id == NULL)
+		return tf_err_set(err, TF_EINVAL, "record_id",
+				  "evict: a record id is required");
+	e = table_find(r, record_id);
+	if (e == NULL)
+		return tf_err_set(err, TF_ENOTFOUND, "record_id",
+				  "evict: record %.40s is not in the replica",
+				  record_id);
+	st = tf_replica_state(r, record_id);
+	if (st != TF_SYNC_SYNCED || e->gone || e->base == NULL)
+		return tf_err_set(err, TF_ESTATE, "record_id",
+				  "evict: record %s is %s, only a synced "
+				  "record without pending commands, notices "
+				  "or conflicts may be evicted",
+				  e->id, tf_sync_state_name(st));
+	if (dr_reserve(r, 1))
+		return tf_err_set(err, TF_ENOMEM, NULL, "evict: out of memory");
+	/* Commit: nothing below fails. */
+	touch_head(r);
+	drop_base(r, e);
+	assert(entry_removable(e));
+	table_delete_at(r, table_slot(r, record_id));
+	return 0;
+}
+
+int64_t tf_replica_pull_remaining(const tf_replica *r)
+{
+	assert(r != NULL);
+	return r->remaining;
 }
