@@ -54,6 +54,29 @@ else
 	echo "install-deps: all build and test dependencies present"
 fi
 
+# --- browser tests (tests/web, scripts/run-web-tests.sh) -------------------
+# Debian's Chromium (playwright-core drives /usr/bin/chromium; no browser
+# is downloaded) and playwright-core from tests/web/package-lock.json.
+web_missing=()
+[[ -x /usr/bin/chromium ]] || web_missing+=(chromium)
+command -v npm >/dev/null 2>&1 || web_missing+=(npm)
+if ((${#web_missing[@]})); then
+	echo "install-deps: installing ${web_missing[*]} (browser tests)"
+	if [[ $(id -u) -ne 0 ]]; then
+		echo "install-deps: need root to apt-get install ${web_missing[*]}" >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${web_missing[@]}" >/dev/null
+fi
+if [[ ! -f tests/web/node_modules/.package-lock.json ||
+	tests/web/package-lock.json -nt tests/web/node_modules/.package-lock.json ]]; then
+	echo "install-deps: npm ci in tests/web (browser tests)"
+	(cd tests/web && npm ci --no-audit --no-fund --loglevel=error)
+fi
+# --- end of the browser tests' block ----------------------------------------
+
 if [[ ${1:-} == --bench ]]; then
 	if ! command -v npm >/dev/null 2>&1; then
 		export DEBIAN_FRONTEND=noninteractive
