@@ -8,7 +8,7 @@
  * over every socket (non-blocking I/O only), so the control functions
  * see consistent counters and their settings apply between passes.
  */
-#define _DEFAULT_SOURCE
+#define _GNU_SOURCE /* accept4, pipe2 */
 
 #include "fault_proxy.h"
 
@@ -597,7 +597,9 @@ static void accept_one(tf_fault_proxy *p)
 	int fd, one = 1;
 	size_t i;
 
-	fd = accept(p->lfd, NULL, NULL);
+	/* Close-on-exec: a child process (the CLI under test) must not
+	   keep a copy that outlives the proxy's close. */
+	fd = accept4(p->lfd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
 	p->st.accepted++;
@@ -960,8 +962,7 @@ int tf_fp_start(int upstream_port, tf_fault_proxy **out, tf_err *err)
 		p->conns[i].cfd = p->conns[i].ufd = -1;
 	for (i = 0; i < FP_MAX_SINKS; i++)
 		p->sinks[i].fd = -1;
-	if (pipe(p->wake) != 0 || set_nonblock(p->wake[0]) != 0 ||
-	    set_nonblock(p->wake[1]) != 0) {
+	if (pipe2(p->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
 		tf_err_set(err, TF_EIO, "proxy", "proxy: pipe: %s",
 			   strerror(errno));
 		goto fail;
