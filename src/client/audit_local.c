@@ -191,7 +191,8 @@ static int audit_store(tf_client *c, uint64_t seq, int64_t ts,
 			goto out;
 		for (i = 0; i < q.len; i++)
 			lines += q.data[i] == '\n';
-		if (lines >= TFC_AUDIT_QUEUE_MAX) {
+		if (lines >= TFC_AUDIT_QUEUE_MAX ||
+		    q.len + entry->len + SEQ_KEY_LEN + 2 > TF_STORE_META_MAX) {
 			rc = tf_err_set(err, TF_ELIMIT, AUDIT_QUEUE,
 					"%d audit entries wait for an unlock "
 					"already",
