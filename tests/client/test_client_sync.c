@@ -3,9 +3,14 @@
  * and sync engine (src/client/sync.c) against a real tenfourd on
  * loopback (tests/support/srv_harness.h).
  */
+#define _XOPEN_SOURCE 700 /* nftw */
 #define _DEFAULT_SOURCE
 
 #include <arpa/inet.h>
+#include <ftw.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -15,7 +20,9 @@
 #include <unistd.h>
 
 #include "client/http.h"
+#include "client/internal.h"
 #include "srv_harness.h"
+#include "tenfour/client.h"
 #include "tf_test.h"
 
 static tf_h_server H;
@@ -45,6 +52,131 @@ static int free_port(void)
 
 static char listen_arg[32];
 
+/* ------------------------------------------------------------ clients */
+
+#define PIN "480273"
+/* Bolos the bulk device made before the clients sync (3 pages). */
+#define NBULK 2300
+
+/* A client under test: its own user (dispatcher) and device. */
+typedef struct cli {
+	const char *user, *device;
+	char home[64];
+	char pub[64];
+	tf_client *c;
+} cli;
+
+static cli A = {"amy", "mdt-a", "", "", NULL};
+static cli B = {"ben", "mdt-b", "", "", NULL};
+static cli C = {"cal", "mdt-c", "", "", NULL};
+static cli D = {"dex", "mdt-d", "", "", NULL};
+static cli E = {"eve", "mdt-e", "", "", NULL};
+static cli F = {"fay", "mdt-f", "", "", NULL};
+static cli *const clients[] = {&A, &B, &C, &D, &E, &F};
+static tf_h_session s_bulk;
+
+static int cli_open(cli *k, uint64_t budget, tf_err *err)
+{
+	tf_client_opts o;
+
+	memset(&o, 0, sizeof o);
+	o.home = k->home;
+	o.server_url = base_url;
+	o.timeout_ms = 10000;
+	o.cache_budget = budget;
+	return tf_client_open(&o, &k->c, err);
+}
+
+/* Seeding: the home, the user, the identity enrolled on the server. */
+static int cli_make(cli *k, tf_err *err)
+{
+	snprintf(k->home, sizeof k->home, "/tmp/tf-cli-XXXXXX");
+	if (mkdtemp(k->home) == NULL)
+		return tf_err_set(err, TF_EIO, "home", "mkdtemp failed");
+	if (tf_h_user_add(&H, "metro", k->user, "dispatcher", NULL, err) ==
+		    NULL ||
+	    cli_open(k, 0, err) != 0 ||
+	    tf_client_enroll(k->c, base_url, "metro", k->device, k->pub,
+			     err) != 0)
+		return err->code ? err->code : TF_EIO;
+	return tf_h_device_enroll_pub(&H, "metro", k->device, k->pub, err);
+}
+
+static int cli_login(cli *k, tf_err *err)
+{
+	tf_h_user *u = tf_h_user_find(&H, k->user);
+	char code[TF_TOTP_DIGITS + 1];
+	tf_client_login_req r;
+
+	if (u == NULL || tf_h_totp_next(u, code) != 0)
+		return TF_EIO;
+	memset(&r, 0, sizeof r);
+	r.user = k->user;
+	r.password = u->password;
+	r.totp = code;
+	r.banner_rev = tf_h_banner_rev(&H, "metro");
+	r.pin = PIN;
+	r.pin_len = strlen(PIN);
+	return tf_client_login(k->c, &r, err);
+}
+
+/* Closes and opens the home again (a restart), unlocked with the PIN. */
+static int cli_restart(cli *k, uint64_t budget, tf_err *err)
+{
+	int rc;
+
+	tf_client_close(k->c);
+	k->c = NULL;
+	rc = cli_open(k, budget, err);
+	if (rc == 0)
+		rc = tf_client_unlock(k->c, PIN, strlen(PIN), err);
+	return rc;
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag,
+		  struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path) == 0 ? 0 : 0;
+}
+
+static void cli_destroy(cli *k)
+{
+	tf_client_close(k->c);
+	k->c = NULL;
+	if (k->home[0] && getenv("TF_KEEP_DIRS") == NULL)
+		nftw(k->home, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+#define BULK_ARGS "{\"fields\":{\"kind\":\"vehicle\"}}"
+
+/* The bulk device's NBULK bolos, pushed through a core replica. */
+static int bulk_bolos(tf_err *err)
+{
+	tf_replica *r = NULL;
+	tf_json *args = NULL;
+	uint8_t rnd[20];
+	uint64_t st = 77;
+	int rc, i;
+
+	rc = tf_replica_new(H.schema, "console-bulk", "bulk", 0, &r);
+	if (rc == 0)
+		rc = tf_json_parse(BULK_ARGS, strlen(BULK_ARGS), NULL, &args,
+				   err);
+	for (i = 0; rc == 0 && i < NBULK; i++) {
+		tf_test_rand_bytes(&st, rnd, sizeof rnd);
+		rc = tf_replica_mutate(r, tf_h_now_ms(), rnd, 1, "bolo", NULL,
+				       TF_OP_CREATE, args, NULL, NULL, err);
+	}
+	if (rc == 0)
+		rc = tf_h_sync(&H, &s_bulk, r, tf_h_now_ms(), err);
+	tf_json_free(args);
+	tf_replica_free(r);
+	return rc;
+}
+
 static int setup(const char *argv0)
 {
 	static const struct {
@@ -72,14 +204,25 @@ static int setup(const char *argv0)
 			    NULL)
 			goto fail;
 	}
+	if (tf_h_user_add(&H, "metro", "bulk", "dispatcher", NULL, &err) ==
+		    NULL ||
+	    tf_h_device_add(&H, "metro", "console-bulk", &err) == NULL)
+		goto fail;
+	for (i = 0; i < sizeof clients / sizeof clients[0]; i++) {
+		if (cli_make(clients[i], &err) != 0)
+			goto fail;
+	}
 	tf_h_seed_done(&H);
 	H.extra_args[0] = "--listen";
 	H.extra_args[1] = listen_arg;
 	if (tf_h_start(&H, &err) != 0)
 		goto fail;
 	if (tf_h_login(&H, "dana", "console-3", &s_dana) != 0 ||
-	    tf_h_login(&H, "audit", "audit-ws", &s_aud) != 0)
+	    tf_h_login(&H, "audit", "audit-ws", &s_aud) != 0 ||
+	    tf_h_login(&H, "bulk", "console-bulk", &s_bulk) != 0)
 		return -1;
+	if (bulk_bolos(&err) != 0)
+		goto fail;
 	return 0;
 fail:
 	fprintf(stderr, "setup: %s\n", err.msg);
@@ -770,6 +913,578 @@ TEST(http_events_parser)
 	}
 }
 
+/* ---------------------------------------------------------- sync.c */
+
+/* Progress recorder: every call checked for monotone counts. */
+typedef struct prog {
+	int calls, bad;
+	tf_client_progress last;
+	uint64_t max_total;
+	int kill_at_done; /* raise SIGKILL once records_done >= this */
+	volatile int armed, woke; /* watch: a sync after arming got records */
+} prog;
+
+static void on_prog(void *ctx, const tf_client_progress *p)
+{
+	prog *g = ctx;
+
+	if (g->calls > 0 &&
+	    (p->records_done < g->last.records_done ||
+	     p->pushed < g->last.pushed ||
+	     (p->records_total && p->records_total < p->records_done) ||
+	     p->pushed > p->to_push))
+		g->bad++;
+	if (p->records_total && p->records_total < g->max_total &&
+	    p->records_done == g->last.records_done)
+		g->bad++;
+	if (p->records_total > g->max_total)
+		g->max_total = p->records_total;
+	g->last = *p;
+	g->calls++;
+	if (g->kill_at_done && p->records_done >= (uint64_t)g->kill_at_done)
+		raise(SIGKILL);
+	if (g->armed && p->records_done > 0)
+		g->woke = 1;
+}
+
+static void on_prog_watch(void *ctx, const tf_client_progress *p)
+{
+	prog *g = ctx;
+
+	g->calls++;
+	if (g->armed && p->records_done > 0)
+		g->woke = 1;
+}
+
+/* Every record the server shows dana (agency-wide, like the clients). */
+static tf_json *server_records(void)
+{
+	tf_json *recs = NULL;
+
+	if (tf_h_pull_all(&H, &s_dana, NULL, &recs, NULL, NULL, NULL, NULL) !=
+	    0) {
+		tf_json_free(recs);
+		return NULL;
+	}
+	return recs;
+}
+
+/*
+ * The client's replica against the server: the same ids (tf_client_list)
+ * and, for every stride-th record, the same state (tf_client_get's
+ * "record").  Returns the number of mismatches.
+ */
+static int compare_with_server(cli *k, size_t stride)
+{
+	tf_json *recs = server_records(), *list = NULL, *view = NULL;
+	tf_buf out;
+	tf_err err;
+	size_t i;
+	int bad = 0;
+
+	tf_buf_init(&out);
+	if (recs == NULL)
+		return 1000000;
+	if (tf_client_list(k->c, NULL, &out, &err) != 0 ||
+	    tf_json_parse(out.data, out.len, NULL, &list, NULL) != 0) {
+		fprintf(stderr, "  list: %s\n", err.msg);
+		bad++;
+		goto out;
+	}
+	if (list->len != recs->len) {
+		fprintf(stderr, "  %s holds %zu records, the server %zu\n",
+			k->device, list->len, recs->len);
+		bad++;
+	}
+	for (i = 0; i < list->len; i++) {
+		const char *id = tf_json_get_str(list->u.items[i], "id", NULL);
+		if (id == NULL || tf_h_find_record(recs, id) == NULL)
+			bad++;
+	}
+	for (i = 0; i < recs->len; i += stride) {
+		const tf_json *want = recs->u.items[i];
+		const char *id = tf_record_id(want);
+
+		tf_buf_reset(&out);
+		tf_json_free(view);
+		view = NULL;
+		if (tf_client_get(k->c, id, &out, &err) != 0 ||
+		    tf_json_parse(out.data, out.len, NULL, &view, NULL) != 0 ||
+		    !tf_json_equal(tf_json_object_get(view, "record"), want)) {
+			fprintf(stderr, "  %s: record %s differs\n", k->device,
+				id);
+			bad++;
+		}
+	}
+out:
+	tf_json_free(view);
+	tf_json_free(list);
+	tf_json_free(recs);
+	tf_buf_free(&out);
+	return bad;
+}
+
+static size_t pending_of(cli *k)
+{
+	tf_client_status st;
+
+	if (tf_client_status_get(k->c, &st) != 0 || !st.unlocked)
+		return (size_t)-1;
+	return st.sum.pending;
+}
+
+TEST(sync_fresh_client)
+{
+	tf_client_status st;
+	tf_err err;
+	prog g;
+	int rc;
+
+	if (!ready) {
+		CHECK(ready);
+		return;
+	}
+	CHECK_INT(cli_login(&A, &err), 0);
+	memset(&g, 0, sizeof g);
+	rc = tf_client_sync(A.c, on_prog, &g, &err);
+	if (rc)
+		fprintf(stderr, "  sync: %s\n", err.msg);
+	CHECK_INT(rc, 0);
+	/* One report before, one per page (3 pages of 1,000). */
+	CHECK(g.calls >= 4);
+	CHECK_INT(g.bad, 0);
+	CHECK(g.last.records_done >= NBULK);
+	CHECK_INT(g.last.records_total, g.last.records_done);
+	CHECK_INT(g.last.to_push, 0);
+	CHECK_INT(compare_with_server(&A, 97), 0);
+	CHECK_INT(tf_client_status_get(A.c, &st), 0);
+	CHECK(st.online);
+	CHECK(st.last_contact_ms > 0);
+	CHECK(st.sum.last_sync_ms > 0);
+	CHECK_INT(st.sum.pending, 0);
+	CHECK(st.sum.records >= NBULK);
+
+	/* Nothing new: one page with no records. */
+	memset(&g, 0, sizeof g);
+	CHECK_INT(tf_client_sync(A.c, on_prog, &g, &err), 0);
+	CHECK_INT(g.last.records_done, 0);
+	CHECK_INT(g.bad, 0);
+}
+
+/* The text of the n-th updates entry of a bolo state, or "". */
+static const char *update_text(const tf_json *rec, size_t n)
+{
+	const tf_json *e = tf_h_get(rec, "f", "updates", "e", NULL);
+
+	if (e == NULL || e->type != TF_JSON_ARRAY || n >= e->len)
+		return "";
+	return tf_h_str(e->u.items[n], "v", "text", NULL);
+}
+
+TEST(push_500_in_order_exactly_once)
+{
+	char rid[TF_UUID_LEN + 1], cmd[TF_UUID_LEN + 1], args[128];
+	tf_json *recs = NULL;
+	const tf_json *rec, *e;
+	tf_err err;
+	prog g;
+	int i, bad = 0;
+
+	if (!ready) {
+		CHECK(ready);
+		return;
+	}
+	CHECK_INT(cli_login(&B, &err), 0);
+	CHECK_INT(tf_client_mutate(B.c, "bolo", NULL, "create",
+				   "{\"fields\":{\"kind\":\"person\"}}", 1, cmd,
+				   rid, &err),
+		  0);
+	for (i = 1; i < 500; i++) {
+		snprintf(args, sizeof args,
+			 "{\"field\":\"updates\",\"body\":{\"text\":"
+			 "\"n=%04d\"}}",
+			 i);
+		if (tf_client_mutate(B.c, "bolo", rid, "append", args, 1, cmd,
+				     NULL, &err) != 0)
+			bad++;
+	}
+	CHECK_INT(bad, 0);
+	CHECK_INT(pending_of(&B), 500);
+
+	/* The second push (commands 257..500) reaches the server, its
+	   reply is lost: TF_ENET, and the client restarts. */
+	tf_http_fault_after(2, 1);
+	memset(&g, 0, sizeof g);
+	CHECK_INT(tf_client_sync(B.c, on_prog, &g, &err), TF_ENET);
+	tf_http_fault_after(0, 0);
+	CHECK_INT(g.last.to_push, 500);
+	CHECK_INT(g.last.pushed, 256);
+	CHECK_INT(cli_restart(&B, 0, &err), 0);
+	CHECK_INT(pending_of(&B), 500); /* all still tentative */
+
+	/* The resend: the ledger replays 257..500, nothing twice. */
+	memset(&g, 0, sizeof g);
+	i = tf_client_sync(B.c, on_prog, &g, &err);
+	if (i)
+		fprintf(stderr, "  sync: %s\n", err.msg);
+	CHECK_INT(i, 0);
+	CHECK_INT(g.bad, 0);
+	CHECK_INT(g.last.to_push, 244);
+	CHECK_INT(g.last.pushed, 244);
+	CHECK_INT(pending_of(&B), 0);
+
+	recs = server_records();
+	rec = tf_h_find_record(recs, rid);
+	CHECK(rec != NULL);
+	e = tf_h_get(rec, "f", "updates", "e", NULL);
+	CHECK(e != NULL && e->len == 499);
+	for (i = 1; e && i < 500 && (size_t)i <= e->len; i++) {
+		snprintf(args, sizeof args, "n=%04d", i);
+		if (strcmp(update_text(rec, (size_t)i - 1), args) != 0)
+			bad++;
+	}
+	CHECK_INT(bad, 0);
+	CHECK_INT(compare_with_server(&B, 499), 0);
+	tf_json_free(recs);
+}
+
+TEST(resume_after_kill_mid_pull)
+{
+	tf_client_status st;
+	tf_err err;
+	pid_t pid;
+	prog g;
+	int wst = 0;
+	size_t partial;
+
+	if (!ready) {
+		CHECK(ready);
+		return;
+	}
+	CHECK_INT(cli_login(&C, &err), 0);
+	tf_client_close(C.c);
+	C.c = NULL;
+	/* A child syncs and is killed (-9) right after page 2 was
+	   persisted and reported. */
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		tf_err e;
+
+		memset(&g, 0, sizeof g);
+		g.kill_at_done = 2000;
+		if (cli_restart(&C, 0, &e) != 0)
+			_exit(3);
+		(void)tf_client_sync(C.c, on_prog, &g, &e);
+		_exit(4); /* not reached: killed at page 2 */
+	}
+	CHECK(pid > 0);
+	CHECK(waitpid(pid, &wst, 0) == pid);
+	CHECK(WIFSIGNALED(wst) && WTERMSIG(wst) == SIGKILL);
+
+	CHECK_INT(cli_restart(&C, 0, &err), 0);
+	CHECK_INT(tf_client_status_get(C.c, &st), 0);
+	partial = st.sum.records;
+	CHECK_INT(partial, 2000); /* two pages, nothing of the third */
+	CHECK_INT(st.sum.last_sync_ms, 0); /* no complete pull yet */
+
+	/* The next page of the resumed pull is lost after the server sent
+	   it; the client restarts again. */
+	tf_http_fault_after(1, 1);
+	CHECK_INT(tf_client_sync(C.c, NULL, NULL, &err), TF_ENET);
+	tf_http_fault_after(0, 0);
+	CHECK_INT(cli_restart(&C, 0, &err), 0);
+
+	/* It resumes at page 3: only the rest arrives. */
+	memset(&g, 0, sizeof g);
+	CHECK_INT(tf_client_sync(C.c, on_prog, &g, &err), 0);
+	CHECK_INT(g.bad, 0);
+	CHECK(g.last.records_done > 0);
+	CHECK(g.last.records_done < 1000);
+	CHECK_INT(tf_client_status_get(C.c, &st), 0);
+	CHECK(st.sum.records == partial + g.last.records_done);
+	CHECK_INT(compare_with_server(&C, 41), 0);
+}
+
+TEST(server_down_then_up)
+{
+	char rid[3][TF_UUID_LEN + 1], cmd[TF_UUID_LEN + 1];
+	tf_client_status st;
+	tf_json *recs = NULL;
+	volatile int stop = 0;
+	tf_err err;
+	int i;
+
+	if (!ready) {
+		CHECK(ready);
+		return;
+	}
+	CHECK_INT(cli_login(&E, &err), 0);
+	CHECK_INT(tf_client_sync(E.c, NULL, NULL, &err), 0);
+	CHECK_INT(tf_h_stop(&H, NULL), 0);
+	for (i = 0; i < 3; i++)
+		CHECK_INT(tf_client_mutate(E.c, "bolo", NULL, "create",
+					   "{\"fields\":{\"kind\":\"other\"}}",
+					   0, cmd, rid[i], &err),
+			  0);
+	CHECK_INT(tf_client_sync(E.c, NULL, NULL, &err), TF_ENET);
+	CHECK(strstr(err.msg, "refused") != NULL);
+	CHECK_INT(tf_client_status_get(E.c, &st), 0);
+	CHECK(!st.online);
+	CHECK_INT(st.sum.pending, 3);
+	/* watch backs off while unreachable and ends at max_ms. */
+	CHECK_INT(tf_client_watch(E.c, &stop, 1500, NULL, NULL, &err), 0);
+	CHECK_INT(pending_of(&E), 3);
+
+	/* A restart of the client keeps the queue; the server comes back
+	   on the same port. */
+	CHECK_INT(cli_restart(&E, 0, &err), 0);
+	CHECK_INT(pending_of(&E), 3);
+	CHECK_INT(tf_h_start(&H, &err), 0);
+	CHECK_INT(tf_client_sync(E.c, NULL, NULL, &err), 0);
+	CHECK_INT(pending_of(&E), 0);
+	CHECK_INT(tf_client_status_get(E.c, &st), 0);
+	CHECK(st.online);
+	recs = server_records();
+	for (i = 0; i < 3; i++)
+		CHECK(tf_h_find_record(recs, rid[i]) != NULL);
+	tf_json_free(recs);
+	CHECK_INT(compare_with_server(&E, 211), 0);
+}
+
+typedef struct watcher {
+	pthread_t t;
+	cli *k;
+	volatile int stop;
+	prog g;
+	int rc;
+	tf_err err;
+} watcher;
+
+static void *watch_main(void *arg)
+{
+	watcher *w = arg;
+
+	w->rc = tf_client_watch(w->k->c, &w->stop, 60000, on_prog_watch,
+				&w->g, &w->err);
+	return NULL;
+}
+
+TEST(watch_wakes_on_a_push)
+{
+	char id[TF_UUID_LEN + 1];
+	tf_buf out;
+	watcher w;
+	tf_err err;
+	int i;
+
+	tf_buf_init(&out);
+	if (!ready || A.c == NULL) {
+		CHECK(ready);
+		return;
+	}
+	memset(&w, 0, sizeof w);
+	w.k = &A;
+	CHECK_INT(pthread_create(&w.t, NULL, watch_main, &w), 0);
+	for (i = 0; i < 200 && w.g.calls == 0; i++)
+		tf_h_sleep_ms(50);
+	CHECK(w.g.calls > 0);
+	/* Another device's push: the poke makes the watcher sync. */
+	w.g.armed = 1;
+	CHECK_INT(dana_bolo(id), 0);
+	for (i = 0; i < 300 && !w.g.woke; i++)
+		tf_h_sleep_ms(50);
+	CHECK(w.g.woke);
+	w.stop = 1;
+	pthread_join(w.t, NULL);
+	CHECK_INT(w.rc, 0);
+	CHECK_INT(tf_client_get(A.c, id, &out, &err), 0);
+	tf_buf_free(&out);
+}
+
+TEST(audit_upload_continues_the_chain)
+{
+	const char *token = NULL, *device = NULL;
+	tf_json *doc = NULL;
+	tf_http *h = NULL;
+	tf_buf reply;
+	tf_err err;
+	char body[128];
+	uint64_t seq = 0;
+
+	tf_buf_init(&reply);
+	if (!ready || B.c == NULL) {
+		CHECK(ready);
+		return;
+	}
+	/* B wrote 500+ local entries (create, modify, unlock, ...): the
+	   upload took more than one batch. */
+	CHECK(B.c->audit_seq > 500);
+	CHECK_INT(tf_client_sync(B.c, NULL, NULL, &err), 0);
+	CHECK_INT(tfc_audit_sent(B.c), B.c->audit_seq);
+	/* The server's head for the device is the local head. */
+	CHECK_INT(tfc_session(B.c, &token, &device, &err), 0);
+	CHECK_INT(tfc_http(B.c, &h, &err), 0);
+	snprintf(body, sizeof body, "{\"device_id\":\"%s\",\"entries\":[]}",
+		 B.device);
+	CHECK_INT(tf_http_call(h, "POST", "/v1/audit/device", token, device,
+			       body, strlen(body), &reply, &err),
+		  0);
+	CHECK_INT(tf_json_parse(reply.data, reply.len, NULL, &doc, NULL), 0);
+	CHECK_INT(tf_json_uint64(tf_h_get(doc, "head", "seq", NULL), &seq), 0);
+	CHECK_INT(seq, B.c->audit_seq);
+	CHECK_STR(tf_h_str(doc, "head", "hash", NULL), B.c->audit_hash);
+	tf_json_free(doc);
+	tf_buf_free(&reply);
+}
+
+/* 1 when the server's audit chain has a device_wipe_receipt of device. */
+static int has_receipt(const char *device)
+{
+	tf_json *all = NULL;
+	size_t i;
+	int found = 0;
+
+	if (tf_h_audit_all(&H, &s_aud, &all) != 0)
+		return -1;
+	for (i = 0; i < all->len; i++) {
+		const tf_json *e = all->u.items[i];
+		if (strcmp(tf_h_str(e, "type", NULL), "device_wipe_receipt") ==
+			    0 &&
+		    strstr(tf_h_str(e, "what", "target", NULL), device))
+			found = 1;
+		if (strcmp(tf_h_str(e, "type", NULL), "device_wipe_receipt") ==
+			    0 &&
+		    strcmp(tf_h_str(e, "actor", "device", NULL), device) == 0)
+			found = 1;
+	}
+	tf_json_free(all);
+	return found;
+}
+
+TEST(revoked_device_wipes_and_sends_its_receipt)
+{
+	char rid[TF_UUID_LEN + 1], cmd[TF_UUID_LEN + 1], path[128];
+	tf_client_status st;
+	struct stat sb;
+	tf_h_resp r;
+	tf_err err;
+
+	tf_h_resp_init(&r);
+	if (!ready) {
+		CHECK(ready);
+		return;
+	}
+	CHECK_INT(cli_login(&D, &err), 0);
+	CHECK_INT(tf_client_sync(D.c, NULL, NULL, &err), 0);
+	CHECK_INT(tf_client_mutate(D.c, "bolo", NULL, "create",
+				   "{\"fields\":{\"kind\":\"other\"}}", 1, cmd,
+				   rid, &err),
+		  0);
+	snprintf(path, sizeof path, "/v1/admin/devices/%s/revoke", D.device);
+	CHECK_INT(tf_h_request(&H, &s_aud, "POST", path, NULL, 0, NULL, &r), 0);
+	CHECK_INT(r.status, 200);
+	CHECK_INT(has_receipt(D.device), 0);
+
+	/* The push meets 403 device_revoked: the store is wiped; the
+	   receipt (the next request) is lost on the way. */
+	tf_http_fault_after(2, 0);
+	CHECK_INT(tf_client_sync(D.c, NULL, NULL, &err), TF_EREVOKED);
+	tf_http_fault_after(0, 0);
+	CHECK(strstr(err.msg, "next contact") != NULL);
+	CHECK_INT(tf_client_status_get(D.c, &st), 0);
+	CHECK(!st.unlocked);
+	CHECK(!st.logged_in);
+	snprintf(path, sizeof path, "%s/store/store.db", D.home);
+	CHECK(stat(path, &sb) != 0);
+	CHECK_INT(has_receipt(D.device), 0);
+
+	/* After a restart, the next contact sends it. */
+	tf_client_close(D.c);
+	D.c = NULL;
+	CHECK_INT(cli_open(&D, 0, &err), 0);
+	CHECK_INT(tf_client_sync(D.c, NULL, NULL, &err), TF_EREVOKED);
+	CHECK(strstr(err.msg, "receipt") != NULL);
+	CHECK_INT(has_receipt(D.device), 1);
+	snprintf(path, sizeof path, "%s/identity.pem", D.home);
+	CHECK(stat(path, &sb) != 0);
+	CHECK_INT(tf_client_status_get(D.c, &st), 0);
+	CHECK(!st.enrolled);
+	/* Nothing more to do: a sync now is refused without a request. */
+	CHECK(tf_client_sync(D.c, NULL, NULL, &err) < 0);
+	tf_h_resp_free(&r);
+}
+
+TEST(ended_session_is_eauth_and_keeps_the_queue)
+{
+	char cmd[TF_UUID_LEN + 1], path[128];
+	tf_h_resp r;
+	tf_err err;
+
+	tf_h_resp_init(&r);
+	if (!ready) {
+		CHECK(ready);
+		return;
+	}
+	CHECK_INT(cli_login(&F, &err), 0);
+	CHECK_INT(tf_client_mutate(F.c, "bolo", NULL, "create",
+				   "{\"fields\":{\"kind\":\"other\"}}", 1, cmd,
+				   NULL, &err),
+		  0);
+	snprintf(path, sizeof path, "/v1/admin/users/%s/revoke-sessions",
+		 F.user);
+	CHECK_INT(tf_h_request(&H, &s_aud, "POST", path, NULL, 0, NULL, &r), 0);
+	CHECK_INT(r.status, 200);
+	CHECK_INT(tf_client_sync(F.c, NULL, NULL, &err), TF_EAUTH);
+	CHECK(strstr(err.msg, "log in") != NULL);
+	CHECK_INT(pending_of(&F), 1);
+	/* The token is gone: no request goes out without a login. */
+	CHECK_INT(tf_client_sync(F.c, NULL, NULL, &err), TF_EAUTH);
+	CHECK_INT(cli_restart(&F, 0, &err), 0);
+	CHECK_INT(pending_of(&F), 1);
+	tf_h_resp_free(&r);
+}
+
+TEST(eviction_under_the_cache_budget)
+{
+	char rid[TF_UUID_LEN + 1];
+	tf_client_status st;
+	tf_json *res = NULL;
+	tf_buf out;
+	tf_err err;
+
+	tf_buf_init(&out);
+	if (!ready || E.c == NULL) {
+		CHECK(ready);
+		return;
+	}
+	/* E with a 1-byte budget: every synced record leaves at the end of
+	   the sync (the store and the replica). */
+	CHECK_INT(dana_bolo(rid), 0);
+	CHECK_INT(cli_restart(&E, 1, &err), 0);
+	CHECK_INT(tf_client_sync(E.c, NULL, NULL, &err), 0);
+	CHECK_INT(tf_client_status_get(E.c, &st), 0);
+	CHECK_INT(st.sum.records, 0);
+	CHECK_INT(st.sum.pending, 0);
+	CHECK_INT(tf_client_get(E.c, rid, &out, &err), TF_ENOTFOUND);
+	/* A restart reads the same (the rows went too). */
+	CHECK_INT(cli_restart(&E, 0, &err), 0);
+	CHECK_INT(tf_client_status_get(E.c, &st), 0);
+	CHECK_INT(st.sum.records, 0);
+	/* With the default budget, a change brings the record back. */
+	CHECK_INT(tf_h_cmd(&H, &s_dana, tf_h_now_ms(), "bolo", rid, "append",
+			   "{\"field\":\"updates\",\"body\":{\"text\":"
+			   "\"back\"}}",
+			   &res, NULL, NULL),
+		  0);
+	tf_json_free(res);
+	CHECK_INT(tf_client_sync(E.c, NULL, NULL, &err), 0);
+	tf_buf_reset(&out);
+	CHECK_INT(tf_client_get(E.c, rid, &out, &err), 0);
+	CHECK(strstr(tf_buf_cstr(&out), "\"back\"") != NULL);
+	tf_buf_free(&out);
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -784,8 +1499,19 @@ int main(int argc, char **argv)
 	RUN(http_fault_hook);
 	RUN(http_events_poke_stop_and_errors);
 	RUN(http_events_parser);
+	RUN(sync_fresh_client);
+	RUN(push_500_in_order_exactly_once);
+	RUN(resume_after_kill_mid_pull);
+	RUN(server_down_then_up);
+	RUN(watch_wakes_on_a_push);
+	RUN(audit_upload_continues_the_chain);
+	RUN(revoked_device_wipes_and_sends_its_receipt);
+	RUN(ended_session_is_eauth_and_keeps_the_queue);
+	RUN(eviction_under_the_cache_budget);
 	if (tf_test_failed_checks)
 		tf_h_log_tail(&H, 4000);
+	for (size_t i = 0; i < sizeof clients / sizeof clients[0]; i++)
+		cli_destroy(clients[i]);
 	tf_h_destroy(&H);
 	return tf_test_finish(argv[0]);
 }
