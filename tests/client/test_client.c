@@ -673,6 +673,121 @@ out:
 	tf_h_resp_free(&keys);
 }
 
+
+/* The first notice's id of a kind in a notices array (or ""). */
+static void notice_id(const tf_buf *b, const char *kind, char *out,
+		      size_t cap)
+{
+	tf_json *arr = NULL;
+	size_t i;
+
+	out[0] = '\0';
+	if (b->data == NULL ||
+	    tf_json_parse(b->data, b->len, NULL, &arr, NULL) != 0)
+		return;
+	for (i = 0; arr->type == TF_JSON_ARRAY && i < arr->len; i++) {
+		const char *k = tf_json_get_str(arr->u.items[i], "kind", NULL);
+		const char *id = tf_json_get_str(arr->u.items[i], "id", NULL);
+
+		if (k && id && strcmp(k, kind) == 0) {
+			snprintf(out, cap, "%s", id);
+			break;
+		}
+	}
+	tf_json_free(arr);
+}
+
+TEST(conflict_resolution_and_supersede_ack)
+{
+	char rid[TF_UUID_LEN + 1], nid[128];
+	tf_client *h = open_client("mdt-h", NULL, NULL);
+	tf_client *i = open_client("mdt-i", NULL, NULL);
+	tf_buf b;
+	tf_err err;
+
+	CHECK(h != NULL && i != NULL);
+	if (h == NULL || i == NULL)
+		goto out0;
+	tf_buf_init(&b);
+	CHECK_INT(login_as(h, "hill", PIN, &err), 0);
+	CHECK_INT(login_as(i, "ito", PIN, &err), 0);
+	CHECK_INT(create_incident(h, rid, &err), 0);
+	CHECK_INT(tf_client_sync(h, NULL, NULL, &err), 0);
+	CHECK_INT(tf_client_sync(i, NULL, NULL, &err), 0);
+	CHECK_INT(tf_client_get(i, rid, &b, &err), 0);
+	CHECK(b.data && strstr(b.data, "\"sync\":\"synced\"") != NULL);
+
+	/* both edit the narrative from rev 1; hill's edit lands first */
+	CHECK_INT(tf_client_mutate(h, "incident", rid, "edit_text",
+				   "{\"base\":\"MARKER-remarks\",\"base_rev\":1,"
+				   "\"field\":\"remarks\",\"text\":\"hill's "
+				   "words\"}",
+				   0, NULL, NULL, &err),
+		  0);
+	CHECK_INT(tf_client_mutate(i, "incident", rid, "edit_text",
+				   "{\"base\":\"MARKER-remarks\",\"base_rev\":1,"
+				   "\"field\":\"remarks\",\"text\":\"ito's "
+				   "words\"}",
+				   0, NULL, NULL, &err),
+		  0);
+	/* ito sets the priority before hill does: ito's value will lose */
+	CHECK_INT(tf_client_mutate(i, "incident", rid, "set",
+				   "{\"fields\":{\"priority\":5}}", 0, NULL, NULL,
+				   &err),
+		  0);
+	tf_h_sleep_ms(5);
+	CHECK_INT(tf_client_mutate(h, "incident", rid, "set",
+				   "{\"fields\":{\"priority\":1}}", 0, NULL, NULL,
+				   &err),
+		  0);
+	CHECK_INT(tf_client_sync(h, NULL, NULL, &err), 0);
+	CHECK_INT(tf_client_sync(i, NULL, NULL, &err), 0);
+
+	/* ito: one open conflict, one supersede notice */
+	tf_buf_reset(&b);
+	CHECK_INT(tf_client_conflicts(i, &b, &err), 0);
+	CHECK(b.data && strstr(b.data, "\"field\":\"remarks\"") != NULL);
+	CHECK(b.data && strstr(b.data, "ito's words") != NULL);
+	CHECK(b.data && strstr(b.data, "hill's words") != NULL);
+	CHECK_INT(tf_client_resolve(i, rid, "remarks", "bogus", NULL, &err),
+		  TF_EINVAL);
+	CHECK_INT(tf_client_resolve(i, rid, "remarks", "edited", NULL, &err),
+		  TF_EINVAL);
+	CHECK_INT(tf_client_resolve(i, rid, "priority", "mine", NULL, &err),
+		  TF_ENOTFOUND);
+	CHECK_INT(tf_client_resolve(i, rid, "remarks", "edited",
+				    "both officers' words", &err),
+		  0);
+	CHECK_INT(tf_client_sync(i, NULL, NULL, &err), 0);
+	tf_buf_reset(&b);
+	CHECK_INT(tf_client_conflicts(i, &b, &err), 0);
+	CHECK_STR(b.data, "[]");
+	tf_buf_reset(&b);
+	CHECK_INT(tf_client_get(i, rid, &b, &err), 0);
+	CHECK(b.data && strstr(b.data, "both officers' words") != NULL);
+
+	tf_buf_reset(&b);
+	CHECK_INT(tf_client_notices(i, &b, &err), 0);
+	notice_id(&b, "superseded", nid, sizeof nid);
+	CHECK(nid[0] != '\0');
+	CHECK_INT(tf_client_ack(i, "no-such-notice", &err), TF_ENOTFOUND);
+	CHECK_INT(tf_client_ack(i, nid, &err), 0);
+	tf_buf_reset(&b);
+	CHECK_INT(tf_client_notices(i, &b, &err), 0);
+	CHECK_STR(b.data, "[]");
+
+	CHECK_INT(audit_count(i, "conflict_resolution"), 1);
+	CHECK_INT(audit_count(i, "supersede_ack"), 1);
+	CHECK_INT(tf_client_audit_verify(i, &err), 0);
+	/* the log went up with the sync, and continues there */
+	CHECK_INT(tf_client_sync(i, NULL, NULL, &err), 0);
+	CHECK(tfc_audit_sent(i) == i->audit_seq);
+	tf_buf_free(&b);
+out0:
+	tf_client_close(h);
+	tf_client_close(i);
+}
+
 /* ------------------------------------------------------------- main */
 
 static int rm_entry(const char *p, const struct stat *sb, int flag,
@@ -690,7 +805,8 @@ static int seed(void)
 		const char *user, *home;
 	} pairs[] = {{"alvarez", "mdt-a"}, {"baker", "mdt-b"},
 		     {"chen", "mdt-c"},    {"diaz", "mdt-d"},
-		     {"fox", "mdt-f"},	   {"garcia", "mdt-g"}};
+		     {"fox", "mdt-f"},	   {"garcia", "mdt-g"},
+		     {"hill", "mdt-h"},	   {"ito", "mdt-i"}};
 	tf_admin_actor a;
 	tf_err err;
 	size_t i;
@@ -756,6 +872,7 @@ int main(int argc, char **argv)
 		RUN(rollback_across_restart);
 		RUN(pin_rules_at_first_login);
 		RUN(grant_signed_by_another_key);
+		RUN(conflict_resolution_and_supersede_ack);
 	} else {
 		tf_test_fail(__FILE__, __LINE__, "no server to test against");
 	}
