@@ -761,7 +761,7 @@ TEST(conflict_resolution_and_supersede_ack)
 	CHECK_INT(tf_client_sync(i, NULL, NULL, &err), 0);
 	tf_buf_reset(&b);
 	CHECK_INT(tf_client_conflicts(i, &b, &err), 0);
-	CHECK_STR(b.data, "[]");
+	CHECK(str_eq(b.data, "[]"));
 	tf_buf_reset(&b);
 	CHECK_INT(tf_client_get(i, rid, &b, &err), 0);
 	CHECK(b.data && strstr(b.data, "both officers' words") != NULL);
@@ -774,7 +774,7 @@ TEST(conflict_resolution_and_supersede_ack)
 	CHECK_INT(tf_client_ack(i, nid, &err), 0);
 	tf_buf_reset(&b);
 	CHECK_INT(tf_client_notices(i, &b, &err), 0);
-	CHECK_STR(b.data, "[]");
+	CHECK(str_eq(b.data, "[]"));
 
 	CHECK_INT(audit_count(i, "conflict_resolution"), 1);
 	CHECK_INT(audit_count(i, "supersede_ack"), 1);
