@@ -68,6 +68,7 @@ enum {
 #define TF_CLI_LOCK_WAIT_MS 10000 /* for a watcher to exit */
 #define TF_CLI_EDIT_DIR_MAX 64	  /* editor leftovers removed */
 #define TF_CLI_WATCH_PID "watch.pid"
+#define TF_CLI_PROBE_MS 3000L /* status: is the server there? */
 
 #ifndef TMPFS_MAGIC
 #define TMPFS_MAGIC 0x01021994
@@ -118,6 +119,11 @@ typedef struct cli {
 	tf_client_clock clock;
 	tf_client *c;
 
+	/* A usage error reports exit 1 whatever the code (fail()). */
+	int usage;
+	/* status: bound of the reachability probe (ms), 0: the default. */
+	long probe_timeout_ms;
+
 	/* After a wrong PIN: the attempts left, for the JSON error. */
 	int attempts_known;
 	uint32_t attempts_left;
@@ -127,6 +133,7 @@ typedef struct cli {
 	int progress_shown;
 	unsigned progress_bucket;
 	tf_client_progress last;
+	tf_client_progress printed; /* the last plain line */
 } cli;
 
 /* Set by the signal handlers of `sync --watch`. */
@@ -187,9 +194,14 @@ static int fail(cli *a, int rc, const tf_err *err, const char *where)
 {
 	const char *what = err && err->msg[0] ? err->msg : tf_strerror(rc);
 	const char *w = err && err->where[0] ? err->where : where;
-	int code = exit_for(rc);
+	size_t wl = w ? strlen(w) : 0;
+	int code = a && a->usage ? TF_CLI_USAGE : exit_for(rc);
 	tf_buf b;
 
+	/* "where: what" from a library message: where goes last. */
+	if (wl && strncmp(what, w, wl) == 0 && what[wl] == ':' &&
+	    what[wl + 1] == ' ')
+		what += wl + 2;
 	fprintf(stderr, "tenfour: %s (%s)\n", what, w ? w : "tenfour");
 	if (a == NULL || !a->json)
 		return code;
@@ -219,6 +231,8 @@ static int usage_fail(cli *a, const char *what, const char *where)
 	tf_err_clear(&e);
 	snprintf(e.msg, sizeof e.msg, "%s", what);
 	snprintf(e.where, sizeof e.where, "%s", where ? where : "usage");
+	if (a)
+		a->usage = 1;
 	fail(a, TF_EINVAL, &e, NULL);
 	fprintf(stderr, "tenfour: run `tenfour --help` for the commands\n");
 	return TF_CLI_USAGE;
@@ -496,12 +510,18 @@ static int cli_open(cli *a, tf_err *err)
 	memset(&o, 0, sizeof o);
 	o.home = a->home;
 	o.schema_path = a->schema;
+	/* --server: the URL to enroll with, or one that overrides the
+	   enrolled URL for this run (a moved server, a proxy). */
+	if (strcmp(a->cmd, "enroll") != 0)
+		o.server_url = a->server;
 	o.ca_file = getenv("TENFOUR_CA_FILE");
 	if (o.ca_file != NULL && *o.ca_file == '\0')
 		o.ca_file = NULL;
 	o.clock = &a->clock;
 	if (!a->watch && a->max_seconds > 0)
 		o.timeout_ms = a->max_seconds * 1000;
+	if (a->probe_timeout_ms > 0)
+		o.timeout_ms = a->probe_timeout_ms;
 	return tf_client_open(&o, &a->c, err);
 }
 
@@ -985,7 +1005,9 @@ static void show_field(const char *name, const tf_json *fs,
 		put_value(stdout, tf_json_object_get(fs, "v"));
 		fmt_time(fetched, t1);
 		fmt_dur(ttl, t2);
-		printf("  (fetched %s, ttl %s)%s\n", t1, t2,
+		printf("  (fetched %s, ", t1);
+		fmt_dur(now - fetched, t1);
+		printf("%s ago, ttl %s)%s\n", t1, t2,
 		       st ? "  STALE: refresh before relying on it" : "");
 		return;
 	}
@@ -1460,15 +1482,13 @@ static int show_status(cli *a, const tf_client_status *st,
 		printf("device       not enrolled (tenfour enroll)\n");
 		return 0;
 	}
+	/* online and the contact time come from status's probe. */
 	fmt_time(st->last_contact_ms, t);
-	fmt_dur(now - st->last_contact_ms, d);
 	if (st->online)
-		printf("server       online (last contact %s, %s ago)\n", t, d);
-	else if (st->last_contact_ms)
-		printf("server       OFFLINE (last contact %s, %s ago)\n", t,
-		       d);
+		printf("server       online (answered at %s)\n", t);
 	else
-		printf("server       OFFLINE (no contact yet)\n");
+		printf("server       OFFLINE: the server did not answer just "
+		       "now\n");
 	if (st->unlocked) {
 		if (st->sum.pending) {
 			fmt_dur(st->sum.oldest_pending_ms, d);
@@ -1532,10 +1552,27 @@ static int cmd_status(cli *a)
 	tf_err_clear(&err);
 	tf_err_clear(&uerr);
 	tf_buf_init(&b);
+	a->probe_timeout_ms = TF_CLI_PROBE_MS;
 	rc = cli_open(a, &err);
 	if (rc) {
 		code = fail(a, rc, &err, "status");
 		goto out;
+	}
+	/*
+	 * Online now?  The library knows only what this process exchanged,
+	 * so ask the server's public banner endpoint (bounded by
+	 * TF_CLI_PROBE_MS); the answer sets online and the last contact.
+	 */
+	{
+		tf_client_status pre;
+		int64_t rev = 0;
+
+		memset(&pre, 0, sizeof pre);
+		tf_client_status_get(a->c, &pre);
+		if (pre.enrolled) {
+			(void)tf_client_banner(a->c, &b, &rev, NULL);
+			tf_buf_reset(&b);
+		}
 	}
 	urc = cli_unlock(a, &uerr);
 	if (urc == 0) {
@@ -1604,6 +1641,7 @@ static void progress_cb(void *ctx, const tf_client_progress *p)
 		return;
 	a->progress_bucket = bucket;
 	a->progress_shown = 1;
+	a->printed = *p;
 	fprintf(stderr,
 		"sync: pushed %" PRIu64 "/%" PRIu64 ", records %" PRIu64
 		"/%" PRIu64 "\n",
@@ -1745,6 +1783,13 @@ static int cmd_sync(cli *a)
 	}
 	if (a->progress_tty && a->progress_shown)
 		fputc('\n', stderr);
+	else if (a->progress_shown &&
+		 memcmp(&a->printed, &a->last, sizeof a->last) != 0)
+		fprintf(stderr,
+			"sync: pushed %" PRIu64 "/%" PRIu64 ", records %" PRIu64
+			"/%" PRIu64 "\n",
+			a->last.pushed, a->last.to_push, a->last.records_done,
+			a->last.records_total);
 	memset(&st, 0, sizeof st);
 	tf_client_status_get(a->c, &st);
 	if (a->watch) {
@@ -1789,8 +1834,9 @@ static int cmd_sync(cli *a)
 	if (a->watch && g_locked_by_signal)
 		printf("Locked by `tenfour lock`: keys zeroized.\n");
 	printf("Synced: pushed %" PRIu64 ", received %" PRIu64
-	       " records; %zu pending, %zu records here.\n",
-	       a->last.pushed, a->last.records_done, st.sum.pending,
+	       " record%s; %zu pending, %zu records here.\n",
+	       a->last.pushed, a->last.records_done,
+	       a->last.records_done == 1 ? "" : "s", st.sum.pending,
 	       st.sum.records);
 	if (st.sum.superseded || st.sum.rejected)
 		printf("%zu superseded and %zu rejected changes: see tenfour "
@@ -2952,9 +2998,13 @@ int main(int argc, char **argv)
 		print_usage(stdout);
 		return TF_CLI_OK;
 	}
-	if (a.cmd == NULL || strcmp(a.cmd, "help") == 0) {
-		print_usage(a.cmd ? stdout : stderr);
-		return a.cmd ? TF_CLI_OK : TF_CLI_USAGE;
+	if (a.cmd != NULL && strcmp(a.cmd, "help") == 0) {
+		print_usage(stdout);
+		return TF_CLI_OK;
+	}
+	if (a.cmd == NULL) {
+		print_usage(stderr);
+		return usage_fail(&a, "no command given", "usage");
 	}
 	for (k = 0; k < sizeof cli_cmds / sizeof cli_cmds[0]; k++) {
 		if (strcmp(a.cmd, cli_cmds[k].name) == 0)
@@ -2968,13 +3018,6 @@ int main(int argc, char **argv)
 	if (a.npos < cmd->min_pos || a.npos > cmd->max_pos)
 		return usage_fail(&a, "wrong number of arguments",
 				  cmd->synopsis);
-	if (a.server && strcmp(cmd->name, "enroll") != 0)
-		return usage_fail(
-			&a,
-			"--server is the enrollment's URL: the library "
-			"keeps it per home (enroll a new home to "
-			"change it)",
-			"--server");
 	code = pick_home(&a);
 	if (code == 0)
 		code = pick_clock(&a);
