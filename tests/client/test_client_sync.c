@@ -9,6 +9,8 @@
 #include <arpa/inet.h>
 #include <ftw.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
@@ -64,15 +66,38 @@ typedef struct cli {
 	char home[64];
 	char pub[64];
 	tf_client *c;
+	const tf_client_clock *clock; /* NULL: the system clocks */
 } cli;
 
-static cli A = {"amy", "mdt-a", "", "", NULL};
-static cli B = {"ben", "mdt-b", "", "", NULL};
-static cli C = {"cal", "mdt-c", "", "", NULL};
-static cli D = {"dex", "mdt-d", "", "", NULL};
-static cli E = {"eve", "mdt-e", "", "", NULL};
-static cli F = {"fay", "mdt-f", "", "", NULL};
-static cli *const clients[] = {&A, &B, &C, &D, &E, &F};
+/* G's clocks: the system's plus offsets the test moves. */
+static atomic_llong g_wall_off, g_mono_off;
+
+static int64_t g_wall(void *ctx)
+{
+	(void)ctx;
+	return tf_h_now_ms() + (int64_t)atomic_load(&g_wall_off);
+}
+
+static int64_t g_mono(void *ctx)
+{
+	struct timespec ts;
+
+	(void)ctx;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 +
+	       (int64_t)atomic_load(&g_mono_off);
+}
+
+static const tf_client_clock g_clock = {g_wall, g_mono, NULL};
+
+static cli A = {"amy", "mdt-a", "", "", NULL, NULL};
+static cli B = {"ben", "mdt-b", "", "", NULL, NULL};
+static cli C = {"cal", "mdt-c", "", "", NULL, NULL};
+static cli D = {"dex", "mdt-d", "", "", NULL, NULL};
+static cli E = {"eve", "mdt-e", "", "", NULL, NULL};
+static cli F = {"fay", "mdt-f", "", "", NULL, NULL};
+static cli G = {"gus", "mdt-g", "", "", NULL, &g_clock};
+static cli *const clients[] = {&A, &B, &C, &D, &E, &F, &G};
 static tf_h_session s_bulk;
 
 static int cli_open(cli *k, uint64_t budget, tf_err *err)
@@ -84,6 +109,7 @@ static int cli_open(cli *k, uint64_t budget, tf_err *err)
 	o.server_url = base_url;
 	o.timeout_ms = 10000;
 	o.cache_budget = budget;
+	o.clock = k->clock;
 	return tf_client_open(&o, &k->c, err);
 }
 
@@ -1283,6 +1309,9 @@ TEST(watch_wakes_on_a_push)
 		CHECK(ready);
 		return;
 	}
+	/* Up to date first, so the watcher's own first sync brings
+	   nothing and only the poke can bring records. */
+	CHECK_INT(tf_client_sync(A.c, NULL, NULL, &err), 0);
 	memset(&w, 0, sizeof w);
 	w.k = &A;
 	CHECK_INT(pthread_create(&w.t, NULL, watch_main, &w), 0);
@@ -1485,6 +1514,85 @@ TEST(eviction_under_the_cache_budget)
 	tf_buf_free(&out);
 }
 
+TEST(clock_skew_is_restamped_and_resent)
+{
+	char rid[TF_UUID_LEN + 1], cmd[TF_UUID_LEN + 1];
+	tf_json *recs = NULL;
+	tf_err err;
+	prog g;
+
+	if (!ready) {
+		CHECK(ready);
+		return;
+	}
+	CHECK_INT(cli_login(&G, &err), 0);
+	CHECK_INT(tf_client_sync(G.c, NULL, NULL, &err), 0);
+	/* The device clock runs 2 minutes fast (the server allows 60 s). */
+	atomic_store(&g_wall_off, 120000);
+	atomic_store(&g_mono_off, 120000);
+	CHECK_INT(tf_client_mutate(G.c, "bolo", NULL, "create",
+				   "{\"fields\":{\"kind\":\"other\"}}", 1, cmd,
+				   rid, &err),
+		  0);
+	memset(&g, 0, sizeof g);
+	CHECK_INT(tf_client_sync(G.c, on_prog, &g, &err), 0);
+	CHECK_INT(g.last.to_push, 1);
+	CHECK_INT(g.last.pushed, 1);
+	CHECK_INT(pending_of(&G), 0);
+	recs = server_records();
+	CHECK(tf_h_find_record(recs, rid) != NULL);
+	tf_json_free(recs);
+}
+
+typedef struct idle_watch {
+	pthread_t t;
+	volatile int stop;
+	atomic_int done;
+	prog g;
+	int rc;
+	tf_err err;
+} idle_watch;
+
+static void *idle_main(void *arg)
+{
+	idle_watch *w = arg;
+
+	/* No max_ms: the jump of the clock below would end it. */
+	w->rc = tf_client_watch(G.c, &w->stop, 0, on_prog_watch, &w->g,
+				&w->err);
+	atomic_store(&w->done, 1);
+	return NULL;
+}
+
+TEST(watch_ends_at_the_idle_lock)
+{
+	char id[TF_UUID_LEN + 1];
+	idle_watch w;
+	int i;
+
+	if (!ready || G.c == NULL || !tf_client_is_unlocked(G.c)) {
+		CHECK(!"G not ready");
+		return;
+	}
+	memset(&w, 0, sizeof w);
+	CHECK_INT(pthread_create(&w.t, NULL, idle_main, &w), 0);
+	for (i = 0; i < 200 && w.g.calls == 0; i++)
+		tf_h_sleep_ms(50);
+	CHECK(w.g.calls > 0);
+	/* 31 minutes pass without user activity; a poke makes the watcher
+	   sync, whose gate locks. */
+	atomic_fetch_add(&g_wall_off, 31LL * 60 * 1000);
+	atomic_fetch_add(&g_mono_off, 31LL * 60 * 1000);
+	CHECK_INT(dana_bolo(id), 0);
+	for (i = 0; i < 300 && !atomic_load(&w.done); i++)
+		tf_h_sleep_ms(50);
+	CHECK(atomic_load(&w.done));
+	w.stop = 1;
+	pthread_join(w.t, NULL);
+	CHECK_INT(w.rc, TF_ELOCKED);
+	CHECK(!tf_client_is_unlocked(G.c));
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -1508,6 +1616,8 @@ int main(int argc, char **argv)
 	RUN(revoked_device_wipes_and_sends_its_receipt);
 	RUN(ended_session_is_eauth_and_keeps_the_queue);
 	RUN(eviction_under_the_cache_budget);
+	RUN(clock_skew_is_restamped_and_resent);
+	RUN(watch_ends_at_the_idle_lock);
 	if (tf_test_failed_checks)
 		tf_h_log_tail(&H, 4000);
 	for (size_t i = 0; i < sizeof clients / sizeof clients[0]; i++)
