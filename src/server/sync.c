@@ -1314,6 +1314,14 @@ int tf_sync_cursor_make(const tf_srv *s, const tf_srv_caller *c, uint64_t chg,
 
 /* ------------------------------------------------------------ pull */
 
+/* A page's "remaining" is at most 2^53-1 (the protocol's bound). */
+#define SYNC_REMAINING_MAX ((uint64_t)9007199254740991)
+/*
+ * Rows a page's "remaining" counts at most (a few ms of index scan);
+ * past it the page says the feed positions after it instead.
+ */
+#define SYNC_REMAINING_COUNT_MAX ((size_t)50000)
+
 typedef struct pull_job {
 	tf_srv *s;
 	const tf_srv_caller *c;
@@ -1325,6 +1333,7 @@ typedef struct pull_job {
 	/* results (reset at the start of the job) */
 	int reset, has_more;
 	uint64_t head, ack, last_chg;
+	uint64_t remaining; /* the agency's feed after the page */
 	size_t scanned;
 	tf_buf records; /* the page's record states, comma separated */
 	size_t nrecords;
@@ -1341,7 +1350,7 @@ static void pull_reset(pull_job *j)
 	j->nrecords = j->npurged = j->scanned = 0;
 	memset(j->nent, 0, sizeof j->nent);
 	j->reset = j->has_more = 0;
-	j->head = j->ack = j->last_chg = 0;
+	j->head = j->ack = j->last_chg = j->remaining = 0;
 }
 
 /*
@@ -1555,6 +1564,25 @@ static int pull_record(void *arg, const tf_db_record *r)
 	return 0;
 }
 
+/*
+ * j->remaining: the agency's records with chg > after, counted up to
+ * SYNC_REMAINING_COUNT_MAX; past that, head - after, which bounds them
+ * too (each holds one feed position in (after, head]) without a scan
+ * whose cost would grow with the feed on every page.
+ */
+static int pull_remaining(tf_db_txn *t, pull_job *j, uint64_t after,
+			  tf_err *err)
+{
+	int rc = t->ops->records_count_since(t, j->c->user.agency, after,
+					     SYNC_REMAINING_COUNT_MAX,
+					     &j->remaining, err);
+
+	if (rc == 0 && j->remaining >= SYNC_REMAINING_COUNT_MAX &&
+	    j->head > after)
+		j->remaining = j->head - after;
+	return rc;
+}
+
 static int pull_job_run(tf_db_txn *t, void *arg, tf_err *err)
 {
 	pull_job *j = arg;
@@ -1568,8 +1596,9 @@ static int pull_job_run(tf_db_txn *t, void *arg, tf_err *err)
 	if (rc)
 		return rc;
 	if (j->from > j->head) {
+		/* The pull starts over from "": all of the feed is ahead. */
 		j->reset = 1;
-		return 0;
+		return pull_remaining(t, j, 0, err);
 	}
 	rc = t->ops->records_since(t, j->c->user.agency, j->from, j->limit + 1,
 				   pull_record, j, err);
@@ -1577,16 +1606,25 @@ static int pull_job_run(tf_db_txn *t, void *arg, tf_err *err)
 		rc = tf_err_set(err, TF_EIO, "",
 				"pull: a stored record id is "
 				"not a UUID");
-	return rc > 0 ? 0 : rc;
+	if (rc < 0)
+		return rc;
+	/*
+	 * "remaining": the agency's records after the page's last change,
+	 * in this same read, not filtered by scope (an upper bound of what
+	 * the caller will receive).  A final page scanned all of them.
+	 */
+	if (j->has_more)
+		return pull_remaining(t, j, j->last_chg, err);
+	return 0;
 }
 
 /*
  * The page, member for member as tf_pull_page_encode writes it (ack,
- * cursor, has_more, protocol_version, purged, records, reset,
+ * cursor, has_more, protocol_version, purged, records, remaining, reset,
  * schema_version), with the records' stored bytes spliced in.  The
  * encoder's own checks hold by construction: counts <= the pull limit
  * (<= the protocol's max_records and max_purged), ids checked as UUIDs,
- * a cursor of hex digits, dots and decimals.
+ * a cursor of hex digits, dots and decimals, remaining at most 2^53-1.
  */
 static int page_write(const pull_job *j, int64_t schema_version,
 		      const char *cursor, int has_more, int reset, tf_buf *page)
@@ -1606,7 +1644,11 @@ static int page_write(const pull_job *j, int64_t schema_version,
 	tf_buf_append(page, j->purged.data, j->purged.len);
 	tf_buf_puts(page, "],\"records\":[");
 	tf_buf_append(page, j->records.data, j->records.len);
-	tf_buf_printf(page, "],\"reset\":%s,\"schema_version\":%" PRId64 "}",
+	tf_buf_printf(page,
+		      "],\"remaining\":%" PRIu64
+		      ",\"reset\":%s,\"schema_version\":%" PRId64 "}",
+		      j->remaining < SYNC_REMAINING_MAX ? j->remaining
+							: SYNC_REMAINING_MAX,
 		      reset ? "true" : "false", schema_version);
 	if (page->failed) {
 		page->len = mark;

@@ -243,6 +243,12 @@ typedef struct tf_db_ops {
 			     tf_err *err);
 	/* The highest feed position of the whole database (0: empty). */
 	int (*head_chg)(tf_db_txn *t, uint64_t *chg, tf_err *err);
+	/* How many of the agency's records have chg > after, counting at
+	   most limit (0: all) of them (the rest of the feed a pull page
+	   reports as "remaining"). */
+	int (*records_count_since)(tf_db_txn *t, const char *agency,
+				   uint64_t after, size_t limit, uint64_t *n,
+				   tf_err *err);
 
 	int (*textrev_put)(tf_db_txn *t, const char *agency,
 			   const tf_db_textrev *r, tf_err *err);

@@ -242,6 +242,8 @@ static const char *const sq_migrations[] = {
 		" chg = excluded.chg WHERE records.entity = excluded.entity")  \
 	X(RECORDS_SINCE, "SELECT id, entity, state, chg FROM records"          \
 		" WHERE agency = ?1 AND chg > ?2 ORDER BY chg LIMIT ?3")       \
+	X(RECORDS_COUNT_SINCE, "SELECT count(*) FROM (SELECT 1 FROM records"   \
+		" WHERE agency = ?1 AND chg > ?2 LIMIT ?3)")                   \
 	X(TEXTREV_PUT, "INSERT INTO textrevs(agency, record_id, field, rev,"   \
 		" kind, by_user, cmd_id, text, at_ms)"                         \
 		" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")                 \
@@ -1727,6 +1729,48 @@ out:
 	return rc;
 }
 
+/* Counts over the feed index (agency, chg): no row is read. */
+static int sq_records_count_since(tf_db_txn *t, const char *agency,
+				  uint64_t after, size_t limit, uint64_t *n,
+				  tf_err *err)
+{
+	static const char where[] = "records_count_since";
+	sq_conn *c = sq_t(t)->c;
+	sqlite3_stmt *s = NULL;
+	/* LIMIT -1: no limit */
+	int64_t lim = limit == 0 || (uint64_t)limit > (uint64_t)INT64_MAX
+			      ? -1
+			      : (int64_t)limit;
+	int rc;
+
+	if (agency == NULL || n == NULL)
+		return sq_bad(err, where, "agency and n are required");
+	*n = 0;
+	if (!sq_is_id(agency) || after > INT64_MAX)
+		return 0;
+	rc = sq_prep(c, SQ_RECORDS_COUNT_SINCE, &s, err, where);
+	if (rc)
+		return rc;
+	if (sq_bind_text(s, 1, agency) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 2, (int64_t)after) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 3, lim) != SQLITE_OK) {
+		rc = sq_eio(c, err, where);
+		goto out;
+	}
+	rc = sq_step_one(c, s, err, where);
+	if (rc == 1) {
+		int64_t v = sqlite3_column_int64(s, 0);
+
+		*n = v < 0 ? 0 : (uint64_t)v;
+		rc = 0;
+	} else if (rc == 0) {
+		rc = sq_corrupt(err, where, "count");
+	}
+out:
+	sq_done(c, SQ_RECORDS_COUNT_SINCE, s);
+	return rc;
+}
+
 /* Inside a write group whose counter is in memory, that value. */
 static int sq_head_chg(tf_db_txn *t, uint64_t *chg, tf_err *err)
 {
@@ -2927,6 +2971,7 @@ const tf_db_ops tf_db_sqlite_ops = {
 	.record_put = sq_record_put,
 	.records_since = sq_records_since,
 	.head_chg = sq_head_chg,
+	.records_count_since = sq_records_count_since,
 	.textrev_put = sq_textrev_put,
 	.textrev_list = sq_textrev_list,
 	.conflict_put = sq_conflict_put,
