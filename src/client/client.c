@@ -1807,6 +1807,13 @@ relock:
 out:
 	if (reply.data)
 		tf_cleanse(reply.data, reply.cap);
+	if (lr.doc) {
+		/* the parsed token: cleansed before the tree is freed */
+		tf_json *t = tf_json_object_get(lr.doc, "token");
+
+		if (t && t->type == TF_JSON_STRING)
+			tf_cleanse(t->u.str, t->len);
+	}
 	tf_json_free(lr.doc);
 	tf_buf_free(&reply);
 	tf_buf_free(&keys);

@@ -788,6 +788,64 @@ out0:
 	tf_client_close(i);
 }
 
+TEST(lookup_marks_stale_cache)
+{
+	char rid[TF_UUID_LEN + 1], cid[TF_UUID_LEN + 1], args[512];
+	tf_client_clock clk;
+	test_clock tc = {0, 0};
+	tf_client *c = open_client("mdt-j", &tc, &clk);
+	tf_json *res = NULL;
+	tf_h_session s;
+	tf_buf b;
+	tf_err err;
+	int64_t now;
+
+	CHECK(c != NULL);
+	if (c == NULL)
+		return;
+	tf_buf_init(&b);
+	CHECK_INT(login_as(c, "jones", PIN, &err), 0);
+	CHECK_INT(tf_client_mutate(c, "lookup", NULL, "create",
+				   "{\"fields\":{\"requested_by\":\"jones\"}}", 1,
+				   cid, rid, &err),
+		  0);
+	CHECK_INT(tf_client_sync(c, NULL, NULL, &err), 0);
+	/* the gateway (a service account that reads every lookup) answers:
+	   a hit, valid for 60 s */
+	CHECK_INT(tf_h_login(&H, "ncic-gw", "svc-1", &s), 0);
+	now = tf_h_now_ms();
+	snprintf(args, sizeof args,
+		 "{\"fields\":{\"result\":{\"fetched_at\":%lld,\"ttl\":60000,"
+		 "\"v\":{\"status\":\"hit\",\"summary\":\"BOLO match\"}}}}",
+		 (long long)now);
+	CHECK_INT(tf_h_cmd(&H, &s, now, "lookup", rid, "ref_set", args, &res,
+			   NULL, NULL),
+		  0);
+	CHECK_STR(tf_h_str(res, "status", (const char *)NULL), "applied");
+
+	tf_json_free(res);
+	CHECK_INT(tf_client_sync(c, NULL, NULL, &err), 0);
+	CHECK_INT(tf_client_lookup(c, rid, &b, &err), 0);
+	CHECK(b.data && strstr(b.data, "BOLO match") != NULL);
+	CHECK(b.data && strstr(b.data, "\"stale\":[]") != NULL);
+	CHECK(b.data && strstr(b.data, "\"ttl\":60000") != NULL);
+	/* two minutes later, offline: the cached answer is marked stale */
+	tc.wall_off += (int64_t)2 * 60 * 1000;
+	tc.mono_off += (int64_t)2 * 60 * 1000;
+	tf_buf_reset(&b);
+	CHECK_INT(tf_client_lookup(c, rid, &b, &err), 0);
+	CHECK(b.data && strstr(b.data, "\"stale\":[\"result\"]") != NULL);
+	tf_buf_reset(&b);
+	CHECK_INT(tf_client_get(c, rid, &b, &err), 0);
+	CHECK(b.data && strstr(b.data, "\"stale\":[\"result\"]") != NULL);
+	CHECK(b.data && strstr(b.data, "\"refs\"") == NULL);
+	CHECK_INT(tf_client_lookup(c, "01a21498-0000-7000-8000-000000000000",
+				   &b, &err),
+		  TF_ENOTFOUND);
+	tf_buf_free(&b);
+	tf_client_close(c);
+}
+
 /* ------------------------------------------------------------- main */
 
 static int rm_entry(const char *p, const struct stat *sb, int flag,
@@ -806,7 +864,8 @@ static int seed(void)
 	} pairs[] = {{"alvarez", "mdt-a"}, {"baker", "mdt-b"},
 		     {"chen", "mdt-c"},    {"diaz", "mdt-d"},
 		     {"fox", "mdt-f"},	   {"garcia", "mdt-g"},
-		     {"hill", "mdt-h"},	   {"ito", "mdt-i"}};
+		     {"hill", "mdt-h"},	   {"ito", "mdt-i"},
+		     {"jones", "mdt-j"}};
 	tf_admin_actor a;
 	tf_err err;
 	size_t i;
@@ -835,7 +894,11 @@ static int seed(void)
 	}
 	if (tf_h_user_add(&H, AGENCY, "evans", "officer", "2A12", &err) ==
 		    NULL ||
-	    tf_h_device_add(&H, AGENCY, "mdt-e", &err) == NULL)
+	    tf_h_device_add(&H, AGENCY, "mdt-e", &err) == NULL ||
+	    tf_h_user_add(&H, AGENCY, "ncic-gw", "service,supervisor",
+			  NULL, &err) ==
+		    NULL ||
+	    tf_h_device_add(&H, AGENCY, "svc-1", &err) == NULL)
 		goto fail;
 	return 0;
 fail:
@@ -873,6 +936,7 @@ int main(int argc, char **argv)
 		RUN(pin_rules_at_first_login);
 		RUN(grant_signed_by_another_key);
 		RUN(conflict_resolution_and_supersede_ack);
+		RUN(lookup_marks_stale_cache);
 	} else {
 		tf_test_fail(__FILE__, __LINE__, "no server to test against");
 	}
