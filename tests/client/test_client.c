@@ -821,7 +821,7 @@ TEST(lookup_marks_stale_cache)
 	CHECK_INT(tf_h_cmd(&H, &s, now, "lookup", rid, "ref_set", args, &res,
 			   NULL, NULL),
 		  0);
-	CHECK_STR(tf_h_str(res, "status", (const char *)NULL), "applied");
+	CHECK(str_eq(tf_h_str(res, "status", (const char *)NULL), "applied"));
 
 	tf_json_free(res);
 	CHECK_INT(tf_client_sync(c, NULL, NULL, &err), 0);
