@@ -8,6 +8,9 @@
 //   web.url       // http://127.0.0.1:<random port>
 //   web.setUpstream(url) / web.stats / await web.close()
 //
+// `routes` adds more proxied prefixes (the benchmark sends /pouch/ to
+// PouchDB Server, prefix stripped), also same-origin.
+//
 // Loopback only.  Every response of the static part is `no-store`, so a
 // page that opens offline was served by the service worker's cache and not
 // by Chromium's HTTP cache.  Event streams (text/event-stream) are piped
@@ -51,7 +54,7 @@ const isApi = (/** @type {string} */ p) => p.startsWith('/v1/') || p === '/healt
 /**
  * Starts the server on 127.0.0.1 (port 0: a free one).
  * @param {{root: string, upstream?: string, allow?: string[], port?: number,
- *          log?: (line: string) => void}} opts
+ *          routes?: {prefix: string, upstream: string}[]}} opts
  */
 export async function startWebServer(opts) {
 	const root = normalize(opts.root).replace(/\/+$/, '');
@@ -61,21 +64,27 @@ export async function startWebServer(opts) {
 	/** @type {Set<import('node:http').ClientRequest>} */
 	const pending = new Set();
 
-	/** @param {import('node:http').IncomingMessage} req @param {import('node:http').ServerResponse} res */
-	const proxy = (req, res) => {
+	const routes = (opts.routes ?? []).map((r) => ({ prefix: r.prefix, to: new URL(r.upstream) }));
+
+	/**
+	 * Passes a request on to `to` (path as given) and its answer back.
+	 * @param {import('node:http').IncomingMessage} req @param {import('node:http').ServerResponse} res
+	 * @param {URL|null} to @param {string} path
+	 */
+	const proxy = (req, res, to, path) => {
 		stats.api++;
-		if (!upstream) {
+		if (!to) {
 			res.writeHead(502, { 'content-type': 'application/json' });
 			res.end('{"code":"unavailable","field":"upstream","message":"no tenfourd behind this test server"}');
 			return;
 		}
-		const headers = { ...req.headers, host: upstream.host };
+		const headers = { ...req.headers, host: to.host };
 		delete headers.connection;
 		const up = httpRequest({
-			host: upstream.hostname,
-			port: upstream.port,
+			host: to.hostname,
+			port: to.port,
 			method: req.method,
-			path: req.url,
+			path,
 			headers,
 		}, (ur) => {
 			const h = { ...ur.headers };
@@ -152,8 +161,11 @@ export async function startWebServer(opts) {
 	};
 
 	const server = createServer((req, res) => {
-		const path = (req.url ?? '/').split('?')[0];
-		if (isApi(path)) proxy(req, res);
+		const url = req.url ?? '/';
+		const path = url.split('?')[0];
+		const route = routes.find((r) => path.startsWith(r.prefix));
+		if (route) proxy(req, res, route.to, '/' + url.slice(route.prefix.length));
+		else if (isApi(path)) proxy(req, res, upstream, url);
 		else serveStatic(req, res).catch(() => res.destroy());
 	});
 	server.keepAliveTimeout = 2000;
