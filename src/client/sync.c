@@ -384,6 +384,10 @@ static int upload_audit(tf_client *c, tf_err *err)
 	const char *hash;
 	int rc = 0, round;
 
+	/* Unlocked, the head counts every entry (the queue of the locked
+	   time was moved in at unlock): nothing new, no scan. */
+	if (tfc_audit_sent(c) >= c->audit_seq)
+		return 0;
 	tf_buf_init(&body);
 	tf_buf_init(&reply);
 	for (round = 0; round < SYNC_AUDIT_ROUNDS_MAX; round++) {
@@ -555,20 +559,24 @@ static int receipt_first(tf_client *c, tf_err *err)
 	char agency[TF_ID_MAX + 1], device[TF_ID_MAX + 1];
 	char server[TFC_URL_MAX + 1];
 	int64_t at = 0;
+	tf_err e2;
 	int rc;
 
 	if (tfc_wipe_pending(c, agency, device, server, &at, NULL) != 0)
 		return 0;
-	rc = send_receipt(c, err);
+	rc = send_receipt(c, &e2);
 	if (c->store != NULL && rc != TF_ENET)
 		return 0; /* logged in again since: the data sync goes on */
-	if (rc == TF_ENET)
+	if (rc == TF_ENET) {
+		if (err)
+			*err = e2;
 		return rc;
+	}
 	if (rc)
 		return tf_err_set(err, TF_EWIPE, "wipe",
 				  "this home was wiped; the server refused "
 				  "the receipt (%s)",
-				  err ? err->msg : "");
+				  e2.msg);
 	return tf_err_set(err, TF_EREVOKED, "device",
 			  "this device was wiped; the server has the signed "
 			  "receipt");

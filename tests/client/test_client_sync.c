@@ -23,6 +23,7 @@
 
 #include "client/http.h"
 #include "client/internal.h"
+#include "fault_proxy.h"
 #include "srv_harness.h"
 #include "tenfour/client.h"
 #include "tf_test.h"
@@ -67,6 +68,7 @@ typedef struct cli {
 	char pub[64];
 	tf_client *c;
 	const tf_client_clock *clock; /* NULL: the system clocks */
+	const char *url;	      /* NULL: the server itself */
 } cli;
 
 /* G's clocks: the system's plus offsets the test moves. */
@@ -90,14 +92,15 @@ static int64_t g_mono(void *ctx)
 
 static const tf_client_clock g_clock = {g_wall, g_mono, NULL};
 
-static cli A = {"amy", "mdt-a", "", "", NULL, NULL};
-static cli B = {"ben", "mdt-b", "", "", NULL, NULL};
-static cli C = {"cal", "mdt-c", "", "", NULL, NULL};
-static cli D = {"dex", "mdt-d", "", "", NULL, NULL};
-static cli E = {"eve", "mdt-e", "", "", NULL, NULL};
-static cli F = {"fay", "mdt-f", "", "", NULL, NULL};
-static cli G = {"gus", "mdt-g", "", "", NULL, &g_clock};
-static cli *const clients[] = {&A, &B, &C, &D, &E, &F, &G};
+static cli A = {"amy", "mdt-a", "", "", NULL, NULL, NULL};
+static cli B = {"ben", "mdt-b", "", "", NULL, NULL, NULL};
+static cli C = {"cal", "mdt-c", "", "", NULL, NULL, NULL};
+static cli D = {"dex", "mdt-d", "", "", NULL, NULL, NULL};
+static cli E = {"eve", "mdt-e", "", "", NULL, NULL, NULL};
+static cli F = {"fay", "mdt-f", "", "", NULL, NULL, NULL};
+static cli G = {"gus", "mdt-g", "", "", NULL, &g_clock, NULL};
+static cli P = {"pat", "mdt-p", "", "", NULL, NULL, NULL};
+static cli *const clients[] = {&A, &B, &C, &D, &E, &F, &G, &P};
 static tf_h_session s_bulk;
 
 static int cli_open(cli *k, uint64_t budget, tf_err *err)
@@ -106,7 +109,7 @@ static int cli_open(cli *k, uint64_t budget, tf_err *err)
 
 	memset(&o, 0, sizeof o);
 	o.home = k->home;
-	o.server_url = base_url;
+	o.server_url = k->url ? k->url : base_url;
 	o.timeout_ms = 10000;
 	o.cache_budget = budget;
 	o.clock = k->clock;
@@ -1593,6 +1596,133 @@ TEST(watch_ends_at_the_idle_lock)
 	CHECK(!tf_client_is_unlocked(G.c));
 }
 
+/* n appends "n=0001".. to a new bolo of k; 0 when all were queued. */
+static int queue_appends(cli *k, int n, char rid[TF_UUID_LEN + 1])
+{
+	char cmd[TF_UUID_LEN + 1], args[128];
+	tf_err err;
+	int i;
+
+	if (tf_client_mutate(k->c, "bolo", NULL, "create",
+			     "{\"fields\":{\"kind\":\"property\"}}", 1, cmd, rid,
+			     &err) != 0)
+		return -1;
+	for (i = 1; i <= n; i++) {
+		snprintf(args, sizeof args,
+			 "{\"field\":\"updates\",\"body\":{\"text\":"
+			 "\"n=%04d\"}}",
+			 i);
+		if (tf_client_mutate(k->c, "bolo", rid, "append", args, 1, cmd,
+				     NULL, &err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The server's bolo rid holds exactly n=0001..n=<n>, in order. */
+static int updates_exactly(const char *rid, int n)
+{
+	tf_json *recs = server_records();
+	const tf_json *rec = tf_h_find_record(recs, rid), *e;
+	char want[32];
+	int i, bad = 0;
+
+	e = tf_h_get(rec, "f", "updates", "e", NULL);
+	if (e == NULL || e->len != (size_t)n) {
+		fprintf(stderr, "  %s: %zu updates, want %d\n", rid,
+			e ? e->len : 0, n);
+		bad++;
+	}
+	for (i = 1; e && i <= n && (size_t)i <= e->len; i++) {
+		snprintf(want, sizeof want, "n=%04d", i);
+		if (strcmp(update_text(rec, (size_t)i - 1), want) != 0)
+			bad++;
+	}
+	tf_json_free(recs);
+	return bad;
+}
+
+TEST(network_faults_through_a_proxy)
+{
+	char url[64], rid[TF_UUID_LEN + 1];
+	tf_fault_proxy *fp = NULL;
+	tf_fp_fault f;
+	tf_fp_stats fs;
+	tf_err err;
+	int rc;
+
+	if (!ready) {
+		CHECK(ready);
+		return;
+	}
+	CHECK_INT(tf_fp_start(port, &fp, &err), 0);
+	if (fp == NULL)
+		return;
+	tf_fp_url(fp, url, sizeof url);
+	P.url = url;
+	CHECK(cli_restart(&P, 0, &err) != 0); /* never logged in */
+	CHECK_INT(cli_login(&P, &err), 0);
+
+	/* The second pull page is cut after 4 KiB: TF_ENET; the next sync
+	   resumes and ends equal to the server. */
+	memset(&f, 0, sizeof f);
+	f.mode = TF_FP_CUT;
+	f.arg = 4096;
+	f.path_prefix = "/v1/sync/pull";
+	f.skip = 1;
+	f.count = 1;
+	CHECK_INT(tf_fp_set(fp, &f), 0);
+	rc = tf_client_sync(P.c, NULL, NULL, &err);
+	CHECK_INT(rc, TF_ENET);
+	tf_fp_stats_get(fp, &fs);
+	CHECK_INT(fs.cut, 1);
+	CHECK_INT(tf_fp_set(fp, NULL), 0);
+	CHECK_INT(tf_client_sync(P.c, NULL, NULL, &err), 0);
+	CHECK_INT(compare_with_server(&P, 113), 0);
+
+	/* Every push reaches the server twice: results once. */
+	CHECK_INT(queue_appends(&P, 40, rid), 0);
+	memset(&f, 0, sizeof f);
+	f.mode = TF_FP_DUP;
+	f.arg = 50;
+	f.path_prefix = "/v1/sync/push";
+	CHECK_INT(tf_fp_set(fp, &f), 0);
+	CHECK_INT(tf_client_sync(P.c, NULL, NULL, &err), 0);
+	CHECK_INT(tf_fp_wait_faulted(fp, 1, 5000), 0);
+	CHECK_INT(pending_of(&P), 0);
+	CHECK_INT(updates_exactly(rid, 40), 0);
+
+	/* A push dropped without a reply, then a push whose reply is cut:
+	   each sync fails with TF_ENET, the third goes through; once. */
+	CHECK_INT(queue_appends(&P, 30, rid), 0);
+	f.mode = TF_FP_DROP;
+	f.arg = 0;
+	CHECK_INT(tf_fp_set(fp, &f), 0);
+	CHECK_INT(tf_client_sync(P.c, NULL, NULL, &err), TF_ENET);
+	f.mode = TF_FP_CUT;
+	f.arg = 20;
+	CHECK_INT(tf_fp_set(fp, &f), 0);
+	CHECK_INT(tf_client_sync(P.c, NULL, NULL, &err), TF_ENET);
+	CHECK_INT(cli_restart(&P, 0, &err), 0);
+	CHECK_INT(tf_fp_set(fp, NULL), 0);
+	CHECK_INT(tf_client_sync(P.c, NULL, NULL, &err), 0);
+	CHECK_INT(pending_of(&P), 0);
+	CHECK_INT(updates_exactly(rid, 30), 0);
+
+	/* The link down: TF_ENET at once, the queue kept. */
+	CHECK_INT(queue_appends(&P, 5, rid), 0);
+	CHECK_INT(tf_fp_set_mode(fp, TF_FP_DOWN, 0), 0);
+	CHECK_INT(tf_client_sync(P.c, NULL, NULL, &err), TF_ENET);
+	CHECK_INT(pending_of(&P), 6);
+	CHECK_INT(tf_fp_set(fp, NULL), 0);
+	CHECK_INT(tf_client_sync(P.c, NULL, NULL, &err), 0);
+	CHECK_INT(updates_exactly(rid, 5), 0);
+	CHECK_INT(compare_with_server(&P, 301), 0);
+	tf_client_close(P.c);
+	P.c = NULL;
+	tf_fp_stop(fp);
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -1618,6 +1748,7 @@ int main(int argc, char **argv)
 	RUN(eviction_under_the_cache_budget);
 	RUN(clock_skew_is_restamped_and_resent);
 	RUN(watch_ends_at_the_idle_lock);
+	RUN(network_faults_through_a_proxy);
 	if (tf_test_failed_checks)
 		tf_h_log_tail(&H, 4000);
 	for (size_t i = 0; i < sizeof clients / sizeof clients[0]; i++)
