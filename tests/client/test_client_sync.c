@@ -100,7 +100,8 @@ static cli E = {"eve", "mdt-e", "", "", NULL, NULL, NULL};
 static cli F = {"fay", "mdt-f", "", "", NULL, NULL, NULL};
 static cli G = {"gus", "mdt-g", "", "", NULL, &g_clock, NULL};
 static cli P = {"pat", "mdt-p", "", "", NULL, NULL, NULL};
-static cli *const clients[] = {&A, &B, &C, &D, &E, &F, &G, &P};
+static cli R = {"rod", "mdt-r", "", "", NULL, NULL, NULL};
+static cli *const clients[] = {&A, &B, &C, &D, &E, &F, &G, &P, &R};
 static tf_h_session s_bulk;
 
 static int cli_open(cli *k, uint64_t budget, tf_err *err)
@@ -1723,6 +1724,60 @@ TEST(network_faults_through_a_proxy)
 	tf_fp_stop(fp);
 }
 
+typedef struct revoke_watch {
+	pthread_t t;
+	volatile int stop;
+	atomic_int done;
+	prog g;
+	int rc;
+	tf_err err;
+} revoke_watch;
+
+static void *revoke_main(void *arg)
+{
+	revoke_watch *w = arg;
+
+	w->rc = tf_client_watch(R.c, &w->stop, 60000, on_prog_watch, &w->g,
+				&w->err);
+	atomic_store(&w->done, 1);
+	return NULL;
+}
+
+TEST(watch_meets_a_revocation_and_wipes)
+{
+	char path[128];
+	revoke_watch w;
+	tf_h_resp r;
+	tf_err err;
+	int i;
+
+	tf_h_resp_init(&r);
+	if (!ready) {
+		CHECK(ready);
+		return;
+	}
+	CHECK_INT(cli_login(&R, &err), 0);
+	memset(&w, 0, sizeof w);
+	CHECK_INT(pthread_create(&w.t, NULL, revoke_main, &w), 0);
+	for (i = 0; i < 400 && w.g.calls == 0; i++)
+		tf_h_sleep_ms(50);
+	CHECK(w.g.calls > 0);
+	/* Revoked while listening: the server ends the stream (event: end,
+	   wipe), the watcher's sync meets 403, wipes, sends the receipt. */
+	snprintf(path, sizeof path, "/v1/admin/devices/%s/revoke", R.device);
+	CHECK_INT(tf_h_request(&H, &s_aud, "POST", path, NULL, 0, NULL, &r), 0);
+	CHECK_INT(r.status, 200);
+	for (i = 0; i < 300 && !atomic_load(&w.done); i++)
+		tf_h_sleep_ms(50);
+	CHECK(atomic_load(&w.done));
+	w.stop = 1;
+	pthread_join(w.t, NULL);
+	CHECK_INT(w.rc, TF_EREVOKED);
+	CHECK(strstr(w.err.msg, "signed receipt") != NULL);
+	CHECK_INT(has_receipt(R.device), 1);
+	tf_h_resp_free(&r);
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -1749,6 +1804,7 @@ int main(int argc, char **argv)
 	RUN(clock_skew_is_restamped_and_resent);
 	RUN(watch_ends_at_the_idle_lock);
 	RUN(network_faults_through_a_proxy);
+	RUN(watch_meets_a_revocation_and_wipes);
 	if (tf_test_failed_checks)
 		tf_h_log_tail(&H, 4000);
 	for (size_t i = 0; i < sizeof clients / sizeof clients[0]; i++)
