@@ -1543,6 +1543,288 @@ out:
 	return rc;
 }
 
+/*
+ * replica.checkpoint: the sink collects the parts into one result
+ * {head, pending: {"<seq>": item}, records: {"<id>": state}}, each part
+ * as a string of its exact bytes (what the host seals and stores; a JS
+ * round trip of an object could change a number's text) and null for a
+ * part to delete; head null when it did not change.
+ */
+typedef struct ck_item {
+	char key[24]; /* the seq in decimal */
+	tf_json *v;
+} ck_item;
+
+typedef struct ck_parts {
+	tf_json *records, *head;
+	/*
+	 * Pending items arrive in seq order, which is not the key order of
+	 * a canonical object ("10" < "9"): collected, sorted, then set, so
+	 * that each insertion appends.
+	 */
+	ck_item *pend;
+	size_t npend, pendcap;
+} ck_parts;
+
+static int cmp_ck_item(const void *a, const void *b)
+{
+	return strcmp(((const ck_item *)a)->key, ((const ck_item *)b)->key);
+}
+
+static int ck_put(tf_json *obj, const char *key, const char *json, size_t len)
+{
+	tf_json *v = json ? tf_json_string(json, len) : tf_json_null();
+
+	if (v == NULL)
+		return TF_ENOMEM;
+	return tf_json_object_set(obj, key, v);
+}
+
+static int ck_put_record(void *ctx, const char *id, const char *json,
+			 size_t len)
+{
+	return ck_put(((ck_parts *)ctx)->records, id, json, len);
+}
+
+static int ck_del_record(void *ctx, const char *id)
+{
+	return ck_put(((ck_parts *)ctx)->records, id, NULL, 0);
+}
+
+static int ck_put_pending(void *ctx, uint64_t seq, const char *json, size_t len)
+{
+	ck_parts *p = ctx;
+	ck_item *it;
+
+	if (p->npend == p->pendcap) {
+		size_t cap = p->pendcap ? 2 * p->pendcap : 16;
+		it = realloc(p->pend, cap * sizeof *it);
+		if (it == NULL)
+			return TF_ENOMEM;
+		p->pend = it;
+		p->pendcap = cap;
+	}
+	it = &p->pend[p->npend];
+	it->v = json ? tf_json_string(json, len) : tf_json_null();
+	if (it->v == NULL)
+		return TF_ENOMEM;
+	snprintf(it->key, sizeof it->key, "%llu", (unsigned long long)seq);
+	p->npend++;
+	return 0;
+}
+
+static int ck_del_pending(void *ctx, uint64_t seq)
+{
+	return ck_put_pending(ctx, seq, NULL, 0);
+}
+
+static int ck_put_head(void *ctx, const char *json, size_t len)
+{
+	ck_parts *p = ctx;
+
+	tf_json_free(p->head);
+	p->head = tf_json_string(json, len);
+	return p->head ? 0 : TF_ENOMEM;
+}
+
+static int m_replica_checkpoint(call *c)
+{
+	static const tf_replica_sink sink = {ck_put_record, ck_del_record,
+					     ck_put_pending, ck_del_pending,
+					     ck_put_head};
+	ck_parts p;
+	tf_replica *r = NULL;
+	tf_json *o = NULL, *pending = NULL;
+	size_t i;
+	int full, rc;
+
+	if ((rc = in_replica(c, &r)) || (rc = in_bool(c, "full", 0, &full)))
+		return rc;
+	memset(&p, 0, sizeof p);
+	p.records = tf_json_object();
+	pending = tf_json_object();
+	o = tf_json_object();
+	if (p.records == NULL || pending == NULL || o == NULL) {
+		rc = TF_ENOMEM;
+		goto out;
+	}
+	rc = tf_replica_checkpoint(r, full, &sink, &p);
+	if (rc)
+		goto out;
+	if (p.npend)
+		qsort(p.pend, p.npend, sizeof *p.pend, cmp_ck_item);
+	for (i = 0; rc == 0 && i < p.npend; i++) {
+		rc = tf_json_object_set(pending, p.pend[i].key, p.pend[i].v);
+		p.pend[i].v = NULL;
+	}
+	if (rc == 0) {
+		rc = set(o, "head", p.head ? p.head : tf_json_null());
+		p.head = NULL; /* set took it, failing or not */
+	}
+	if (rc == 0) {
+		rc = set(o, "pending", pending);
+		pending = NULL;
+	}
+	if (rc == 0) {
+		rc = set(o, "records", p.records);
+		p.records = NULL;
+	}
+	if (rc == 0) {
+		rc = put_tree(c, o);
+		o = NULL;
+	}
+out:
+	for (i = 0; i < p.npend; i++)
+		tf_json_free(p.pend[i].v);
+	free(p.pend);
+	tf_json_free(o);
+	tf_json_free(pending);
+	tf_json_free(p.records);
+	tf_json_free(p.head);
+	return rc;
+}
+
+static int m_replica_checkpoint_done(call *c)
+{
+	tf_replica *r = NULL;
+	int rc = in_replica(c, &r);
+
+	if (rc)
+		return rc;
+	tf_replica_checkpoint_done(r);
+	return put_true(c);
+}
+
+static int m_replica_dirty(call *c)
+{
+	tf_replica *r = NULL;
+	int rc = in_replica(c, &r);
+
+	if (rc)
+		return rc;
+	return tf_buf_puts(c->out, tf_replica_dirty(r) ? "true" : "false");
+}
+
+static int m_replica_pull_remaining(call *c)
+{
+	tf_replica *r = NULL;
+	int rc = in_replica(c, &r);
+
+	if (rc)
+		return rc;
+	return tf_buf_printf(c->out, "%lld",
+			     (long long)tf_replica_pull_remaining(r));
+}
+
+/*
+ * The parts of input member `key` (an array of strings holding the
+ * bytes, or objects written canonically into tmp); *parts malloc'd.
+ */
+static int in_parts(call *c, const char *key, tf_buf *tmp, tf_slice **parts,
+		    size_t *n)
+{
+	const tf_json *a = member(c, key);
+	size_t *off = NULL, i;
+	char w[64];
+	int rc = 0;
+
+	*parts = NULL;
+	*n = 0;
+	if (a == NULL)
+		return 0;
+	if (a->type != TF_JSON_ARRAY)
+		return wrong_type(c, key, "an array of strings or objects");
+	if (a->len == 0)
+		return 0;
+	*parts = calloc(a->len, sizeof **parts);
+	off = calloc(a->len, sizeof *off);
+	if (*parts == NULL || off == NULL) {
+		rc = TF_ENOMEM;
+		goto out;
+	}
+	/* Objects are written first, the slices taken once tmp stops
+	   moving. */
+	for (i = 0; i < a->len; i++) {
+		const tf_json *v = a->u.items[i];
+		if (v->type == TF_JSON_STRING) {
+			(*parts)[i].p = tf_json_str(v, &(*parts)[i].len);
+			continue;
+		}
+		if (v->type != TF_JSON_OBJECT) {
+			snprintf(w, sizeof w, "input.%.20s[%zu]", key, i);
+			rc = tf_err_set(c->err, TF_ETYPE, w,
+					"%s: must be a string or an object", w);
+			goto out;
+		}
+		off[i] = tmp->len;
+		rc = tf_json_write(v, tmp);
+		if (rc)
+			goto out;
+		(*parts)[i].len = tmp->len - off[i];
+	}
+	for (i = 0; i < a->len; i++)
+		if ((*parts)[i].p == NULL)
+			(*parts)[i].p = tmp->data + off[i];
+	*n = a->len;
+out:
+	free(off);
+	if (rc) {
+		free(*parts);
+		*parts = NULL;
+	}
+	return rc;
+}
+
+static int m_replica_load_parts(call *c)
+{
+	const char *head = NULL;
+	tf_slice *recs = NULL, *pend = NULL;
+	size_t hlen = 0, nrecs = 0, npend = 0;
+	tf_replica *r = NULL;
+	tf_buf th, tr, tp;
+	int rc;
+
+	tf_buf_init(&th);
+	tf_buf_init(&tr);
+	tf_buf_init(&tp);
+	if ((rc = need_schema(c)) ||
+	    (rc = in_message(c, "head", &th, &head, &hlen)) ||
+	    (rc = in_parts(c, "records", &tr, &recs, &nrecs)) ||
+	    (rc = in_parts(c, "pending", &tp, &pend, &npend)) ||
+	    (rc = tf_replica_load_parts(c->a->schema, head, hlen, recs, nrecs,
+					pend, npend, &r, c->err)))
+		goto out;
+	rc = adopt_replica(c, r);
+out:
+	free(recs);
+	free(pend);
+	tf_buf_free(&th);
+	tf_buf_free(&tr);
+	tf_buf_free(&tp);
+	return rc;
+}
+
+static int m_replica_evict(call *c)
+{
+	const char *id;
+	tf_replica *r = NULL;
+	int rc;
+
+	if ((rc = in_replica(c, &r)) ||
+	    (rc = in_str(c, "record_id", 1, &id, NULL)))
+		return rc;
+	rc = tf_replica_evict(r, id, c->err);
+	if (rc && strcmp(c->err->where, "record_id") == 0) {
+		char msg[sizeof c->err->msg];
+		snprintf(msg, sizeof msg, "%s", c->err->msg);
+		return tf_err_set(c->err, rc, "input.record_id",
+				  "input.record_id: %s", msg);
+	}
+	if (rc)
+		return rc;
+	return put_true(c);
+}
+
 /* ------------------------------------------------------------ policy */
 
 /*
@@ -2329,6 +2611,9 @@ static const char *const k_rep_view[] = {"record_id", "replica", NULL};
 static const char *const k_rep_list[] = {"entity", "replica", NULL};
 static const char *const k_rep_ack[] = {"notice", "replica", NULL};
 static const char *const k_rep_load[] = {"saved", NULL};
+static const char *const k_rep_ckpt[] = {"full", "replica", NULL};
+static const char *const k_rep_parts[] = {"head", "pending", "records", NULL};
+static const char *const k_rep_evict[] = {"record_id", "replica", NULL};
 static const char *const k_none[] = {NULL};
 static const char *const k_pol_grant_issue[] = {
 	"agency", "device", "key_id", "now", "policy", "roles", "user", NULL};
@@ -2393,14 +2678,20 @@ static const char *const k_store_apply[] = {
 	X("replica.ack_notice", m_replica_ack_notice, k_rep_ack)               \
 	X("replica.apply_pull", m_replica_apply_pull, k_rep_pull)              \
 	X("replica.apply_push_reply", m_replica_apply_push_reply, k_rep_reply) \
+	X("replica.checkpoint", m_replica_checkpoint, k_rep_ckpt)              \
+	X("replica.checkpoint_done", m_replica_checkpoint_done, k_rep)         \
 	X("replica.clock", m_replica_clock, k_rep)                             \
 	X("replica.cursor", m_replica_cursor, k_rep)                           \
+	X("replica.dirty", m_replica_dirty, k_rep)                             \
+	X("replica.evict", m_replica_evict, k_rep_evict)                       \
 	X("replica.free", m_replica_free, k_rep)                               \
 	X("replica.list", m_replica_list, k_rep_list)                          \
 	X("replica.load", m_replica_load, k_rep_load)                          \
+	X("replica.load_parts", m_replica_load_parts, k_rep_parts)             \
 	X("replica.mutate", m_replica_mutate, k_rep_mutate)                    \
 	X("replica.new", m_replica_new, k_rep_new)                             \
 	X("replica.notices", m_replica_notices, k_rep)                         \
+	X("replica.pull_remaining", m_replica_pull_remaining, k_rep)           \
 	X("replica.push_request", m_replica_push_request, k_rep_push)          \
 	X("replica.save", m_replica_save, k_rep)                               \
 	X("replica.summary", m_replica_summary, k_rep_now)                     \

@@ -14,6 +14,7 @@
  * bytes are the live replica's, and must equal what a full checkpoint
  * writes.
  */
+#include "tenfour/api.h"
 #include "tenfour/replica.h"
 
 #include "sim_server.h"
@@ -1309,6 +1310,301 @@ TEST(replica_remaining)
 	tf_replica_free(b);
 }
 
+/* ------------------------------------------------------------ JSON API */
+
+/* Calls method with input text; the output (caller frees), *rc its code. */
+static char *api_call(tf_api *a, const char *method, const char *in, int *rc)
+{
+	tf_buf out;
+
+	tf_buf_init(&out);
+	*rc = tf_api_call(a, method, strlen(method), in, strlen(in), &out);
+	return tf_buf_take(&out, NULL);
+}
+
+/* The "ok" member of an output (parsed; caller frees), NULL on error. */
+static tf_json *api_ok(tf_api *a, const char *method, const char *in)
+{
+	tf_json *doc = NULL, *ok = NULL;
+	char *out;
+	int rc;
+
+	out = api_call(a, method, in, &rc);
+	if (rc != 0 || out == NULL ||
+	    tf_json_parse(out, strlen(out), NULL, &doc, NULL) != 0) {
+		fprintf(stderr, "%s: %s\n", method, out ? out : "(null)");
+		free(out);
+		return NULL;
+	}
+	ok = tf_json_object_take(doc, "ok");
+	tf_json_free(doc);
+	free(out);
+	return ok;
+}
+
+/*
+ * {"head":h,"pending":[...],"records":[...]} for load_parts from a
+ * checkpoint's result, the parts as strings or (objects 1) as objects.
+ */
+static char *parts_input(const tf_json *ck, int objects)
+{
+	const tf_json *rec = tf_json_object_get(ck, "records");
+	const tf_json *pend = tf_json_object_get(ck, "pending");
+	const tf_json *head = tf_json_object_get(ck, "head");
+	const tf_json *lists[2];
+	tf_buf b;
+	size_t i, k;
+
+	lists[0] = pend;
+	lists[1] = rec;
+	tf_buf_init(&b);
+	tf_buf_puts(&b, "{\"head\":");
+	if (objects)
+		tf_buf_append(&b, head->u.str, head->len);
+	else
+		tf_json_write(head, &b);
+	for (k = 0; k < 2; k++) {
+		tf_buf_puts(&b, k ? "],\"records\":[" : ",\"pending\":[");
+		/* Backwards: parts come in any order. */
+		for (i = lists[k]->len; i-- > 0;) {
+			const tf_json *v = lists[k]->u.members[i].value;
+			if (i + 1 < lists[k]->len)
+				tf_buf_putc(&b, ',');
+			if (objects)
+				tf_buf_append(&b, v->u.str, v->len);
+			else
+				tf_json_write(v, &b);
+		}
+	}
+	tf_buf_puts(&b, "]}");
+	return tf_buf_take(&b, NULL);
+}
+
+TEST(json_api_methods)
+{
+	tf_sim *sv;
+	tf_replica *a;
+	tf_api *api = tf_api_new();
+	store st;
+	tf_json *ok, *ck;
+	char *text, *in, *out, *s1, *s2, id[TF_UUID_LEN + 1];
+	const char *m;
+	size_t len, i;
+	int rc, k;
+
+	build(&sv, &a, &st);
+	STEP(a, &st);
+	text = tf_test_read_file(TF_TEST_SCHEMA_PATH, &len);
+	CHECK(api != NULL && text != NULL);
+	free(api_call(api, "schema.load", text, &rc));
+	CHECK_INT(rc, 0);
+	free(text);
+	/* The session's replica, loaded from its save (handle 1). */
+	{
+		char *saved = save_str(a);
+		tf_buf b;
+		tf_buf_init(&b);
+		tf_buf_puts(&b, "{\"saved\":");
+		tf_json_write_string(&b, saved, strlen(saved));
+		tf_buf_putc(&b, '}');
+		out = api_call(api, "replica.load", tf_buf_cstr(&b), &rc);
+		CHECK_STR(out, "{\"ok\":{\"replica\":1}}");
+		free(out);
+		tf_buf_free(&b);
+		free(saved);
+	}
+	out = api_call(api, "replica.dirty", "{\"replica\":1}", &rc);
+	CHECK_STR(out, "{\"ok\":false}");
+	free(out);
+	/* Nothing changed since the load: an empty checkpoint. */
+	out = api_call(api, "replica.checkpoint", "{\"replica\":1}", &rc);
+	CHECK_STR(out,
+		  "{\"ok\":{\"head\":null,\"pending\":{},\"records\":{}}}");
+	free(out);
+	/* Everything: the parts the C sink gets, as strings. */
+	ck = api_ok(api, "replica.checkpoint", "{\"full\":true,\"replica\":1}");
+	CHECK(ck != NULL);
+	if (ck == NULL)
+		goto out;
+	CHECK_INT(tf_json_object_get(ck, "records")->len, st.rec.n);
+	CHECK_INT(tf_json_object_get(ck, "pending")->len, st.pend.n);
+	CHECK(tf_json_object_get(ck, "head")->type == TF_JSON_STRING);
+	for (i = 0; i < st.rec.n; i++) {
+		const tf_json *v = tf_json_object_get(
+			tf_json_object_get(ck, "records"), st.rec.v[i].key);
+		CHECK(v && v->type == TF_JSON_STRING &&
+		      strcmp(v->u.str, st.rec.v[i].val) == 0);
+	}
+	for (i = 0; i < st.pend.n; i++) {
+		char key[24];
+		const tf_json *v;
+		snprintf(key, sizeof key, "%llu",
+			 strtoull(st.pend.v[i].key, NULL, 10));
+		v = tf_json_object_get(tf_json_object_get(ck, "pending"), key);
+		CHECK(v && v->type == TF_JSON_STRING &&
+		      strcmp(v->u.str, st.pend.v[i].val) == 0);
+	}
+	CHECK_STR(tf_json_object_get(ck, "head")->u.str, st.head);
+	/* load_parts with strings (handle 2) and with objects (3). */
+	for (k = 0; k < 2; k++) {
+		char want[32];
+		in = parts_input(ck, k);
+		out = api_call(api, "replica.load_parts", in, &rc);
+		snprintf(want, sizeof want, "{\"ok\":{\"replica\":%d}}", k + 2);
+		CHECK_STR(out, want);
+		free(out);
+		free(in);
+	}
+	s1 = api_call(api, "replica.save", "{\"replica\":1}", &rc);
+	s2 = api_call(api, "replica.save", "{\"replica\":2}", &rc);
+	CHECK(s1 && s2 && strcmp(s1, s2) == 0);
+	free(s2);
+	s2 = api_call(api, "replica.save", "{\"replica\":3}", &rc);
+	CHECK(s1 && s2 && strcmp(s1, s2) == 0);
+	free(s2);
+	free(s1);
+	/* A change, its checkpoint, done. */
+	{
+		char req[512];
+		ok = api_ok(api, "replica.list", "{\"replica\":2}");
+		CHECK(ok && ok->len > 0);
+		snprintf(id, sizeof id, "%s", ok ? ok->u.items[0]->u.str : "");
+		tf_json_free(ok);
+		snprintf(req, sizeof req,
+			 "{\"args\":{\"fields\":{\"priority\":3}},"
+			 "\"entity\":\"incident\",\"now\":%lld,\"op\":\"set\","
+			 "\"random\":\"%040d\",\"record_id\":\"%s\","
+			 "\"replica\":2}",
+			 (long long)(T0 + MIN), 7, id);
+		free(api_call(api, "replica.mutate", req, &rc));
+		CHECK_INT(rc, 0);
+	}
+	out = api_call(api, "replica.dirty", "{\"replica\":2}", &rc);
+	CHECK_STR(out, "{\"ok\":true}");
+	free(out);
+	ok = api_ok(api, "replica.checkpoint", "{\"replica\":2}");
+	CHECK(ok && tf_json_object_get(ok, "records")->len == 0 &&
+	      tf_json_object_get(ok, "pending")->len == 1 &&
+	      tf_json_object_get(ok, "head")->type == TF_JSON_STRING);
+	tf_json_free(ok);
+	out = api_call(api, "replica.checkpoint_done", "{\"replica\":2}", &rc);
+	CHECK_STR(out, "{\"ok\":true}");
+	free(out);
+	out = api_call(api, "replica.dirty", "{\"replica\":2}", &rc);
+	CHECK_STR(out, "{\"ok\":false}");
+	free(out);
+	/* Seqs past 9: the pending object is still canonical ("10" < "9"). */
+	{
+		char req[512], *canon;
+		tf_buf b;
+		for (i = 0; i < 12; i++) {
+			snprintf(req, sizeof req,
+				 "{\"args\":{\"fields\":{\"priority\":%zu}},"
+				 "\"entity\":\"incident\",\"now\":%lld,"
+				 "\"op\":\"set\",\"random\":\"%040zu\","
+				 "\"record_id\":\"%s\",\"replica\":2}",
+				 i % 5 + 1, (long long)(T0 + 2 * MIN), i + 100,
+				 id);
+			free(api_call(api, "replica.mutate", req, &rc));
+			CHECK_INT(rc, 0);
+		}
+		out = api_call(api, "replica.checkpoint",
+			       "{\"full\":true,\"replica\":2}", &rc);
+		CHECK_INT(rc, 0);
+		tf_buf_init(&b);
+		CHECK_INT(
+			tf_json_canonicalize(out, strlen(out), NULL, &b, NULL),
+			0);
+		canon = tf_buf_take(&b, NULL);
+		CHECK(canon && strcmp(canon, out) == 0);
+		CHECK(strstr(out, "\"pending\":{\"10\":") != NULL);
+		free(canon);
+		free(out);
+		out = api_call(api, "replica.checkpoint_done",
+			       "{\"replica\":2}", &rc);
+		free(out);
+	}
+	/* Eviction: refused while pending, unknown, then a synced one. */
+	{
+		char req[256];
+		snprintf(req, sizeof req,
+			 "{\"record_id\":\"%s\",\"replica\":2}", id);
+		out = api_call(api, "replica.evict", req, &rc);
+		CHECK_INT(rc, TF_ESTATE);
+		CHECK(out && strstr(out, "\"code\":\"failed_state\"") &&
+		      strstr(out, "\"where\":\"input.record_id\""));
+		free(out);
+		snprintf(req, sizeof req,
+			 "{\"record_id\":\"%s\",\"replica\":3}", id);
+		out = api_call(api, "replica.evict", req, &rc);
+		CHECK_STR(out, "{\"ok\":true}");
+		free(out);
+		out = api_call(api, "replica.evict", req, &rc);
+		CHECK_INT(rc, TF_ENOTFOUND);
+		CHECK(out && strstr(out, "\"where\":\"input.record_id\""));
+		free(out);
+		ok = api_ok(api, "replica.checkpoint", "{\"replica\":3}");
+		CHECK(ok && tf_json_object_get(ok, "records")->len == 1);
+		CHECK(ok &&
+		      tf_json_object_get(tf_json_object_get(ok, "records"), id)
+				      ->type == TF_JSON_NULL);
+		tf_json_free(ok);
+	}
+	out = api_call(api, "replica.pull_remaining", "{\"replica\":2}", &rc);
+	CHECK_STR(out, "{\"ok\":-1}");
+	free(out);
+	/* Refusals, each naming the member. */
+	{
+		static const struct {
+			const char *method, *in, *code, *where;
+		} bad[] = {
+			{"replica.load_parts", "{\"records\":[]}",
+			 "missing_field", "input.head"},
+			{"replica.load_parts", "{\"head\":{},\"records\":{}}",
+			 "wrong_type", "input.records"},
+			{"replica.load_parts", "{\"head\":{},\"pending\":[1]}",
+			 "wrong_type", "input.pending[0]"},
+			{"replica.load_parts", "{\"head\":{},\"extra\":1}",
+			 "unknown_field", "input"},
+			{"replica.load_parts", "{\"head\":\"{\"}",
+			 "malformed_json", "head"},
+			{"replica.load_parts", "{\"head\":{}}",
+			 "invalid_argument", "head"},
+			{"replica.checkpoint", "{\"replica\":9}", "not_found",
+			 "input.replica"},
+			{"replica.checkpoint", "{\"full\":1,\"replica\":1}",
+			 "wrong_type", "input.full"},
+			{"replica.evict", "{\"replica\":1}", "missing_field",
+			 "input.record_id"},
+			{"replica.checkpoint_done", "{}", "missing_field",
+			 "input.replica"},
+		};
+		for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+			char want[128];
+			out = api_call(api, bad[i].method, bad[i].in, &rc);
+			CHECK(rc != 0);
+			snprintf(want, sizeof want, "\"code\":\"%s\"",
+				 bad[i].code);
+			m = out ? strstr(out, want) : NULL;
+			CHECK(m != NULL);
+			snprintf(want, sizeof want, "\"where\":\"%s\"",
+				 bad[i].where);
+			m = out ? strstr(out, want) : NULL;
+			if (m == NULL)
+				fprintf(stderr, "%s %s: %s\n", bad[i].method,
+					bad[i].in, out ? out : "");
+			CHECK(m != NULL);
+			free(out);
+		}
+	}
+	tf_json_free(ck);
+out:
+	tf_api_free(api);
+	store_free(&st);
+	tf_replica_free(a);
+	tf_sim_free(sv);
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -1320,6 +1616,7 @@ int main(int argc, char **argv)
 	RUN(load_parts_refusals);
 	RUN(pull_page_remaining);
 	RUN(replica_remaining);
+	RUN(json_api_methods);
 	tf_schema_free(schema);
 	return tf_test_finish(argv[0]);
 }
