@@ -100,9 +100,14 @@ typedef struct tf_client_login_req {
  * Online login: device proof, password, TOTP, banner.  Verifies the
  * offline grant against the server's /v1/keys, stores it and the session
  * token (sealed), accepts the clock guard.  At the first login the
- * keyring is made under the PIN (which must pass tf_pin_check or
- * tf_passphrase_check); later the PIN must open it (a wrong one counts
- * as a failed unlock).  Unlocked afterwards.
+ * keyring is made under the PIN (which must pass tf_pin_check, or
+ * tf_passphrase_check when it is not all digits: TF_EVALIDATE with
+ * nothing made or sent otherwise); later the PIN must open it first (a
+ * wrong one counts as a failed unlock; nothing is sent).  A home
+ * belongs to one user: another user is TF_EPERM.  TF_EREVOKED (the
+ * store wiped) when the server says the device is revoked.  After a
+ * wipe the same identity logs in onto a new store (the device is then
+ * evidently not revoked: no receipt is due).  Unlocked afterwards.
  */
 int tf_client_login(tf_client *c, const tf_client_login_req *req,
 		    tf_err *err);
@@ -124,15 +129,21 @@ void tf_client_touch(tf_client *c);
  * the decrypted caches, locks.  Queued work and the store stay.
  */
 int tf_client_logout(tf_client *c, tf_err *err);
-/* Crypto-erases the store now (user request).  Audited before. */
+/*
+ * Crypto-erases the store now (user request).  Audited before.  The
+ * home keeps identity.pem and wipe-pending.json ({agency, audit_entry,
+ * device, server, wiped_at}: the wipe's own audit entry, no CJI) until
+ * a revoked device's receipt went (tf_client_sync sends it).
+ */
 int tf_client_wipe(tf_client *c, tf_err *err);
 
 /* ---------------------------------------------------------------- data */
 
 /*
  * Record view: {record, sync, pending, notices} (tf_replica_view_json),
- * plus "stale":[ref fields past fetched_at + ttl] for records with ref
- * fields.  Audited as an access.
+ * plus "stale":[ref fields past fetched_at + ttl] for records of an
+ * entity with ref fields.  Audited as an access (not handed out when
+ * the audit entry cannot be written).  TF_ENOTFOUND for an unknown id.
  */
 int tf_client_get(tf_client *c, const char *record_id, tf_buf *out,
 		  tf_err *err);
@@ -160,9 +171,14 @@ int tf_client_ack(tf_client *c, const char *notice_id, tf_err *err);
  */
 int tf_client_conflicts(tf_client *c, tf_buf *out, tf_err *err);
 /*
- * Resolves a text conflict with the chosen text (choice: "mine",
- * "theirs", "merged" or "edited"): queues a resolve command; audited
- * with what was discarded.
+ * Resolves the field's first open text conflict (by conflict id) with
+ * the chosen text (choice: "mine" = the conflict's proposed text,
+ * "theirs" = its head, "merged" (TF_ENOTFOUND when the conflict has no
+ * clean merge) or "edited" with `text` (sent as the protocol's "custom";
+ * "custom" is accepted too); text is ignored otherwise): queues a
+ * resolve command and persists it; audited (conflict_resolution) with
+ * what was discarded: {by, bytes, from, sha256} of each text not kept,
+ * never the text itself.  TF_ENOTFOUND when the field has no conflict.
  */
 int tf_client_resolve(tf_client *c, const char *record_id, const char *field,
 		      const char *choice, const char *text, tf_err *err);
@@ -179,7 +195,10 @@ typedef struct tf_client_status {
 	tf_replica_summary sum;	  /* valid when unlocked */
 } tf_client_status;
 int tf_client_status_get(tf_client *c, tf_client_status *st);
-/* The same as JSON (the CLI's --json). */
+/* The same as JSON (the CLI's --json): {agency, device, enrolled,
+   grant_not_after, last_contact_ms, lock_in_ms, logged_in, online,
+   summary (tf_replica_summary_json, null when locked),
+   unlock_attempts_left, unlocked, user, wipe_pending}. */
 int tf_client_status_json(tf_client *c, tf_buf *out, tf_err *err);
 
 /* Progress of a sync: records received so far and the estimated total
@@ -215,8 +234,9 @@ int tf_client_watch(tf_client *c, volatile int *stop, int64_t max_ms,
 /* ------------------------------------------------------------- lookups */
 
 /*
- * Cached lookups and BOLOs: the record view (as tf_client_get) with,
- * per ref field, fetched_at, ttl and "stale" at the current time.
+ * Cached lookups and BOLOs: the record view (as tf_client_get) with
+ * "refs":{field:{fetched_at, stale, ttl}} for each ref field holding a
+ * value, judged at the current time.  Audited as an access.
  */
 int tf_client_lookup(tf_client *c, const char *record_id, tf_buf *out,
 		     tf_err *err);

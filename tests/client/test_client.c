@@ -173,6 +173,29 @@ static size_t audit_count(tf_client *c, const char *type)
 	return n;
 }
 
+/* Files left in <home>/store (0 when it is gone or empty). */
+static size_t store_files(const char *home)
+{
+	char p[1200];
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d;
+
+	snprintf(p, sizeof p, "%s/%s/store", root, home);
+	d = opendir(p);
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0) {
+			fprintf(stderr, "left in the store: %s\n", de->d_name);
+			n++;
+		}
+	}
+	closedir(d);
+	return n;
+}
+
 static int file_there(const char *home, const char *name)
 {
 	char p[1200];
@@ -355,6 +378,7 @@ TEST(wrong_pin_wipes)
 	snprintf(store_db, sizeof store_db, "store/store.db");
 	CHECK(!file_there("mdt-b", store_db));
 	CHECK(!file_there("mdt-b", "store/store.db-wal"));
+	CHECK_INT(store_files("mdt-b"), 0);
 	CHECK(file_there("mdt-b", "wipe-pending.json"));
 	CHECK(file_there("mdt-b", "identity.pem"));
 	CHECK_INT(tf_client_is_unlocked(c), 0);
@@ -421,6 +445,7 @@ TEST(user_wipe)
 	CHECK_INT(tf_client_wipe(c, &err), 0);
 	CHECK(!file_there("mdt-f", "device.key"));
 	CHECK(!file_there("mdt-f", "store/store.db"));
+	CHECK_INT(store_files("mdt-f"), 0);
 	CHECK(file_there("mdt-f", "wipe-pending.json"));
 	CHECK_INT(tf_client_list(c, NULL, &b, &err), TF_ELOCKED);
 	/* the receipt went: the home is fresh */
