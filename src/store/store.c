@@ -320,13 +320,22 @@ static int exec_sql(tf_store *st, const char *sql, const char *where,
 	return 0;
 }
 
+/* Copies n bytes of a string without its NUL (AAD parts are counted). */
+static void put_chars(uint8_t *out, const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		out[i] = (uint8_t)s[i];
+}
+
 static size_t aad_make(uint8_t *aad, const char *label, const uint8_t *id,
 		       const uint8_t *tail, size_t tlen)
 {
 	size_t n = strlen(label);
 
 	assert(n + ST_ID_LEN + tlen <= ST_AAD_MAX);
-	memcpy(aad, label, n);
+	put_chars(aad, label, n);
 	memcpy(aad + n, id, ST_ID_LEN);
 	if (tlen)
 		memcpy(aad + n + ST_ID_LEN, tail, tlen);
@@ -342,7 +351,7 @@ static size_t aad_row(const tf_store *st, uint8_t *aad, tf_store_kind kind,
 	assert(klen <= TF_STORE_KEY_MAX);
 	t[0] = (uint8_t)kind;
 	t[1] = (uint8_t)klen;
-	memcpy(t + 2, key, klen);
+	put_chars(t + 2, key, klen);
 	be64(t + 2 + klen, version);
 	return aad_make(aad, "tenfour-store-row-v1", st->id, t, 2 + klen + 8);
 }
@@ -354,7 +363,7 @@ static size_t aad_meta(const tf_store *st, uint8_t *aad, const char *name)
 
 	assert(n <= TF_STORE_KEY_MAX);
 	t[0] = (uint8_t)n;
-	memcpy(t + 1, name, n);
+	put_chars(t + 1, name, n);
 	return aad_make(aad, "tenfour-store-meta-v1", st->id, t, 1 + n);
 }
 
@@ -524,7 +533,7 @@ static int ctr_reserve(tf_store *st, int64_t gen, uint64_t *seals,
 	if (s == NULL)
 		return TF_EIO;
 	sqlite3_bind_int64(s, 1, gen);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)(start + n));
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)start + (sqlite3_int64)n);
 	rc = q_run(st, s, "seals", err);
 	if (rc)
 		return rc;
@@ -640,12 +649,16 @@ out:
 
 /*
  * Opens a stored keyring blob with the device key and kek: the DEKs in a
- * new array (*dek, *ngen; the caller frees with dek_free).  TF_EAUTH when
- * either layer does not open or the content is malformed.
+ * new array (*dek, *ngen; the caller frees with dek_free).  With secret
+ * (unlock), kek is derived into kek (ST_KEY_LEN bytes, written) once the
+ * outer layer has opened, so a store that is not this device's costs no
+ * PBKDF2.  TF_EAUTH when either layer does not open or the content is
+ * malformed.
  */
 static int kr_decode(const tf_store *st, const uint8_t *blob, size_t blen,
-		     uint32_t iter, const uint8_t *salt, const uint8_t *kek,
-		     uint8_t (**dek)[ST_KEY_LEN], uint32_t *ngen, tf_err *err)
+		     uint32_t iter, const uint8_t *salt, const char *secret,
+		     size_t slen, uint8_t *kek, uint8_t (**dek)[ST_KEY_LEN],
+		     uint32_t *ngen, tf_err *err)
 {
 	uint8_t aad[ST_AAD_MAX];
 	size_t aadlen, inlen, ptlen;
@@ -677,6 +690,15 @@ static int kr_decode(const tf_store *st, const uint8_t *blob, size_t blen,
 				"device key (altered or another device's)",
 				st->db_path);
 		goto out;
+	}
+	if (secret != NULL) {
+		rc = tf_pbkdf2_sha256(secret, slen, salt, TF_SALT_LEN, iter,
+				      kek, ST_KEY_LEN);
+		if (rc) {
+			rc = tf_err_set(err, rc, "secret",
+					"key derivation failed");
+			goto out;
+		}
 	}
 	aadlen = aad_keyring(st, aad, 0, iter, salt);
 	rc = unseal(kek, aad, aadlen, inner, inlen, pt);
@@ -783,7 +805,7 @@ static int kr_refresh(tf_store *st, int force, tf_err *err)
 	uint8_t salt[TF_SALT_LEN], hash[TF_SHA256_LEN];
 	uint8_t(*dek)[ST_KEY_LEN] = NULL;
 	uint8_t *blob = NULL;
-	uint32_t iter, ngen;
+	uint32_t iter, ngen = 0, common;
 	size_t blen;
 	int rc;
 
@@ -804,13 +826,14 @@ static int kr_refresh(tf_store *st, int force, tf_err *err)
 				st->dir);
 		goto out;
 	}
-	rc = kr_decode(st, blob, blen, iter, salt, st->kek, &dek, &ngen, err);
+	rc = kr_decode(st, blob, blen, iter, salt, NULL, 0, st->kek, &dek,
+		       &ngen, err);
 	if (rc)
 		goto out;
+	common = ngen < st->ngen ? ngen : st->ngen;
 	if ((!force && ngen < st->ngen) ||
-	    memcmp(dek, st->dek,
-		   (ngen < st->ngen ? ngen : st->ngen) * (size_t)ST_KEY_LEN) !=
-		    0) {
+	    (common > 0 && st->dek != NULL &&
+	     memcmp(dek, st->dek, common * (size_t)ST_KEY_LEN) != 0)) {
 		/* Generations are only ever added (a rollback drops the ones
 		   its transaction added: force): anything else was not
 		   written by a store. */
@@ -1130,14 +1153,11 @@ static int devkey_erase(const char *path, tf_err *err)
 
 static char *path_join(const char *dir, const char *name)
 {
-	size_t a = strlen(dir), b = strlen(name);
-	char *p = malloc(a + b + 2);
+	size_t n = strlen(dir) + strlen(name) + 2;
+	char *p = malloc(n);
 
-	if (p != NULL) {
-		memcpy(p, dir, a);
-		p[a] = '/';
-		memcpy(p + a + 1, name, b + 1);
-	}
+	if (p != NULL)
+		snprintf(p, n, "%s/%s", dir, name);
 	return p;
 }
 
@@ -1652,15 +1672,12 @@ int tf_store_unlock(tf_store *st, const char *secret, size_t len,
 	if (rc)
 		goto out;
 	rc = tf_sha256(blob, blen, hash);
-	if (rc == 0)
-		rc = tf_pbkdf2_sha256(secret, len, salt, TF_SALT_LEN, iter, kek,
-				      ST_KEY_LEN);
 	if (rc) {
-		rc = tf_err_set(err, rc, "secret",
-				"tf_store_unlock: key derivation failed");
+		rc = tf_err_set(err, rc, "keyring", "tf_store_unlock: sha256");
 		goto out;
 	}
-	rc = kr_decode(st, blob, blen, iter, salt, kek, &dek, &ngen, err);
+	rc = kr_decode(st, blob, blen, iter, salt, secret, len, kek, &dek,
+		       &ngen, err);
 	if (rc)
 		goto out;
 	rc = ctr_load(st, (int64_t)ngen - 1, &stored, err);
