@@ -425,9 +425,11 @@ static int load_meta(tf_client *c, tf_err *err)
 	tf_json_free(o);
 	c->enrolled = 1;
 
-	rc = load_grant(c, err);
-	if (rc && rc != TF_ENOTFOUND)
-		return rc;
+	/* A stored grant that no longer verifies (or no grant) is no
+	   grant: the user logs in online again; opening must still work. */
+	rc = load_grant(c, NULL);
+	if (rc == TF_ENOMEM)
+		return tf_err_set(err, rc, "meta.grant", "no memory");
 	rc = meta_json(c, M_LOGIN, &o, err);
 	if (rc == 0) {
 		if (copy_str(o, "user", c->user, sizeof c->user) ||
