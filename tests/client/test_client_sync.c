@@ -101,7 +101,8 @@ static cli F = {"fay", "mdt-f", "", "", NULL, NULL, NULL};
 static cli G = {"gus", "mdt-g", "", "", NULL, &g_clock, NULL};
 static cli P = {"pat", "mdt-p", "", "", NULL, NULL, NULL};
 static cli R = {"rod", "mdt-r", "", "", NULL, NULL, NULL};
-static cli *const clients[] = {&A, &B, &C, &D, &E, &F, &G, &P, &R};
+static cli K = {"kim", "mdt-k", "", "", NULL, NULL, NULL};
+static cli *const clients[] = {&A, &B, &C, &D, &E, &F, &G, &P, &R, &K};
 static tf_h_session s_bulk;
 
 static int cli_open(cli *k, uint64_t budget, tf_err *err)
@@ -111,7 +112,7 @@ static int cli_open(cli *k, uint64_t budget, tf_err *err)
 	memset(&o, 0, sizeof o);
 	o.home = k->home;
 	o.server_url = k->url ? k->url : base_url;
-	o.timeout_ms = 10000;
+	o.timeout_ms = 0; /* 30 s: the SAN server is slow */
 	o.cache_budget = budget;
 	o.clock = k->clock;
 	return tf_client_open(&o, &k->c, err);
@@ -147,7 +148,12 @@ static int cli_login(cli *k, tf_err *err)
 	r.banner_rev = tf_h_banner_rev(&H, "metro");
 	r.pin = PIN;
 	r.pin_len = strlen(PIN);
-	return tf_client_login(k->c, &r, err);
+	if (tf_client_login(k->c, &r, err) != 0) {
+		fprintf(stderr, "  login %s on %s: %s\n", k->user, k->device,
+			err->msg);
+		return err->code;
+	}
+	return 0;
 }
 
 /* Closes and opens the home again (a restart), unlocked with the PIN. */
@@ -951,6 +957,7 @@ typedef struct prog {
 	tf_client_progress last;
 	uint64_t max_total;
 	int kill_at_done; /* raise SIGKILL once records_done >= this */
+	int kill_at_pushed; /* raise SIGKILL once pushed >= this */
 	volatile int armed, woke; /* watch: a sync after arming got records */
 } prog;
 
@@ -972,6 +979,8 @@ static void on_prog(void *ctx, const tf_client_progress *p)
 	g->last = *p;
 	g->calls++;
 	if (g->kill_at_done && p->records_done >= (uint64_t)g->kill_at_done)
+		raise(SIGKILL);
+	if (g->kill_at_pushed && p->pushed >= (uint64_t)g->kill_at_pushed)
 		raise(SIGKILL);
 	if (g->armed && p->records_done > 0)
 		g->woke = 1;
@@ -1778,6 +1787,50 @@ TEST(watch_meets_a_revocation_and_wipes)
 	tf_h_resp_free(&r);
 }
 
+TEST(resume_after_kill_mid_push)
+{
+	char rid[TF_UUID_LEN + 1];
+	tf_err err;
+	pid_t pid;
+	prog g;
+	int wst = 0;
+
+	if (!ready) {
+		CHECK(ready);
+		return;
+	}
+	CHECK_INT(cli_login(&K, &err), 0);
+	CHECK_INT(queue_appends(&K, 599, rid), 0);
+	CHECK_INT(pending_of(&K), 600);
+	tf_client_close(K.c);
+	K.c = NULL;
+	/* A child pushes and is killed (-9) once the first batch's reply
+	   was persisted and reported. */
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		tf_err e;
+
+		memset(&g, 0, sizeof g);
+		g.kill_at_pushed = 1;
+		if (cli_restart(&K, 0, &e) != 0)
+			_exit(3);
+		(void)tf_client_sync(K.c, on_prog, &g, &e);
+		_exit(4);
+	}
+	CHECK(pid > 0);
+	CHECK(waitpid(pid, &wst, 0) == pid);
+	CHECK(WIFSIGNALED(wst) && WTERMSIG(wst) == SIGKILL);
+	CHECK_INT(cli_restart(&K, 0, &err), 0);
+	/* The first batch's results were kept: 344 left to send. */
+	memset(&g, 0, sizeof g);
+	CHECK_INT(tf_client_sync(K.c, on_prog, &g, &err), 0);
+	CHECK_INT(g.last.to_push, 600 - 256);
+	CHECK_INT(g.last.pushed, 600 - 256);
+	CHECK_INT(pending_of(&K), 0);
+	CHECK_INT(updates_exactly(rid, 599), 0);
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -1805,6 +1858,7 @@ int main(int argc, char **argv)
 	RUN(watch_ends_at_the_idle_lock);
 	RUN(network_faults_through_a_proxy);
 	RUN(watch_meets_a_revocation_and_wipes);
+	RUN(resume_after_kill_mid_push);
 	if (tf_test_failed_checks)
 		tf_h_log_tail(&H, 4000);
 	for (size_t i = 0; i < sizeof clients / sizeof clients[0]; i++)
