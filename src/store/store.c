@@ -272,9 +272,16 @@ static int check_secret(const char *fn, const char *secret, size_t len,
 	return 0;
 }
 
+/* SQLite failures: TF_EBUSY when another process held the database
+   past the busy timeout, else TF_EIO; the message names the table. */
 static int sq_fail(tf_store *st, tf_err *err, const char *where)
 {
-	return tf_err_set(err, TF_EIO, where, "%s: sqlite: %s (%s)", where,
+	int code = sqlite3_errcode(st->db) & 0xff;
+
+	return tf_err_set(err,
+			  code == SQLITE_BUSY || code == SQLITE_LOCKED ? TF_EBUSY
+								      : TF_EIO,
+			  where, "%s: sqlite: %s (%s)", where,
 			  sqlite3_errmsg(st->db), st->db_path);
 }
 
@@ -1435,7 +1442,7 @@ static void store_free(tf_store *st)
 int tf_store_open(const tf_store_opts *o, tf_store **out, tf_err *err)
 {
 	tf_store *st = NULL;
-	int rc, missing_dir = 0, exists, made_key = 0, made_db = 0;
+	int rc, missing_dir = 0, exists, db_file, made_key = 0, made_db = 0;
 	int kr = 0;
 
 	assert(o != NULL && out != NULL);
@@ -1477,7 +1484,21 @@ int tf_store_open(const tf_store_opts *o, tf_store **out, tf_err *err)
 	rc = dir_check(st->dir, &missing_dir, err);
 	if (rc)
 		goto out;
-	exists = !missing_dir && file_has_data(st->db_path);
+	/* A store that never checkpointed may hold everything in its WAL. */
+	{
+		char *wal = path_join(st->dir, ST_DB_NAME "-wal");
+		struct stat sb;
+
+		if (wal == NULL) {
+			rc = tf_err_set(err, TF_ENOMEM, "store",
+					"out of memory");
+			goto out;
+		}
+		exists = !missing_dir && (file_has_data(st->db_path) ||
+					  file_has_data(wal));
+		db_file = !missing_dir && stat(st->db_path, &sb) == 0;
+		free(wal);
+	}
 	rc = devkey_load(st->key_path, st->dev, err);
 	if (rc == TF_ENOTFOUND) {
 		if (!o->create_device_key || exists) {
@@ -1505,8 +1526,9 @@ int tf_store_open(const tf_store_opts *o, tf_store **out, tf_err *err)
 			goto out;
 		}
 	}
-	made_db = !exists;
-	rc = db_open(st, made_db, err);
+	/* Only a database file this call makes is removed on refusal. */
+	made_db = !exists && !db_file;
+	rc = db_open(st, !db_file, err);
 	if (rc)
 		goto out;
 	rc = tx_begin(st, err);
@@ -2332,6 +2354,31 @@ static int wal_truncate(tf_store *st, tf_err *err)
 	return 0;
 }
 
+/*
+ * Step 1 of the wipe: the wrapped keyring overwritten in place, deleted
+ * (its cells zeroed by secure_delete), committed, and the WAL that held
+ * its earlier copies checkpointed and truncated to zero bytes.
+ */
+static int erase_keyring(tf_store *st, tf_err *err)
+{
+	int rc, first;
+
+	if (st->in_txn)
+		tx_rollback(st);
+	kr_forget(st);
+	st->has_keys = 0;
+	first = exec_sql(st,
+			 "BEGIN IMMEDIATE;"
+			 " UPDATE keyring SET salt = zeroblob(length(salt)),"
+			 " sealed = zeroblob(length(sealed));"
+			 " DELETE FROM keyring; COMMIT;",
+			 "wipe", err);
+	if (first)
+		(void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	rc = wal_truncate(st, first ? NULL : err);
+	return first ? first : rc;
+}
+
 int tf_store_wipe(tf_store **stp, tf_err *err)
 {
 	tf_store *st;
@@ -2343,26 +2390,7 @@ int tf_store_wipe(tf_store **stp, tf_err *err)
 	if (st == NULL)
 		return tf_err_set(err, TF_EINVAL, "store",
 				  "tf_store_wipe: no store");
-	if (st->in_txn)
-		tx_rollback(st);
-	kr_forget(st);
-
-	/* 1. The wrapped keyring: overwritten in place, deleted (its
-	   cells zeroed by secure_delete), committed, and the WAL that
-	   held its earlier copies checkpointed and truncated. */
-	rc = exec_sql(st,
-		      "BEGIN IMMEDIATE;"
-		      " UPDATE keyring SET salt = zeroblob(length(salt)),"
-		      " sealed = zeroblob(length(sealed));"
-		      " DELETE FROM keyring; COMMIT;",
-		      "wipe", err);
-	if (rc) {
-		(void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-		first = rc;
-	}
-	rc = wal_truncate(st, first ? NULL : err);
-	if (rc && !first)
-		first = rc;
+	first = erase_keyring(st, err);
 
 	/* 2. The device key: without it nothing left opens. */
 	rc = devkey_erase(st->key_path, first ? NULL : err);
@@ -2441,6 +2469,11 @@ int tf_store_testing_keyring(tf_store *st, tf_buf *out)
 		rc = tf_buf_append(out, blob, blen);
 	free(blob);
 	return rc;
+}
+
+int tf_store_testing_erase_keyring(tf_store *st, tf_err *err)
+{
+	return erase_keyring(st, err);
 }
 
 int tf_store_testing_reserved(tf_store *st, int64_t gen, uint64_t *reserved)

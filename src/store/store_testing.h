@@ -22,5 +22,9 @@ int tf_store_testing_keyring(tf_store *st, tf_buf *out);
    device key); TF_ENOTFOUND when no row. */
 int tf_store_testing_reserved(tf_store *st, int64_t gen, uint64_t *reserved);
 
+/* Step 1 of tf_store_wipe alone (the keyring erased, the WAL truncated),
+   so a test can read the files a crash after it would leave. */
+int tf_store_testing_erase_keyring(tf_store *st, tf_err *err);
+
 #endif
 #endif

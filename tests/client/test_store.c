@@ -1099,6 +1099,26 @@ TEST(at_rest_no_plaintext_and_wipe)
 	/* Sanity of the scanner: the wrapped keyring is in the files now. */
 	CHECK(files_holding(fx.dir, NULL, wrapped.data, wrapped.len, NULL) >
 	      0);
+	/* After step 1 alone (a crash right after it): the database is
+	   still there with its rows, but no file holds the wrapped keyring
+	   and the right PIN opens nothing. */
+	CHECK_INT(tf_store_testing_erase_keyring(st, &err), 0);
+	{
+		char db[256];
+		uint64_t size = 0;
+
+		snprintf(db, sizeof db, "%s/store.db", fx.dir);
+		CHECK(file_size(db) > 1000000);
+		CHECK_INT(file_size(wal), 0);
+		CHECK_INT(tf_store_size(st, &size, &err), 0);
+		CHECK(size > 1000000);
+	}
+	CHECK_INT(files_holding(fx.dir, NULL, wrapped.data, wrapped.len,
+				NULL),
+		  0);
+	CHECK_INT(files_holding(fx.dir, NULL, wrapped.data + 12, 32, NULL), 0);
+	CHECK_INT(tf_store_unlock(st, PIN, strlen(PIN), &err), TF_ESTATE);
+	CHECK(!tf_store_has_keys(st));
 	CHECK_INT(tf_store_wipe(&st, &err), 0);
 	CHECK(st == NULL);
 	CHECK(!file_exists(fx.key));
