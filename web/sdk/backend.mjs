@@ -199,7 +199,15 @@ export async function idbBackend(name, opts = {}) {
 			'the offline store unexpectedly (storage cleared?)');
 		for (const fn of lost) fn(e);
 	};
-	db.onversionchange = () => db.close();
+	// A newer version of the app upgrades the database: this (older)
+	// code must not keep writing; the SDK tells the page to reload.
+	db.onversionchange = () => {
+		db.onclose = null;
+		db.close();
+		const e = new TenfourWebError('store_newer', 'a newer version of ' +
+			'this app opened the offline store: reload');
+		for (const fn of lost) fn(e);
+	};
 	return {
 		kind: 'idb',
 		async get(store, key) {

@@ -89,25 +89,28 @@ export class ReplicaHost {
 
 	/** Loads the replica from the store (a new one when there is none). */
 	async load() {
-		this.free();
 		const st = this.store;
 		const p = await st.loadParts();
-		if (this.parts && p.head !== undefined) {
-			this.rep = this.core.call('replica.load_parts', { head: p.head,
-				records: p.records, pending: p.pending }).replica;
-		} else {
-			const saved = await st.head('save');
-			if (saved !== undefined) {
-				this.rep = this.core.call('replica.load', { saved }).replica;
-			} else if (p.head !== undefined) {
-				throw new TenfourWebError('store_newer', 'the store keeps ' +
-					'records one per row but this core cannot read them');
-			} else {
-				this.rep = this.core.call('replica.new', { device: this.device,
-					user: this.user }).replica;
-			}
-		}
+		const saved = this.parts && p.head !== undefined ? undefined
+			: await st.head('save');
 		const ah = await st.head('audit');
+		// The new replica is built before the old one goes, so a read
+		// during a reload sees the old state, never none.
+		let rep;
+		if (this.parts && p.head !== undefined) {
+			rep = this.core.call('replica.load_parts', { head: p.head,
+				records: p.records, pending: p.pending }).replica;
+		} else if (saved !== undefined) {
+			rep = this.core.call('replica.load', { saved }).replica;
+		} else if (p.head !== undefined) {
+			throw new TenfourWebError('store_newer', 'the store keeps ' +
+				'records one per row but this core cannot read them');
+		} else {
+			rep = this.core.call('replica.new', { device: this.device,
+				user: this.user }).replica;
+		}
+		this.free();
+		this.rep = rep;
 		if (ah) Object.assign(this, JSON.parse(ah));
 	}
 
