@@ -30,8 +30,12 @@ export async function gotoApp(page, o = {}) {
 	const url = APP + (q.size ? `?${q}` : '');
 	if (o.reload) await page.reload({ timeout: 30000 });
 	else await page.goto(url, { timeout: 30000 });
-	await page.waitForFunction(() => /** @type {any} */ (window).tfReady, null,
-		{ timeout: 30000 });
+	// The app shell's worker controls the page, and the reload that the
+	// first install makes (registerShell on controllerchange) is over.
+	await until(() => page.evaluate(() => {
+		const w = /** @type {any} */ (window);
+		return !!(w.tfReady && navigator.serviceWorker.controller && !w.tfFirstInstall);
+	}), 'the app shell service worker controlling the page', 30000);
 	const r = await page.evaluate(() => /** @type {any} */ (window).tfReady.then(
 		(/** @type {string} */ s) => ({ s }),
 		(/** @type {any} */ e) => ({ e: `${e?.code ?? ''} ${e?.message ?? e}` })));

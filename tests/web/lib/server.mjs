@@ -61,6 +61,12 @@ export async function startWebServer(opts) {
 	const allow = opts.allow ?? DEFAULT_ALLOW;
 	let upstream = opts.upstream ? new URL(opts.upstream) : null;
 	const stats = { api: 0, static: 0, notFound: 0, apiErrors: 0 };
+	/**
+	 * Every POST /v1/sync/push that went through, with both bodies (the
+	 * tests' view of what reached the server's ledger).
+	 * @type {{path: string, status: number, request: string, reply: string}[]}
+	 */
+	const pushes = [];
 	/** @type {Set<import('node:http').ClientRequest>} */
 	const pending = new Set();
 
@@ -78,6 +84,10 @@ export async function startWebServer(opts) {
 			res.end('{"code":"unavailable","field":"upstream","message":"no tenfourd behind this test server"}');
 			return;
 		}
+		const tapped = req.method === 'POST' && path.startsWith('/v1/sync/push');
+		/** @type {Buffer[]} */
+		const reqBody = [];
+		if (tapped) req.on('data', (d) => reqBody.push(d));
 		const headers = { ...req.headers, host: to.host };
 		delete headers.connection;
 		const up = httpRequest({
@@ -87,6 +97,14 @@ export async function startWebServer(opts) {
 			path,
 			headers,
 		}, (ur) => {
+			if (tapped) {
+				/** @type {Buffer[]} */
+				const out = [];
+				ur.on('data', (d) => out.push(d));
+				ur.on('end', () => pushes.push({ path, status: ur.statusCode ?? 0,
+					request: Buffer.concat(reqBody).toString(),
+					reply: Buffer.concat(out).toString() }));
+			}
 			const h = { ...ur.headers };
 			delete h.connection;
 			delete h['keep-alive'];
@@ -180,6 +198,7 @@ export async function startWebServer(opts) {
 		url,
 		port: addr.port,
 		stats,
+		pushes,
 		/** @param {string|null} u */
 		setUpstream(u) {
 			upstream = u ? new URL(u) : null;

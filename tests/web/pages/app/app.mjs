@@ -1,9 +1,12 @@
 // app.mjs - the browser tests' app: the SDK opened on this page's origin,
-// every SDK event kept in window.tfEvents, the SDK as window.tf.
+// every SDK event kept in window.tfEvents, the SDK as window.tf, the app
+// shell's service worker (sw.mjs) registered; window.tfShell resolves once
+// it controls the page.
 //   ?skew=MS    the SDK's wall clock runs MS ahead of the machine's
 //   ?name=DB    the IndexedDB database name (default "tenfour")
 
 import { Tenfour } from '/web/sdk/tenfour.mjs';
+import { registerShell } from '/web/sdk/sw.mjs';
 
 const q = new URLSearchParams(location.search);
 const skew = Number(q.get('skew') ?? 0);
@@ -17,6 +20,20 @@ const stateEl = /** @type {HTMLElement} */ (document.getElementById('state'));
 
 // @ts-ignore
 window.tfEvents = events;
+// The SDK's registerShell reloads the page when a worker takes control,
+// the first install's clients.claim() included: a page that opened with no
+// controller is about to reload (tests wait for that).
+// @ts-ignore
+window.tfFirstInstall = !navigator.serviceWorker?.controller;
+// @ts-ignore
+window.tfShell = (async () => {
+	await registerShell('/tests/web/pages/app/sw.mjs');
+	const sc = navigator.serviceWorker;
+	await sc.ready;
+	if (!sc.controller)
+		await new Promise((r) => sc.addEventListener('controllerchange', r, { once: true }));
+	return true;
+})();
 // @ts-ignore
 window.tfReady = (async () => {
 	const tf = await Tenfour.open({
