@@ -105,6 +105,7 @@ export class Http {
 			doc = text ? JSON.parse(text) : {};
 		} catch (e) {
 			// A proxy's HTML error page, a captive portal.
+			if (res.status >= 500) this.online = false;
 			throw new TenfourWebError(res.status >= 500 ? 'unreachable'
 				: 'protocol_error', `${method} ${path}: HTTP ${res.status}, ` +
 				'not a tenfourd reply', { status: res.status, cause: e });
