@@ -959,6 +959,7 @@ typedef struct prog {
 	int kill_at_done; /* raise SIGKILL once records_done >= this */
 	int kill_at_pushed; /* raise SIGKILL once pushed >= this */
 	volatile int armed, woke; /* watch: a sync after arming got records */
+	int known_early; /* a total above the records done was reported */
 } prog;
 
 static void on_prog(void *ctx, const tf_client_progress *p)
@@ -976,6 +977,8 @@ static void on_prog(void *ctx, const tf_client_progress *p)
 		g->bad++;
 	if (p->records_total > g->max_total)
 		g->max_total = p->records_total;
+	if (p->records_total > p->records_done)
+		g->known_early = 1;
 	g->last = *p;
 	g->calls++;
 	if (g->kill_at_done && p->records_done >= (uint64_t)g->kill_at_done)
@@ -1094,6 +1097,9 @@ TEST(sync_fresh_client)
 	CHECK_INT(g.bad, 0);
 	CHECK(g.last.records_done >= NBULK);
 	CHECK_INT(g.last.records_total, g.last.records_done);
+	/* The server's "remaining" gave the total from the first page. */
+	CHECK(g.known_early);
+	CHECK(g.max_total >= NBULK);
 	CHECK_INT(g.last.to_push, 0);
 	CHECK_INT(compare_with_server(&A, 97), 0);
 	CHECK_INT(tf_client_status_get(A.c, &st), 0);
