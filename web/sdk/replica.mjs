@@ -32,27 +32,24 @@ export function hasMethod(core, method) {
 }
 
 /**
- * Normalizes what replica.checkpoint returns into store Parts.  Accepts
- * {records: [{id, state|json|del}], pending: [{seq, item|json|del}],
- * head} and the put_/del_ spelling.
+ * What replica.checkpoint returns (tests/vectors/README.md: {head: text
+ * or null, pending: {"<seq>": text or null}, records: {"<id>": text or
+ * null}}, every part its exact canonical bytes) as store Parts.
  * @param {any} r @returns {import('./store.mjs').Parts}
  */
 function partsOf(r) {
-	/** @param {any} v */
-	const text = (v) => (typeof v === 'string' ? v : JSON.stringify(v));
 	/** @type {import('./store.mjs').Parts} */
 	const p = { putRecords: [], delRecords: [], putPending: [], delPending: [] };
-	for (const x of r.put_records ?? r.records ?? []) {
-		if (x.del || x.deleted) p.delRecords?.push(x.id);
-		else p.putRecords?.push({ id: x.id, json: text(x.state ?? x.json ?? x.record) });
+	for (const [id, text] of Object.entries(r.records ?? {})) {
+		if (text === null) p.delRecords?.push(id);
+		else p.putRecords?.push({ id, json: /** @type {string} */ (text) });
 	}
-	for (const id of r.del_records ?? []) p.delRecords?.push(id);
-	for (const x of r.put_pending ?? r.pending ?? []) {
-		if (x.del || x.deleted) p.delPending?.push(x.seq);
-		else p.putPending?.push({ seq: x.seq, json: text(x.item ?? x.json ?? x.entry) });
+	for (const [seq, text] of Object.entries(r.pending ?? {})) {
+		if (text === null) p.delPending?.push(Number(seq));
+		else p.putPending?.push({ seq: Number(seq),
+			json: /** @type {string} */ (text) });
 	}
-	for (const s of r.del_pending ?? []) p.delPending?.push(s);
-	if (r.head !== undefined && r.head !== null) p.head = text(r.head);
+	if (typeof r.head === 'string') p.head = r.head;
 	return p;
 }
 
@@ -85,6 +82,8 @@ export class ReplicaHost {
 		this.auditHead = { seq: 0, hash: GENESIS, ts: 0 };
 		/** audit entries written but not yet uploaded start after this */
 		this.auditSent = 0;
+		/** the next checkpoint writes everything (new or migrated store) */
+		this._needFull = false;
 	}
 
 	/** Loads the replica from the store (a new one when there is none). */
@@ -102,12 +101,16 @@ export class ReplicaHost {
 				records: p.records, pending: p.pending }).replica;
 		} else if (saved !== undefined) {
 			rep = this.core.call('replica.load', { saved }).replica;
+			// A store of the whole-save form moves to rows at the next
+			// write (when this core can).
+			this._needFull = this.parts;
 		} else if (p.head !== undefined) {
 			throw new TenfourWebError('store_newer', 'the store keeps ' +
 				'records one per row but this core cannot read them');
 		} else {
 			rep = this.core.call('replica.new', { device: this.device,
 				user: this.user }).replica;
+			this._needFull = this.parts;
 		}
 		this.free();
 		this.rep = rep;
@@ -183,12 +186,17 @@ export class ReplicaHost {
 			auditSent: this.auditSent }) };
 		try {
 			if (this.parts) {
+				const full = !!opts.full || !!opts.reset || this._needFull;
 				const r = this.core.call('replica.checkpoint',
-					{ replica: this.r, full: !!opts.full || !!opts.reset });
+					{ replica: this.r, full });
 				const p = partsOf(r);
-				if (opts.full || opts.reset) p.clearRecords = true;
-				await this.store.commit(p, { audit: entries, heads });
+				if (full) p.clearRecords = true;
+				/** @type {Record<string, string|null>} */
+				const h2 = { ...heads };
+				if (this._needFull) h2.save = null;
+				await this.store.commit(p, { audit: entries, heads: h2 });
 				this.core.call('replica.checkpoint_done', { replica: this.r });
+				this._needFull = false;
 			} else {
 				const saved = this.core.call('replica.save', { replica: this.r });
 				await this.store.commit({}, { audit: entries,

@@ -108,7 +108,7 @@ export class Store {
 	 * @param {Parts} p
 	 * @param {{audit?: Array<{seq: number, bytes: string, hash: string}>,
 	 *          secrets?: Record<string, unknown>,
-	 *          heads?: Record<string, string>}} [extra]
+	 *          heads?: Record<string, string|null>}} [extra]
 	 * @returns {Promise<number>} the new generation
 	 */
 	async commit(p, extra = {}) {
@@ -140,6 +140,10 @@ export class Store {
 			put.push(['head', k, row]);
 		}
 		for (const [name, text] of Object.entries(extra.heads ?? {})) {
+			if (text === null) {
+				del.push(['head', await this.kr.opaque('head', name)]);
+				continue;
+			}
 			const [k, row] = await this._seal('head', name, 0, text);
 			put.push(['head', k, row]);
 		}

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { loadCore } from '../core.mjs';
 import { b64url, enc, sha256hex } from '../util.mjs';
 
-export const WASM = fileURLToPath(new URL('../../../build/wasm/tenfour.wasm',
+export const WASM = process.env.TENFOUR_WASM ?? fileURLToPath(new URL('../../../build/wasm/tenfour.wasm',
 	import.meta.url));
 export const SCHEMA = fileURLToPath(new URL('../../../schemas/cad.json',
 	import.meta.url));

@@ -200,3 +200,25 @@ test('a store of a newer layout is refused at open', async () => {
 	await assert.rejects(Tenfour.open({ core: await core(), schema: SCHEMA,
 		backend }), { code: 'store_newer' });
 });
+
+test('per-record rows when the core checkpoints; whole save otherwise', async () => {
+	const backend = memoryBackend();
+	const { tf } = await tab({ backend, name: 't6' });
+	await login(tf);
+	const r = await tf.mutate.create('incident', { priority: 2, status: 'pending' });
+	await tf.mutate.set(r.record_id, { priority: 1 });
+	const parts = /** @type {any} */ (tf.host).parts;
+	if (parts) {
+		assert.equal((await backend.entries('pending')).length, 2, 'a row per command');
+		assert.equal(await tf.store.head('save'), undefined);
+	} else {
+		assert.ok(await tf.store.head('save'));
+	}
+	// A reload reads it back the same.
+	tf.lock();
+	await tf.unlock(PIN);
+	const v = await tf.records.get(r.record_id);
+	assert.equal(v.record.f.priority.v, 1);
+	assert.equal(v.pending.length, 2);
+	tf.close();
+});
