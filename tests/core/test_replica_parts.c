@@ -1605,6 +1605,231 @@ out:
 	tf_sim_free(sv);
 }
 
+/* ------------------------------------------------------------ random */
+
+/* The ids of r's records (visible ones), parsed; caller frees. */
+static tf_json *ids_of(tf_replica *r)
+{
+	tf_json *list = NULL;
+	tf_buf b;
+
+	tf_buf_init(&b);
+	if (tf_replica_list_json(r, NULL, &b) != 0 ||
+	    tf_json_parse(b.data, b.len, NULL, &list, NULL) != 0)
+		list = NULL;
+	tf_buf_free(&b);
+	return list;
+}
+
+/* A random visible record of r into id; 0 when r shows none. */
+static int pick(tf_replica *r, uint64_t *rs, char id[TF_UUID_LEN + 1])
+{
+	tf_json *l = ids_of(r);
+	int found = 0;
+
+	if (l && l->len) {
+		snprintf(id, TF_UUID_LEN + 1, "%s",
+			 l->u.items[tf_test_rand(rs) % l->len]->u.str);
+		found = 1;
+	}
+	tf_json_free(l);
+	return found;
+}
+
+/* The first open notice's id into nid; 0 when none. */
+static int first_notice(tf_replica *r, char *nid, size_t n)
+{
+	tf_json *arr = NULL;
+	tf_buf b;
+	int found = 0;
+
+	tf_buf_init(&b);
+	if (tf_replica_notices_json(r, &b) == 0 &&
+	    tf_json_parse(b.data, b.len, NULL, &arr, NULL) == 0 && arr->len) {
+		snprintf(nid, n, "%s",
+			 tf_json_get_str(arr->u.items[0], "id", NULL));
+		found = 1;
+	}
+	tf_json_free(arr);
+	tf_buf_free(&b);
+	return found;
+}
+
+/*
+ * Random schedules: the officer's replica and Dana's console do
+ * everything the sync offers (lost replies, fast clocks, scope changes,
+ * retention resets, evictions, notices) and the officer's store is
+ * written after every step: sometimes with a sink failing at a random
+ * call, sometimes by a transaction that does not commit, mostly
+ * committed and then checked (load_parts == the live save, full ==
+ * incremental).  Deterministic seeds, bounded steps.
+ */
+TEST(random_schedules)
+{
+	uint64_t seed;
+	size_t steps = 0, evicted = 0, failed = 0, discarded = 0, resets = 0;
+
+	for (seed = 1; seed <= 8; seed++) {
+		tf_sim *sv = mk_server();
+		tf_replica *a = mk("mdt-2a12", "alvarez");
+		tf_replica *d = mk("console-dana", "dana");
+		uint64_t rs = seed * 0x9e3779b97f4a7c15ULL;
+		int64_t now = T0, skew = 0;
+		char id[TF_UUID_LEN + 1], nid[TF_UUID_LEN + 40];
+		store st;
+		int i;
+
+		memset(&st, 0, sizeof st);
+		hidden_id[0] = '\0';
+		tf_sim_set_visible(sv, hide_one, NULL);
+		tf_sim_set_max_skew(sv, 60 * SEC);
+		for (i = 0; i < 150; i++) {
+			unsigned op = (unsigned)(tf_test_rand(&rs) % 16);
+			char *reply;
+			now += SEC;
+			switch (op) {
+			case 0:
+			case 1:
+				(void)CREATE(a, now + skew, "incident", NULL,
+					     "{\"fields\":{\"priority\":%u}}",
+					     op + 1);
+				break;
+			case 2:
+			case 3:
+				if (pick(a, &rs, id))
+					(void)MUT(
+						a, now + skew, "incident", id,
+						op == 2 ? TF_OP_SET
+							: TF_OP_APPEND,
+						NULL,
+						op == 2 ? "{\"fields\":{"
+							  "\"priority\":4}}"
+							: "{\"field\":"
+							  "\"notes\",\"body\":"
+							  "{\"text\":\"n\"}}");
+				break;
+			case 4:
+				(void)CREATE(d, now, "incident", NULL,
+					     "{\"fields\":{\"priority\":2}}");
+				if (pick(d, &rs, id))
+					(void)MUT(d, now, "incident", id,
+						  TF_OP_SET, NULL,
+						  "{\"fields\":{"
+						  "\"priority\":1}}");
+				SYNC(sv, d, "console-dana", now);
+				break;
+			case 5:
+			case 6:
+				/* A push; its reply sometimes lost. */
+				reply = push_at(sv, a, now, now + skew,
+						tf_test_rand(&rs) % 4 != 0);
+				free(reply);
+				break;
+			case 7:
+			case 8:
+			case 9:
+				if (pull_page(sv, a, "mdt-2a12", now,
+					      1 + tf_test_rand(&rs) % 4) < 0)
+					CHECK(0);
+				break;
+			case 10:
+				/* A record leaves (or all return to) scope. */
+				if (tf_test_rand(&rs) % 2 && pick(d, &rs, id))
+					memcpy(hidden_id, id, sizeof hidden_id);
+				else
+					hidden_id[0] = '\0';
+				tf_sim_touch_all(sv);
+				break;
+			case 11:
+				/*
+				 * The cursor falls out of retention: one
+				 * reset page.  (The reference server resets
+				 * every cursor below its floor, so the floor
+				 * goes back for the resync to progress.)
+				 */
+				if (tf_test_rand(&rs) % 2 == 0) {
+					tf_sim_set_retention(
+						sv, tf_sim_feed_seq(sv));
+					if (pull_page(sv, a, "mdt-2a12", now,
+						      2) < 0)
+						CHECK(0);
+					resets +=
+						tf_replica_cursor(a)[0] == '\0';
+					tf_sim_set_retention(sv, 0);
+				}
+				break;
+			case 12:
+				if (pick(a, &rs, id)) {
+					tf_sync_state s0 =
+						tf_replica_state(a, id);
+					int rc = tf_replica_evict(a, id, NULL);
+					CHECK_INT(rc, s0 == TF_SYNC_SYNCED
+							      ? 0
+							      : TF_ESTATE);
+					evicted += rc == 0;
+				}
+				break;
+			case 13:
+				if (first_notice(a, nid, sizeof nid))
+					CHECK_INT(tf_replica_ack_notice(a, nid),
+						  0);
+				break;
+			case 14:
+				/* The device's clock runs fast, or right. */
+				skew = skew ? 0 : 90 * SEC;
+				break;
+			default: {
+				tf_err err;
+				if (tf_sim_sync(sv, a, "mdt-2a12", now,
+						now + skew, 3, &err) != 0)
+					CHECK(0);
+				break;
+			}
+			}
+			switch (tf_test_rand(&rs) % 8) {
+			case 0: {
+				/* The sink fails part-way: nothing changes. */
+				store before;
+				sinkctx c;
+				memset(&before, 0, sizeof before);
+				store_copy(&before, &st);
+				if (ckpt(a, &st, 0,
+					 1 + (long)(tf_test_rand(&rs) % 5),
+					 DONE, &c) == SINK_FAILED) {
+					CHECK(store_equal(&before, &st) ||
+					      before.head == NULL);
+					failed++;
+				}
+				store_free(&before);
+				break;
+			}
+			case 1:
+				CHECK_INT(ckpt(a, &st, 0, 0, DISCARD, NULL), 0);
+				discarded++;
+				break;
+			case 2:
+			case 3:
+				break; /* written later, with more */
+			default:
+				step_at(a, &st, __LINE__);
+				steps++;
+			}
+		}
+		step_at(a, &st, __LINE__);
+		store_free(&st);
+		tf_replica_free(a);
+		tf_replica_free(d);
+		tf_sim_free(sv);
+	}
+	CHECK(steps > 500);
+	CHECK(failed > 40 && discarded > 40);
+	CHECK(evicted > 0 && resets > 0);
+	fprintf(stderr,
+		"random_schedules: %zu checked steps, %zu sink failures, "
+		"%zu uncommitted, %zu evictions, %zu resets\n",
+		steps, failed, discarded, evicted, resets);
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -1617,6 +1842,7 @@ int main(int argc, char **argv)
 	RUN(pull_page_remaining);
 	RUN(replica_remaining);
 	RUN(json_api_methods);
+	RUN(random_schedules);
 	tf_schema_free(schema);
 	return tf_test_finish(argv[0]);
 }
