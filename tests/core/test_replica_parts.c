@@ -1683,6 +1683,12 @@ TEST(random_schedules)
 		hidden_id[0] = '\0';
 		tf_sim_set_visible(sv, hide_one, NULL);
 		tf_sim_set_max_skew(sv, 60 * SEC);
+		/* The reference server's pull needs a record to exist
+		   (qsort of its empty change list otherwise). */
+		CHECK_INT(CREATE(d, now, "incident", NULL,
+				 "{\"fields\":{\"priority\":3}}"),
+			  0);
+		SYNC(sv, d, "console-dana", now);
 		for (i = 0; i < 150; i++) {
 			unsigned op = (unsigned)(tf_test_rand(&rs) % 16);
 			char *reply;
