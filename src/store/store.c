@@ -69,6 +69,7 @@
 #define ST_BUSY_MS 5000
 #define ST_AAD_MAX 160
 #define ST_DB_NAME "store.db"
+#define ST_NONCE_POOL 64u
 
 static const char check_pt[] = "tenfour device check";
 static const char kr_magic[4] = {'T', 'F', 'K', '1'};
@@ -162,6 +163,11 @@ struct tf_store {
 	uint64_t seals, reserved;	 /* of the current generation */
 
 	int in_txn, kr_dirty;
+
+	/* Nonces drawn ahead (nonce_next). */
+	uint8_t npool[ST_NONCE_POOL * ST_NONCE];
+	unsigned npos;
+	pid_t npid;
 };
 
 /* -------------------------------------------------------------- helpers */
@@ -395,13 +401,38 @@ static size_t aad_device(const tf_store *st, uint8_t *aad)
 }
 
 /*
+ * The next random nonce.  OpenSSL 3's RAND_bytes costs tens of
+ * microseconds a call, several times one GCM seal of a record, so nonces
+ * come from the DRBG ST_NONCE_POOL at a time; each is used once (and
+ * zeroed in the pool).  A forked child refills its own (pid check), so
+ * parent and child never share one.
+ */
+static int nonce_next(tf_store *st, uint8_t out[ST_NONCE])
+{
+	pid_t pid = getpid();
+	int rc;
+
+	if (st->npos >= ST_NONCE_POOL || st->npid != pid) {
+		rc = tf_random_bytes(st->npool, sizeof st->npool);
+		if (rc)
+			return rc;
+		st->npos = 0;
+		st->npid = pid;
+	}
+	memcpy(out, st->npool + (size_t)st->npos * ST_NONCE, ST_NONCE);
+	memset(st->npool + (size_t)st->npos * ST_NONCE, 0, ST_NONCE);
+	st->npos++;
+	return 0;
+}
+
+/*
  * Seals pt under key into out (len + ST_OVERHEAD bytes): a fresh random
  * nonce, then the ciphertext and tag.  The caller has counted the seal.
  */
-static int seal(const uint8_t *key, const uint8_t *aad, size_t aadlen,
-		const void *pt, size_t len, uint8_t *out)
+static int seal(tf_store *st, const uint8_t *key, const uint8_t *aad,
+		size_t aadlen, const void *pt, size_t len, uint8_t *out)
 {
-	int rc = tf_random_bytes(out, ST_NONCE);
+	int rc = nonce_next(st, out);
 
 	if (rc)
 		return rc;
@@ -563,7 +594,7 @@ static int dev_seal(tf_store *st, const uint8_t *aad, size_t aadlen,
 				  st->dir);
 	if (rc)
 		return rc;
-	rc = seal(st->dev, aad, aadlen, pt, len, out);
+	rc = seal(st, st->dev, aad, aadlen, pt, len, out);
 	if (rc)
 		return tf_err_set(err, rc, "device_key",
 				  "sealing with the device key failed");
@@ -621,7 +652,7 @@ static int kr_write(tf_store *st, tf_err *err)
 	be32(pt + 4, st->ngen);
 	memcpy(pt + 8, st->dek, (size_t)st->ngen * ST_KEY_LEN);
 	aadlen = aad_keyring(st, aad, 0, st->kr_iter, st->salt);
-	rc = seal(st->kek, aad, aadlen, pt, ptlen, inner);
+	rc = seal(st, st->kek, aad, aadlen, pt, ptlen, inner);
 	if (rc) {
 		rc = tf_err_set(err, rc, "keyring", "keyring: sealing failed");
 		goto out;
@@ -1429,6 +1460,7 @@ static void store_free(tf_store *st)
 		return;
 	kr_forget(st);
 	tf_cleanse(st->dev, sizeof st->dev);
+	tf_cleanse(st->npool, sizeof st->npool);
 	for (i = 0; i < Q_N; i++)
 		sqlite3_finalize(st->q[i]);
 	if (st->db != NULL)
@@ -2028,7 +2060,8 @@ int tf_store_put(tf_store *st, tf_store_kind kind, const char *key,
 		if (rc)
 			goto end;
 		aadlen = aad_row(st, aad, kind, key, version);
-		rc = seal(st->dek[st->ngen - 1], aad, aadlen, data, len, blob);
+		rc = seal(st, st->dek[st->ngen - 1], aad, aadlen, data, len,
+			  blob);
 		if (rc) {
 			rc = tf_err_set(err, rc, key,
 					"tf_store_put: sealing %s %s failed",

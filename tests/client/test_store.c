@@ -281,6 +281,24 @@ out:
 	return rc;
 }
 
+/* The integer a query returns (-1 on error). */
+static long long sql_int(const fixture *fx, const char *q)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	char p[256];
+	long long v = -1;
+
+	snprintf(p, sizeof p, "%s/store.db", fx->dir);
+	if (sqlite3_open(p, &db) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, q, -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
 static int copy_file(const char *from, const char *to)
 {
 	size_t n = 0;
@@ -887,6 +905,13 @@ TEST(rotation)
 		CHECK_INT(tf_store_testing_reserved(st, g, &r), 0);
 		CHECK(r <= 4);
 	}
+	/* Every row, meta entry and the keyring: a nonce of its own. */
+	CHECK_INT(sql_int(&fx, "SELECT count(DISTINCT substr(sealed, 1, 12))"
+			       " - count(*) FROM (SELECT sealed FROM rows"
+			       " UNION ALL SELECT sealed FROM meta UNION ALL"
+			       " SELECT sealed FROM keyring)"),
+		  0);
+	CHECK_INT(sql_int(&fx, "SELECT count(*) FROM rows"), 30);
 	for (i = 0; i < 30; i++) {
 		char k[16], v[32];
 
