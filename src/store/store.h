@@ -30,7 +30,14 @@
  * the database, its WAL and its journal hold ciphertext only.  Plaintext
  * handed out (tf_buf) is the caller's to cleanse.
  *
- * Not thread-safe: one tf_store belongs to one thread at a time.
+ * In clear: row keys and meta names (random ids and fixed names only:
+ * never CJI), kinds, versions, sizes (a value's length shows: GCM does
+ * not pad) and access times.  The on-disk format is in store.c.
+ *
+ * Not thread-safe: one tf_store belongs to one thread at a time.  Two
+ * processes may open one store: seal counts are reserved in the
+ * database, a generation added by one is read by the other.  SQLite
+ * busy past 5 s is TF_EBUSY.
  * Every function returns 0 or a negative TF_E* code and says what and
  * where through err (may be NULL).  Secrets are never copied into errors.
  */
@@ -113,8 +120,10 @@ int tf_store_create_keys(tf_store *st, const char *secret, size_t len,
 
 /*
  * Unwraps the keyring with secret: 0 and unlocked, or TF_EAUTH (wrong
- * secret) with nothing changed.  The failed-unlock count and the wipe
- * are the caller's (policy.h tf_unlock_*, persisted with meta_put).
+ * secret, or a keyring altered or not this device's) with nothing
+ * changed; TF_ESTATE when the store has no keyring.  The failed-unlock
+ * count and the wipe are the caller's (policy.h tf_unlock_*, persisted
+ * with meta_put).
  */
 int tf_store_unlock(tf_store *st, const char *secret, size_t len,
 		    tf_err *err);
