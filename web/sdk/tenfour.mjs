@@ -150,6 +150,11 @@ export class Tenfour {
 		tf.enrollment = (await backend.get('meta', 'enroll')) ?? null;
 		tf.persisted = await tf.store.requestPersist();
 		await tf._settle();
+		// A wipe receipt the server has not confirmed yet goes again.
+		if (await backend.get('meta', 'wipe_receipt'))
+			tf.sendWipeReceipt().then((ok) => {
+				if (ok) tf.ev.emit('revoked', { receipt: true });
+			});
 		return tf;
 	}
 
