@@ -68,7 +68,9 @@ enum {
 #define TF_CLI_LOCK_WAIT_MS 10000 /* for a watcher to exit */
 #define TF_CLI_EDIT_DIR_MAX 64	  /* editor leftovers removed */
 #define TF_CLI_WATCH_PID "watch.pid"
-#define TF_CLI_PROBE_MS 3000L /* status: is the server there? */
+#define TF_CLI_HOME_LOCK "cli.lock"
+#define TF_CLI_HOME_WAIT_MS 30000 /* for another command to end */
+#define TF_CLI_PROBE_MS 3000L	  /* status: is the server there? */
 
 #ifndef TMPFS_MAGIC
 #define TMPFS_MAGIC 0x01021994
@@ -119,6 +121,7 @@ typedef struct cli {
 	tf_client_clock clock;
 	tf_client *c;
 
+	int home_lock_fd; /* -1, or the fd holding <home>/cli.lock */
 	/* A usage error reports exit 1 whatever the code (fail()). */
 	int usage;
 	/* status: bound of the reachability probe (ms), 0: the default. */
@@ -503,10 +506,85 @@ static int get_pin(cli *a, const char *prompt, char *pin, size_t cap,
 
 /* --------------------------------------------------------- the client */
 
+static pid_t watcher_pid(cli *a);
+
+/*
+ * One tenfour process at a time per home: the library keeps the replica,
+ * the queue's next seq and the audit chain's head in memory, so two
+ * processes writing one store could give two commands the same seq or
+ * fork the audit chain.  Every command that opens the client holds an
+ * fcntl write lock on <home>/cli.lock until it exits (the kernel drops it
+ * even on a crash).  A running `sync --watch` holds it all along: a
+ * command then fails at once (TF_EBUSY, exit 9) saying `tenfour lock`
+ * stops it; another short command is waited for, up to
+ * TF_CLI_HOME_WAIT_MS.
+ */
+static int home_lock(cli *a, tf_err *err)
+{
+	char path[PATH_MAX];
+	struct flock fl;
+	int fd, waited;
+
+	if (snprintf(path, sizeof path, "%s/%s", a->home, TF_CLI_HOME_LOCK) >=
+	    (int)sizeof path)
+		return tf_err_set(err, TF_ELIMIT, a->home,
+				  "home path too long");
+	/* enroll makes the home; the library would make it 0700 too. */
+	if (mkdir(a->home, 0700) != 0 && errno != EEXIST)
+		return tf_err_set(err, TF_EIO, a->home,
+				  "cannot make the home: %s", strerror(errno));
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return tf_err_set(err, TF_EIO, path, "cannot open: %s",
+				  strerror(errno));
+	for (waited = 0;; waited += 100) {
+		struct timespec ts = {0, 100 * 1000000L};
+
+		memset(&fl, 0, sizeof fl);
+		fl.l_type = F_WRLCK;
+		fl.l_whence = SEEK_SET;
+		if (fcntl(fd, F_SETLK, &fl) == 0) {
+			a->home_lock_fd = fd; /* held until exit */
+			return 0;
+		}
+		if (errno != EAGAIN && errno != EACCES) {
+			close(fd);
+			return tf_err_set(err, TF_EIO, path, "cannot lock: %s",
+					  strerror(errno));
+		}
+		memset(&fl, 0, sizeof fl);
+		fl.l_type = F_WRLCK;
+		fl.l_whence = SEEK_SET;
+		if (fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK &&
+		    fl.l_pid > 0 && fl.l_pid == watcher_pid(a)) {
+			close(fd);
+			return tf_err_set(
+				err, TF_EBUSY, "home",
+				"a running `tenfour sync --watch` (pid "
+				"%ld) has this home open: `tenfour "
+				"lock` stops it",
+				(long)fl.l_pid);
+		}
+		if (waited >= TF_CLI_HOME_WAIT_MS) {
+			close(fd);
+			return tf_err_set(err, TF_EBUSY, "home",
+					  "another tenfour process (pid %ld) "
+					  "still uses this home after %d s",
+					  (long)fl.l_pid,
+					  TF_CLI_HOME_WAIT_MS / 1000);
+		}
+		nanosleep(&ts, NULL);
+	}
+}
+
 static int cli_open(cli *a, tf_err *err)
 {
 	tf_client_opts o;
+	int rc;
 
+	rc = home_lock(a, err);
+	if (rc)
+		return rc;
 	memset(&o, 0, sizeof o);
 	o.home = a->home;
 	o.schema_path = a->schema;
@@ -2989,7 +3067,7 @@ int main(int argc, char **argv)
 	int code;
 
 	memset(&a, 0, sizeof a);
-	a.pin_fd = a.password_fd = a.totp_fd = -1;
+	a.pin_fd = a.password_fd = a.totp_fd = a.home_lock_fd = -1;
 	a.max_seconds = -1;
 	code = parse_args(&a, argc, argv);
 	if (code)
@@ -3026,6 +3104,8 @@ int main(int argc, char **argv)
 	code = cmd->fn(&a);
 	/* Locks and zeroizes keys and decrypted caches (audited). */
 	tf_client_close(a.c);
+	if (a.home_lock_fd >= 0)
+		close(a.home_lock_fd);
 	fflush(stdout);
 	return code;
 }

@@ -911,6 +911,12 @@ TEST(lock_stops_a_watcher)
 			break;
 		tf_h_sleep_ms(20);
 	}
+	/* One process per home: a data command is refused while it runs. */
+	cli(&r, "list");
+	EXPECT_CODE(&r, 9, "list while a watcher runs");
+	CHECK(has(r.err, "tenfour lock"));
+	run_free(&r);
+
 	cli(&r, "--json", "lock");
 	EXPECT_CODE(&r, 0, "lock");
 	CHECK_INT(jint(r.json, "watcher_pid"), pid);
