@@ -80,7 +80,7 @@ static tf_client *open_client(const char *name, test_clock *tc,
 	memset(&o, 0, sizeof o);
 	o.home = home;
 	o.server_url = H.base[0] ? H.base : NULL;
-	o.timeout_ms = 10000;
+	o.timeout_ms = TF_H_HTTP_TIMEOUT_MS; /* a sanitized server is slow */
 	if (tc) {
 		clk->wall_ms = tc_wall;
 		clk->mono_ms = tc_mono;
@@ -137,7 +137,10 @@ static int login_as(tf_client *c, const char *user, const char *pin,
 	r.banner_rev = rev;
 	r.pin = pin;
 	r.pin_len = strlen(pin);
-	return tf_client_login(c, &r, err);
+	rc = tf_client_login(c, &r, err);
+	if (rc && rc != TF_EVALIDATE && rc != TF_EAUTH)
+		fprintf(stderr, "login %s: %s\n", user, err->msg);
+	return rc;
 }
 
 static int create_incident(tf_client *c, char rid[TF_UUID_LEN + 1],
