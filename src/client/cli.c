@@ -2635,12 +2635,18 @@ static int cmd_resolve(cli *a)
 	rc = tf_client_resolve(a->c, id, field, lib_choice, text, &err);
 	if (rc)
 		goto fail;
-	if (a->json)
-		printf("{\"choice\":\"%s\",\"field\":\"%s\",\"record_id\":\"%"
-		       "s\","
-		       "\"resolved\":true}\n",
-		       lib_choice, field, id);
-	else
+	if (a->json) {
+		tf_buf j;
+
+		tf_buf_init(&j);
+		tf_buf_printf(&j, "{\"choice\":\"%s\",\"field\":", lib_choice);
+		tf_json_write_string(&j, field, strlen(field));
+		tf_buf_puts(&j, ",\"record_id\":");
+		tf_json_write_string(&j, id, strlen(id));
+		tf_buf_puts(&j, ",\"resolved\":true}");
+		put_doc(&j);
+		tf_buf_free(&j);
+	} else
 		printf("Resolved (%s): saved on this device; it goes with the "
 		       "next sync.\n",
 		       lib_choice);

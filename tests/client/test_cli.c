@@ -1024,6 +1024,69 @@ TEST(wipe)
 	run_free(&r);
 }
 
+/* Runs `tenfourd admin --db ... --agency pd <args>` (bounded). */
+static int admin(const char *cmd, const char *arg)
+{
+	const char *argv[12];
+	int n = 0, devnull;
+	pid_t pid;
+
+	argv[n++] = H.exe;
+	argv[n++] = "admin";
+	argv[n++] = "--db";
+	argv[n++] = H.dsn;
+	argv[n++] = "--schema";
+	argv[n++] = H.schema_path;
+	argv[n++] = "--agency";
+	argv[n++] = AGENCY;
+	argv[n++] = cmd;
+	argv[n++] = arg;
+	argv[n] = NULL;
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid == 0) {
+		devnull = open("/dev/null", O_WRONLY);
+		if (devnull >= 0)
+			dup2(devnull, 1);
+		execv(H.exe, (char *const *)argv);
+		_exit(127);
+	}
+	return pid < 0 ? -1 : wait_child(pid, RUN_WAIT_MS);
+}
+
+TEST(revoked_device_wipes_exit_6)
+{
+	tf_h_user *u = tf_h_user_find(&H, USER);
+	char code[TF_TOTP_DIGITS + 1];
+	run_opts o = {0};
+	run r;
+
+	/* The wiped home logs in again (a new store), then IT revokes it. */
+	o.password = g_password;
+	CHECK(u != NULL);
+	if (u == NULL || tf_h_totp_next(u, code) != 0)
+		return;
+	cli_o(&r, &o, "login", "--user", USER, "--accept-banner",
+	      "--password-fd", "4", "--totp", code);
+	EXPECT_CODE(&r, 0, "login after wipe");
+	run_free(&r);
+	cli(&r, "create", "incident", "type_code=theft");
+	EXPECT_CODE(&r, 0, "create before revocation");
+	run_free(&r);
+
+	CHECK_INT(admin("device-revoke", DEVICE), 0);
+	cli(&r, "sync");
+	EXPECT_CODE(&r, 6, "sync of a revoked device");
+	CHECK(has(r.err, "revoked"));
+	run_free(&r);
+	cli(&r, "list");
+	CHECK(r.code == 3 || r.code == 6);
+	if (r.code != 3 && r.code != 6)
+		show(&r, "list after revocation");
+	run_free(&r);
+}
+
 /* ---------------------------------------------------------------- setup */
 
 static int setup(const char *argv0)
@@ -1147,6 +1210,7 @@ int main(int argc, char **argv)
 		RUN(audit_verify);
 		RUN(expired_grant_and_rollback_exit_4);
 		RUN(wipe);
+		RUN(revoked_device_wipes_exit_6);
 	}
 	tf_h_destroy(&H);
 	rm_tree(g_tmp);
