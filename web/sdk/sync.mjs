@@ -249,6 +249,9 @@ export class SyncEngine {
 		this.lastSync = 0;
 		/** @type {(() => void)|null} */
 		this._wake = null;
+		this._woken = false;
+		/** @type {TenfourWebError|null} */
+		this._endErr = null;
 	}
 
 	_emit(/** @type {string} */ t, /** @type {any} */ d) {
@@ -349,8 +352,17 @@ export class SyncEngine {
 			`in ${MAX_ROUNDS} pages`);
 	}
 
-	/** One round: push, pull, then the hooks (audit upload, eviction). */
-	async round() {
+	/**
+	 * One round: push, pull, then the hooks (audit upload, eviction).
+	 * Rounds never overlap, in one tab or across tabs (a lock of their
+	 * own), so no command goes out twice at once.
+	 */
+	round() {
+		return /** @type {Promise<{pushed: number, records: number}>} */ (
+			withLock(`${this.syncLock}:round`, () => this._round()));
+	}
+
+	async _round() {
 		this._emit('sync', { phase: 'start' });
 		const pushed = await this.push();
 		const records = await this.pull();
@@ -365,7 +377,8 @@ export class SyncEngine {
 
 	/** Wakes a waiting watch loop (a local change, the browser online). */
 	wake() {
-		this._wake?.();
+		if (this._wake) this._wake();
+		else this._woken = true;
 	}
 
 	/**
@@ -413,6 +426,9 @@ export class SyncEngine {
 				// Wait for a poke (or a local change, or stop).
 				const local = new AbortController();
 				this._wake = () => local.abort();
+				// A wake during the round: go again at once.
+				if (this._woken) local.abort();
+				this._woken = false;
 				const both = AbortSignal.any
 					? AbortSignal.any([stop, local.signal]) : stop;
 				const cursor = await withLock(this.host.lockName,

@@ -314,6 +314,9 @@ export class Tenfour {
 	/** @param {any} session the login reply's session, or null (reload) */
 	async _afterUnlock(session) {
 		const en = this._enrolled();
+		// A login while unlocked: the old replica and loop go first.
+		this.stopSync();
+		this.host?.free();
 		this.host = new ReplicaHost({ core: this.core, store: this.store,
 			clock: this.clock, device: en.device, user: this.claims.user,
 			agency: en.agency, role: this.claims.roles?.[0],
@@ -604,6 +607,8 @@ export class Tenfour {
 					async () => this.host?.fresh());
 				this.ev.emit('change', {});
 				this._notify();
+				// The syncing tab sends another tab's new commands now.
+				if (this.sync_?.leader) this.sync_.wake();
 			} catch (e) {
 				this.ev.emit('error', e);
 			}
@@ -842,8 +847,7 @@ export class Tenfour {
 		if (!this.http.session)
 			throw new TenfourWebError('unauthenticated', 'no online session: ' +
 				'log in to sync');
-		const e = this._engine();
-		return withLock(`tenfour-sync:${this.name}`, () => e.round());
+		return this._engine().round();
 	}
 
 	/** Starts the background loop (one tab at a time syncs). */

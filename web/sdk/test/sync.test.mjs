@@ -88,11 +88,21 @@ test('watch: a poke brings another client\'s change; stop ends it',
 	{ skip: !haveServer && 'build/native/tenfourd not built' }, async () => {
 		const srv = await startServer();
 		try {
+			/** @type {string[]} */
+			const pushed = [];
+			/** @type {typeof fetch} */
+			const tap = async (u, i) => {
+				if (String(u).endsWith('/v1/sync/push'))
+					for (const c of JSON.parse(String(i?.body)).commands)
+						pushed.push(c.cmd_id);
+				return fetch(u, i);
+			};
+			const shared = memoryBackend();
 			/** @param {string} device @param {string} user @param {boolean} auto */
 			const mk = async (device, user, auto) => {
 				const tf = await Tenfour.open({ core: await core(), schema: SCHEMA,
-					baseUrl: srv.url, backend: memoryBackend(), autoSync: auto,
-					name: device });
+					baseUrl: srv.url, backend: device === 'w-2a12' ? shared
+						: memoryBackend(), autoSync: auto, name: device, fetch: tap });
 				const { publicKey } = await tf.enroll({ agency: 'demo', device });
 				srv.admin(['device-enroll', device, '--label', device,
 					'--pubkey', publicKey]);
@@ -124,6 +134,27 @@ test('watch: a poke brings another client\'s change; stop ends it',
 				got = v?.record.f.status_note?.v === 'POKED';
 			}
 			assert.ok(got, 'the poke brought the change');
+
+			// A second tab of the same profile: it does not sync, its
+			// command goes out through the leading tab, once.
+			const a2 = await Tenfour.open({ core: await core(), schema: SCHEMA,
+				baseUrl: srv.url, backend: shared, name: 'w-2a12', fetch: tap });
+			await a2.unlock('583920');
+			await new Promise((r) => setTimeout(r, 100));
+			assert.equal(a2.sync_?.leader ?? false, false, 'one tab syncs');
+			const m = await a2.mutate.set(/** @type {string} */ (unit),
+				{ status_note: 'FROM-TAB-2' });
+			let sent = false;
+			for (let i = 0; i < 100 && !sent; i++) {
+				await new Promise((r) => setTimeout(r, 50));
+				sent = (await a.status()).pending === 0 && pushed.includes(m.cmd_id);
+			}
+			assert.ok(sent, 'the leader pushed the other tab\'s command');
+			assert.equal(new Set(pushed).size, pushed.length, 'no command sent twice');
+			await d.sync();
+			assert.equal((await d.records.get(/** @type {string} */ (unit)))
+				.record.f.status_note.v, 'FROM-TAB-2');
+			a2.close();
 			a.stopSync();
 			a.close();
 			d.close();
