@@ -1992,6 +1992,15 @@ static int get_or_lookup(tf_client *c, const char *record_id, int refs,
 		rc = tfc_audit(c, TF_AUDIT_ACCESS, 1,
 			       refs ? "mdt/lookup" : "mdt/get", entity,
 			       record_id, NULL, NULL, err);
+	if (rc == 0) {
+		int64_t now = 0;
+
+		/* the access time the eviction's LRU reads (clear metadata);
+		   best effort: a record only queued has no row yet */
+		(void)tfc_now(c, &now, NULL);
+		(void)tf_store_touch(c->store, TF_SK_RECORD, record_id, now,
+				     NULL);
+	}
 	if (rc) {
 		/* not audited: not handed out */
 		if (out->data && out->len > mark)
