@@ -28,6 +28,14 @@
  * Rebuilding a view never reimplements merging: it clones the base and
  * replays the record's pending commands through tf_record_apply (authority
  * 0), in queue order, only for the records an update touched.
+ *
+ * Incremental persistence (tf_replica_checkpoint): each base and pending
+ * command carries the generation of its last change, drops of bases and
+ * settlements of commands are listed with theirs, and every update
+ * touches the head; a checkpoint emits what is newer than the last
+ * confirmed one.  A checkpoint's head is the saved form with "base" and
+ * "pending" empty, so tf_replica_load_parts splices the parts back into
+ * one saved document and loads it with tf_replica_load's checks.
  */
 #include "tenfour/replica.h"
 
@@ -1793,19 +1801,6 @@ int tf_replica_summary_json(tf_replica *r, int64_t now_ms, tf_buf *out)
 
 /* ------------------------------------------------------------ save/load */
 
-/*
- * The saved form, canonical JSON (members in key order):
- * {"ack","allow_ref","base":[records by id],"base_ack":{id:ack, only those
- * above ack: records from a pull not
- * finished},"clock":{"last","offset"},"cursor",
- *  "device","format":1,"gone":[ids],"last_sync","next_seq","notices":[...],
- *  "pending":[{"at","cmd","result"?}],"schema_version","server_ack","user"}
- * A pending command's "result" (applied, duplicate or conflict) is
- * present once a reply has told it; absent, the result is unknown (bytes
- * saved before results were kept load as that, which only sends those
- * commands once more).
- */
-
 /* Appends pending item p, {"at","cmd","result"?}; TF_ENOMEM. */
 static int pend_write(const pend *p, tf_buf *out)
 {
@@ -1824,8 +1819,20 @@ static int pend_write(const pend *p, tf_buf *out)
 }
 
 /*
- * Writes the saved form; whole 0 writes the head of a checkpoint: the
- * same document with "base" and "pending" empty.
+ * The saved form, canonical JSON (members in key order):
+ * {"ack","allow_ref","base":[records by id],"base_ack":{id:ack, only those
+ * above ack: records from a pull not
+ * finished},"clock":{"last","offset"},"cursor",
+ *  "device","format":1,"gone":[ids],"last_sync","next_seq","notices":[...],
+ *  "pending":[{"at","cmd","result"?}],"schema_version","server_ack","user"}
+ * A pending command's "result" (applied, duplicate or conflict) is
+ * present once a reply has told it; absent, the result is unknown (bytes
+ * saved before results were kept load as that, which only sends those
+ * commands once more).
+ *
+ * whole 0 writes the head of a checkpoint: the same document with "base"
+ * and "pending" empty (the records and the pending items are its other
+ * parts).
  */
 static int save_doc(tf_replica *r, tf_buf *out, int whole)
 {
