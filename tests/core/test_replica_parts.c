@@ -1392,6 +1392,24 @@ TEST(json_api_methods)
 	size_t len, i;
 	int rc, k;
 
+	/* The method list stays sorted with the new names in it. */
+	{
+		const char *const *names = tf_api_methods();
+		size_t found = 0;
+		for (i = 0; names[i]; i++) {
+			if (i)
+				CHECK(strcmp(names[i - 1], names[i]) < 0);
+			found +=
+				strncmp(names[i], "replica.", 8) == 0 &&
+				(strcmp(names[i] + 8, "checkpoint") == 0 ||
+				 strcmp(names[i] + 8, "checkpoint_done") == 0 ||
+				 strcmp(names[i] + 8, "dirty") == 0 ||
+				 strcmp(names[i] + 8, "evict") == 0 ||
+				 strcmp(names[i] + 8, "load_parts") == 0 ||
+				 strcmp(names[i] + 8, "pull_remaining") == 0);
+		}
+		CHECK_INT(found, 6);
+	}
 	build(&sv, &a, &st);
 	STEP(a, &st);
 	text = tf_test_read_file(TF_TEST_SCHEMA_PATH, &len);
