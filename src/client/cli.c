@@ -1385,7 +1385,7 @@ static int cmd_login(cli *a)
 		rc = read_line_fd(a->totp_fd, totp, sizeof totp, &tlen,
 				  "TOTP code", &err);
 	} else {
-		rc = read_tty("Authenticator code: ", 1, totp, sizeof totp,
+		rc = read_tty("Authenticator code: ", 0, totp, sizeof totp,
 			      &tlen, "TOTP code", &err);
 		if (rc == TF_ENOTFOUND) {
 			code = usage_fail(a,

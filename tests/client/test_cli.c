@@ -992,6 +992,20 @@ TEST(expired_grant_and_rollback_exit_4)
 	run_free(&r);
 }
 
+TEST(logout_then_login_needed)
+{
+	run r;
+
+	cli(&r, "--json", "logout");
+	EXPECT_CODE(&r, 0, "logout");
+	CHECK(r.json && tf_json_object_get(r.json, "logged_out"));
+	run_free(&r);
+	cli(&r, "list");
+	EXPECT_CODE(&r, 3, "list after logout");
+	CHECK(has(r.err, "log in"));
+	run_free(&r);
+}
+
 TEST(wipe)
 {
 	static const run_opts nopin = {.pin = ""};
@@ -1209,6 +1223,7 @@ int main(int argc, char **argv)
 		RUN(lock_stops_a_watcher);
 		RUN(audit_verify);
 		RUN(expired_grant_and_rollback_exit_4);
+		RUN(logout_then_login_needed);
 		RUN(wipe);
 		RUN(revoked_device_wipes_exit_6);
 	}
