@@ -32,7 +32,8 @@ import { chromium } from '../../tests/web/node_modules/playwright-core/index.mjs
 import { nodeClient } from '../../tests/web/lib/node-client.mjs';
 import { PIN, enrollLogin, sdk } from '../../tests/web/lib/sdk.mjs';
 import { startWebServer } from '../../tests/web/lib/server.mjs';
-import { children, startTenfourd } from '../../tests/web/lib/tenfourd.mjs';
+import { rmSync } from 'node:fs';
+import { children, dataDirs, startTenfourd } from '../../tests/web/lib/tenfourd.mjs';
 import { startPouchServer } from './pouchdb-server.mjs';
 import { seedIncidents, toDoc } from './seed.mjs';
 
@@ -51,10 +52,14 @@ const DEADLINE_MS = 40 * 60 * 1000;
 
 /** @type {(() => Promise<void>)[]} */
 const cleanups = [];
-const cleanup = async () => {
+/** @type {Promise<void>|null} */
+let cleaning = null;
+/** Stops everything once; every caller waits for the same end. */
+const cleanup = () => (cleaning ??= (async () => {
 	for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
 	for (const c of children) c.kill('SIGKILL');
-};
+	for (const d of dataDirs) rmSync(d, { recursive: true, force: true });
+})());
 for (const sig of /** @type {const} */ (['SIGINT', 'SIGTERM'])) {
 	process.on(sig, () => {
 		cleanup().finally(() => process.exit(1));

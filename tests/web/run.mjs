@@ -21,7 +21,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 import { startWebServer } from './lib/server.mjs';
-import { children, startTenfourd } from './lib/tenfourd.mjs';
+import { rmSync } from 'node:fs';
+import { children, dataDirs, startTenfourd } from './lib/tenfourd.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
@@ -41,23 +42,27 @@ let browser = null;
 let web = null;
 /** @type {Set<{stop: () => Promise<void>}>} */
 const servers = new Set();
-let cleaning = false;
+/** @type {Promise<void>|null} */
+let cleaning = null;
 
-async function cleanup() {
-	if (cleaning) return;
-	cleaning = true;
-	const guard = setTimeout(() => {
-		for (const c of children) c.kill('SIGKILL');
-		process.exit(2);
-	}, 20000);
-	try {
-		await browser?.close().catch(() => {});
-		for (const s of servers) await s.stop().catch(() => {});
-		await web?.close().catch(() => {});
-	} finally {
-		for (const c of children) c.kill('SIGKILL');
-		clearTimeout(guard);
-	}
+/** Stops the browser and the servers once; every caller waits for it. */
+function cleanup() {
+	cleaning ??= (async () => {
+		const guard = setTimeout(() => {
+			for (const c of children) c.kill('SIGKILL');
+			process.exit(2);
+		}, 20000);
+		try {
+			await browser?.close().catch(() => {});
+			for (const s of servers) await s.stop().catch(() => {});
+			await web?.close().catch(() => {});
+		} finally {
+			for (const c of children) c.kill('SIGKILL');
+			for (const d of dataDirs) rmSync(d, { recursive: true, force: true });
+			clearTimeout(guard);
+		}
+	})();
+	return cleaning;
 }
 
 for (const sig of /** @type {const} */ (['SIGINT', 'SIGTERM', 'SIGHUP'])) {

@@ -21,6 +21,8 @@ const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms)
 
 /** Every child process started here, for the runner's cleanup. */
 export const children = new Set();
+/** Data dirs not removed yet (a run stopped while one starts). */
+export const dataDirs = new Set();
 
 /**
  * Runs a command to its end (bounded); resolves {code, stdout, stderr}.
@@ -91,6 +93,7 @@ export async function startTenfourd(opts) {
 	const bin = join(opts.root, 'build/native/tenfourd');
 	const schema = join(opts.root, 'schemas/cad.json');
 	const dataDir = await mkdtemp(join(tmpdir(), 'tenfour-web-'));
+	dataDirs.add(dataDir);
 	/** @type {import('node:child_process').ChildProcess|null} */
 	let proc = null;
 	let stderr = '';
@@ -112,6 +115,7 @@ export async function startTenfourd(opts) {
 		}
 		proc = null;
 		await rm(dataDir, { recursive: true, force: true });
+		dataDirs.delete(dataDir);
 	};
 	try {
 		const seed = await run(bin, ['admin', '--data-dir', dataDir, '--schema', schema,

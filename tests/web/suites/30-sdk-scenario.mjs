@@ -235,6 +235,11 @@ export default {
 					const skewRefused = results.filter((/** @type {any} */ x) => x.status === 'clock_skew'
 						|| x.code === 'clock_skew');
 					assertEq(skewRefused.length, 0, 'commands refused for clock skew (40 s < 60 s)');
+					// Offline requests never reach the server: no command
+					// needed to go twice.
+					const pushed = pushesA.flatMap((/** @type {any} */ p) =>
+						JSON.parse(p.request).commands.map((/** @type {any} */ c) => `${c.seq}:${c.op}`));
+					assertEq(pushed.length, new Set(pushed).size, `commands sent twice (${pushed.join(' ')})`);
 					const rejected = results.filter((/** @type {any} */ x) => x.status === 'rejected');
 					assertEq(rejected.map((/** @type {any} */ x) => x.code), [], 'rejected commands of 2A12');
 

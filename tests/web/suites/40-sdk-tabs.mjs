@@ -1,7 +1,8 @@
 // 40-sdk-tabs.mjs - two tabs of one browser profile on the web SDK: both
 // write at once, only one syncs, the server's ledger gets every command
 // once (each cmd_id and seq in one push only, every result "applied",
-// none "duplicate" or "cmd_id_reused"), both tabs converge with dispatch.
+// none "duplicate" or "cmd_id_reused"), both tabs converge with dispatch;
+// when the syncing tab closes the other takes over.
 
 import { nodeClient } from '../lib/node-client.mjs';
 import { PIN, assert, assertEq, diagnose, enrollLogin, openApp, sdk, until, waitSynced }
@@ -109,6 +110,27 @@ export default {
 							`tab ${k} equal to dispatch`, 30000).catch(async (e) => {
 							throw new Error(`${e.message}\n${await diagnose(page)}`);
 						});
+				},
+			},
+			{
+				name: 'the syncing tab closes: the other takes over',
+				after: true,
+				async fn() {
+					await S.leader.close();
+					await until(() => sdk(S.other, async (tf) => (await tf.status()).syncing),
+						'the remaining tab syncing', 30000);
+					const t = Date.now();
+					await sdk(S.other, (tf, i) => tf.mutate.append(i, 'notes',
+						{ kind: 'note', text: 'after the handover' }), S.inc);
+					await waitSynced(S.other, t, 60000);
+					await S.dana.sync();
+					const texts = S.dana.record(S.inc).f.notes.e.map((/** @type {any} */ e) => e.v.text);
+					assert(texts.includes('after the handover'), 'dispatch sees the note');
+					const results = env.web.pushes.filter((/** @type {any} */ p) =>
+						JSON.parse(p.request).device_id === 'web-tabs')
+						.flatMap((/** @type {any} */ p) => JSON.parse(p.reply).results);
+					assertEq(results.filter((/** @type {any} */ r) => r.status !== 'applied'), [],
+						'results other than applied');
 				},
 			},
 		];
