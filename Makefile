@@ -259,4 +259,4 @@ help:
 	@sed -n '1,12p' Makefile
 
 -include $(CORE_OBJ:.o=.d) $(SUPPORT_OBJ:.o=.d) $(CRYPTO_OBJ:.o=.d) \
-  $(SERVER_OBJ:.o=.d)
+  $(SERVER_OBJ:.o=.d) $(CLIENT_OBJ:.o=.d)

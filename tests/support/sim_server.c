@@ -549,7 +549,8 @@ int tf_sim_pull(tf_sim *sv, int64_t now_ms, const char *device,
 	for (i = 0; i < sv->rcap; i++)
 		if (sv->recs[i] && sv->recs[i]->change > from)
 			chg[n++] = sv->recs[i];
-	qsort(chg, n, sizeof *chg, cmp_change);
+	if (n > 1)
+		qsort(chg, n, sizeof *chg, cmp_change);
 	take = n < limit ? n : limit;
 	for (i = 0; i < take; i++) {
 		if (sv->visible == NULL ||
