@@ -638,7 +638,8 @@ int tf_sim_dump(const tf_sim *sv, const char *device, tf_buf *out)
 			continue;
 		v[n++] = r;
 	}
-	qsort(v, n, sizeof *v, cmp_id);
+	if (n > 1)
+		qsort(v, n, sizeof *v, cmp_id);
 	tf_buf_putc(out, '[');
 	for (i = 0; i < n; i++) {
 		if (k++)
