@@ -1607,6 +1607,9 @@ TEST(test_pull_paging)
 					   ids[i]) == 0)
 					seen++;
 		CHECK_INT(empty, 0);
+		/* The estimate of what is left: 7 - 3, 7 - 6, then none. */
+		CHECK_INT(p.has_remaining, 1);
+		CHECK_INT(p.remaining, guard == 0 ? 4 : guard == 1 ? 1 : 0);
 		free(cur);
 		cur = strdup(p.cursor);
 		if (!p.has_more) {
@@ -1622,6 +1625,7 @@ TEST(test_pull_paging)
 	CHECK_INT(pull(&sam, cur, 3, &p, &head, &empty, &e), 0);
 	CHECK_INT(p.nrecords, 0);
 	CHECK_INT(p.has_more, 0);
+	CHECK_INT(p.remaining, 0);
 	CHECK_INT(empty, 1);
 	CHECK_STR(p.cursor, cur);
 	{
