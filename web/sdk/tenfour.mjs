@@ -670,11 +670,12 @@ export class Tenfour {
 			 */
 			setRemove: async (id, field, value, o) => {
 				const { v, entity } = await entityOf(id);
-				const want = tf.core.call('json.canonicalize', value === undefined
-					? null : value);
-				const el = (v.record.f?.[field]?.s ?? []).find((/** @type {any} */ e) =>
-					JSON.stringify(tf.core.call('json.canonicalize', e.v)) ===
-					JSON.stringify(want));
+				/** @param {unknown} x canonical bytes of a value */
+				const canon = (x) => new TextDecoder().decode(tf.core.callBytes(
+					'json.canonicalize', JSON.stringify(x ?? null)).bytes);
+				const want = canon(value);
+				const el = (v.record.f?.[field]?.s ?? []).find(
+					(/** @type {any} */ e) => canon(e.v) === want);
 				if (!el) throw new TenfourWebError('not_found', `${field}: ` +
 					'no such element in this record', { where: field });
 				return tf._mutate({ entity, record_id: id, op: 'set_remove',

@@ -174,3 +174,46 @@ test('revoked device: wiped at next contact, signed receipt accepted',
 		assert.match(list, /web-sup.*wiped/);
 		p.tf.close();
 	});
+
+test('clock 90 s fast: clock_skew re-stamps and the push goes through; purge on leaving scope',
+	{ skip: !haveServer && 'build/native/tenfourd not built' }, async () => {
+		const fast = { wall: () => Date.now() + 90000,
+			mono: () => Math.floor(performance.now()) };
+		/** @type {string[]} */
+		const statuses = [];
+		/** @type {typeof fetch} */
+		const tap = async (u, i) => {
+			const r = await fetch(u, i);
+			if (String(u).endsWith('/v1/sync/push'))
+				for (const x of (await r.clone().json()).results ?? [])
+					statuses.push(x.status);
+			return r;
+		};
+		const b = await profile('web-2a14-fast', { clock: fast, fetch: tap });
+		await login(b.tf, 'brooks');
+		await b.tf.sync();
+		const incs = await b.tf.records.list({ entity: 'incident' });
+		assert.ok(incs.length > 0, '2A14 sees its incidents');
+		const inc = incs[0].id;
+		await b.tf.mutate.append(inc, 'notes', { text: 'from a fast clock' });
+		await b.tf.sync();
+		const st = await b.tf.status();
+		assert.equal(st.pending, 0, 'the skewed command was re-stamped and applied');
+		assert.deepEqual(statuses, ['clock_skew', 'applied']);
+		assert.equal(st.rejected, 0);
+
+		// Dana takes 2A14 off the incident: Brooks's device purges it.
+		const d = await profile('web-console-3');
+		await login(d.tf, 'dana');
+		await d.tf.sync();
+		await d.tf.mutate.setRemove(inc, 'assigned_units', '2A14');
+		await d.tf.sync();
+		await b.tf.sync();
+		const after = (await b.tf.records.list({ entity: 'incident' }))
+			.map((/** @type {any} */ r) => r.id);
+		assert.ok(!after.includes(inc), 'the record left the device');
+		const types = (await b.tf.audit()).map((/** @type {any} */ e) => e.entry.type);
+		assert.ok(types.includes('purge'));
+		b.tf.close();
+		d.tf.close();
+	});
