@@ -1666,11 +1666,8 @@ static int cmd_status(cli *a)
 	tf_client_status_get(a->c, &st);
 	if (urc != 0) {
 		/* What is known while locked, then why it stays locked. */
-		int saved = a->json;
-
 		if (!a->json)
 			show_status(a, &st, NULL);
-		a->json = saved;
 		code = fail(a, urc, &uerr, "status");
 		goto out;
 	}

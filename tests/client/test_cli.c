@@ -930,7 +930,7 @@ TEST(lock_stops_a_watcher)
 
 	cli(&r, "--json", "audit");
 	EXPECT_CODE(&r, 0, "audit");
-	CHECK(has(r.out, "lock"));
+	CHECK(has(r.out, "\"reason\":\"manual\"")); /* the watcher's */
 	run_free(&r);
 }
 
