@@ -21,6 +21,11 @@
  *
  * Threads: every function may be called from any thread once
  * tf_fp_start returned; tf_fp_stop once, by the thread that started it.
+ * Accepted sockets are close-on-exec, so a process the test spawns (the
+ * CLI under test) never keeps a connection the proxy closed alive.
+ *
+ * Its own tests: tests/client/test_client_faults.c (proxy_*), against a
+ * small HTTP stub.
  */
 #ifndef TF_FAULT_PROXY_H
 #define TF_FAULT_PROXY_H
