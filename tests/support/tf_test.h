@@ -48,7 +48,7 @@ void tf_test_rand_bytes(uint64_t *state, uint8_t *out, size_t n);
 #define CHECK_STR(a, b)                                                        \
 	do {                                                                   \
 		const char *tf_a_ = (a), *tf_b_ = (b);                         \
-		if (tf_a_ == NULL || tf_b_ == NULL || strcmp(tf_a_, tf_b_))    \
+		if (tf_a_ == NULL || tf_b_ == NULL || strcmp(tf_a_, tf_b_) != 0) \
 			tf_test_fail(__FILE__, __LINE__,                       \
 				     "%s == %s: \"%s\" != \"%s\"", #a, #b,     \
 				     tf_a_ ? tf_a_ : "(null)",                 \
