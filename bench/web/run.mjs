@@ -1,6 +1,7 @@
 // run.mjs - the browser benchmark (issue 5; by hand, not part of make check):
-// tenfour's web SDK and PouchDB in the same headless Chromium (Debian's
-// /usr/bin/chromium through playwright-core from tests/web), one run:
+// tenfour's web SDK and PouchDB in headless Chromium (Debian's
+// /usr/bin/chromium through playwright-core from tests/web; a fresh
+// browser and on-disk profile for each measurement), one run:
 //
 //   first sync   an empty browser store pulls N records (default 10,000)
 //                from tenfourd: tf.sync() after the first login, every
@@ -25,7 +26,8 @@
 // dirs removed on every exit path.  Prints a table and writes JSON
 // (default build/bench/web.json).
 
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from '../../tests/web/node_modules/playwright-core/index.mjs';
@@ -123,15 +125,30 @@ async function main() {
 			'bench/js/node_modules/vuvuzela/', 'bench/js/node_modules/events/'],
 	});
 	cleanups.push(web.close);
-	const browser = await chromium.launch({
-		executablePath: process.env.TENFOUR_CHROMIUM ?? '/usr/bin/chromium',
-		headless: true, timeout: 60000,
-		args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-			'--disable-background-networking', '--disable-component-update',
-			'--disable-sync', '--disable-dev-shm-usage'],
-	});
-	cleanups.push(() => browser.close());
-	const version = browser.version();
+	// Each measurement gets a browser of its own with a new profile on
+	// disk (IndexedDB as a user's browser keeps it; an incognito context
+	// would keep it in memory), removed afterwards.
+	const newProfile = async () => {
+		const dir = await mkdtemp(join(tmpdir(), 'tf-webbench-profile-'));
+		const ctx = await chromium.launchPersistentContext(dir, {
+			executablePath: process.env.TENFOUR_CHROMIUM ?? '/usr/bin/chromium',
+			headless: true, timeout: 60000, baseURL: web.url,
+			args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+				'--disable-background-networking', '--disable-component-update',
+				'--disable-sync', '--disable-dev-shm-usage'],
+		});
+		ctx.setDefaultTimeout(600000);
+		const close = async () => {
+			await ctx.close().catch(() => {});
+			await rm(dir, { recursive: true, force: true });
+		};
+		cleanups.push(close);
+		return { ctx, close, version: ctx.browser()?.version() ?? '' };
+	};
+	const probe = await newProfile();
+	const version = probe.version || (await probe.ctx.newPage().then((p) =>
+		p.evaluate(() => navigator.userAgent)));
+	await probe.close();
 	console.log(`Chromium ${version}, pages on ${web.url}`);
 
 	/** @type {any} */
@@ -142,8 +159,8 @@ async function main() {
 		// (TOTP codes are single-use), first login, first sync.
 		const user = `bench-${run}`;
 		await td.userAdd(user, `Bench dispatcher ${run}`, 'dispatcher', null, 'Bench-Copper-Lantern-41');
-		const ctx = await browser.newContext({ baseURL: web.url });
-		ctx.setDefaultTimeout(600000);
+		const prof = await newProfile();
+		const ctx = prof.ctx;
 		const page = await ctx.newPage();
 		page.on('pageerror', (e) => console.error(`[page] ${e}`));
 		await page.goto('/bench/web/tenfour.html');
@@ -172,13 +189,12 @@ async function main() {
 		}, WRITES);
 		// Unlock of the store holding N records: lock, unlock (3 times).
 		const unlockBig = await sdk(page, unlockTimes, PIN).catch((e) => ({ error: e.message }));
-		await ctx.close();
+		await prof.close();
 
 		// Writes into a small store (a fresh profile, the seeded 7 records
 		// are not enough for a dispatcher's scope: a user of an officer's).
-		const ctx2 = await browser.newContext({ baseURL: web.url });
-		ctx2.setDefaultTimeout(600000);
-		const p2 = await ctx2.newPage();
+		const prof2 = await newProfile();
+		const p2 = await prof2.ctx.newPage();
 		await p2.goto('/bench/web/tenfour.html');
 		await p2.waitForFunction(() => /** @type {any} */ (window).tfReady, null, { timeout: 60000 });
 		await p2.evaluate(() => /** @type {any} */ (window).tfReady);
@@ -206,7 +222,7 @@ async function main() {
 			await tf.unlock(pin);
 			return performance.now() - a;
 		}, PIN);
-		await ctx2.close();
+		await prof2.close();
 
 		const tf = {
 			login_ms: loginMs,
@@ -231,9 +247,8 @@ async function main() {
 		// PouchDB: a fresh profile each, default batch size then 1,000.
 		const pr = {};
 		for (const batch of [0, 1000]) {
-			const c = await browser.newContext({ baseURL: web.url });
-			c.setDefaultTimeout(600000);
-			const p = await c.newPage();
+			const pp = await newProfile();
+			const p = await pp.ctx.newPage();
 			p.on('pageerror', (e) => console.error(`[pouch page] ${e}`));
 			await p.goto('/bench/web/pouch.html');
 			await p.waitForFunction(() => /** @type {any} */ (window).pouchBench, null, { timeout: 60000 });
@@ -242,7 +257,7 @@ async function main() {
 			if (r.docs !== N) throw new Error(`PouchDB replicated ${r.docs} docs, not ${N}`);
 			/** @type {any} */ (pr)[batch ? 'batch_1000_ms' : 'default_ms'] = r.ms;
 			/** @type {any} */ (pr).adapter = r.adapter;
-			await c.close();
+			await pp.close();
 		}
 		res.pouchdb.push(pr);
 		console.log(`run ${run + 1}: PouchDB replicate ${(/** @type {any} */ (pr).default_ms / 1000).toFixed(2)} s ` +

@@ -170,7 +170,7 @@ export default {
 					await login(env, S.page, { user: 'alvarez' });
 					assertEq(await sdk(S.page, (tf) => tf.state), 'unlocked', 'state after online login');
 					await sdk(S.page, (tf) => tf.lock());
-					return `${e.message.replace('in the page: ', '').slice(0, 50)}; then ${e2.code}, online login opens`;
+					return `${e.message.replace('in the page: ', '').slice(0, 50).replace(/[;.,]+$/, '')}; then ${e2.code}, online login opens`;
 				},
 			},
 			{
