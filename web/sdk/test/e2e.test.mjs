@@ -217,3 +217,38 @@ test('clock 90 s fast: clock_skew re-stamps and the push goes through; purge on 
 		b.tf.close();
 		d.tf.close();
 	});
+
+test('text conflict: concurrent remarks, resolved side by side, audited',
+	{ skip: !haveServer && 'build/native/tenfourd not built' }, async () => {
+		const a = await profile('web-2a12-c');
+		await login(a.tf, 'alvarez');
+		await a.tf.sync();
+		// The supervisor (dana's TOTP steps are used up by now).
+		const d = await profile('web-sup-4');
+		await login(d.tf, 'sgt.reyes');
+		await d.tf.sync();
+		const [inc] = await a.tf.records.list({ entity: 'incident' });
+		assert.ok(inc);
+		// Both edit the same revision of the remarks.
+		await a.tf.mutate.editText(inc.id, 'remarks', 'Officer: DV, suspect left on foot.');
+		await d.tf.mutate.editText(inc.id, 'remarks', 'Sgt: assault with a weapon.');
+		await d.tf.sync();
+		await a.tf.sync();
+		const cs = await a.tf.conflicts();
+		assert.equal(cs.length, 1);
+		assert.equal(cs[0].field, 'remarks');
+		assert.equal(cs[0].conflict.proposed, 'Officer: DV, suspect left on foot.');
+		assert.equal(cs[0].conflict.head, 'Sgt: assault with a weapon.');
+		await assert.rejects(a.tf.resolve(inc.id, 'remarks', 'custom'),
+			{ code: 'invalid_argument' });
+		const text = 'Sgt: assault with a weapon. Officer: suspect left on foot.';
+		await a.tf.resolve(inc.id, 'remarks', 'custom', text);
+		await a.tf.sync();
+		assert.equal((await a.tf.conflicts()).length, 0);
+		await d.tf.sync();
+		assert.equal((await d.tf.records.get(inc.id)).record.f.remarks.v, text);
+		const types = (await a.tf.audit()).map((/** @type {any} */ e) => e.entry.type);
+		assert.ok(types.includes('conflict_resolution'));
+		a.tf.close();
+		d.tf.close();
+	});
