@@ -187,6 +187,8 @@ async function main() {
 		if (!suite.tests && !suite.setup) continue;
 		const env = makeEnv(suite);
 		const prefix = `web/${suite.name}`;
+		// The push log is per suite (each suite has its own tenfourd).
+		env.web.pushes.length = 0;
 		/** @type {any[]} */
 		let tests = [];
 		try {
