@@ -3,8 +3,9 @@
 #   N passed, N failed
 # Suites: native unit/property/vector tests of the core and of tenfourd,
 # the same under ASan+UBSan,
-# libFuzzer corpus replay, the test vectors in wasm under Node, and the
-# static analysis of `make lint`.
+# libFuzzer corpus replay, the test vectors in wasm under Node, the web
+# SDK's tests in Node and in headless Chromium, and the static analysis
+# of `make lint`.
 # `run-checks.sh native` runs only the native suite.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -43,13 +44,22 @@ run_counted() {
 }
 
 # Core tests, then server tests (tests/server: tenfourd's modules and the
-# HTTP suites, which start $dir/tenfourd on loopback with temp data dirs).
+# HTTP suites, which start $dir/tenfourd on loopback with temp data dirs),
+# then the native client's (tests/client: the library and the `tenfour`
+# CLI of $dir against a tenfourd).  Under the sanitizers the client
+# suites talk to the native tenfourd: the server's code is checked under
+# ASan+UBSan by its own suites, and an instrumented daemon would triple
+# the client suites' time for no new coverage of the client.
 suite_tests() {
 	local dir=$1 t
-	for t in "$dir"/tests/test_* "$dir"/tests/server/test_* \
-		"$dir"/tests/client/test_*; do
+	for t in "$dir"/tests/test_* "$dir"/tests/server/test_*; do
 		[[ -x $t ]] || continue
 		run_counted "$(basename "$dir")/${t#"$dir"/tests/}" "$t"
+	done
+	for t in "$dir"/tests/client/test_*; do
+		[[ -x $t ]] || continue
+		TF_TENFOURD=$PWD/build/native/tenfourd \
+			run_counted "$(basename "$dir")/${t#"$dir"/tests/}" "$t"
 	done
 }
 
@@ -113,6 +123,34 @@ suite_wasm() {
 	fi
 }
 
+# The web SDK's unit tests under Node's test runner (TAP totals turned
+# into the closing line run_counted reads).
+suite_sdk() {
+	local log="$log_dir/sdk-node.log" p f
+	timeout 600 node --no-warnings --test --test-reporter=tap \
+		web/sdk/test/*.test.mjs >"$log" 2>&1
+	local rc=$?
+	p=$(grep -E '^# pass [0-9]+' "$log" | tail -n 1 | awk '{print $3}')
+	f=$(grep -E '^# fail [0-9]+' "$log" | tail -n 1 | awk '{print $3}')
+	p=${p:-0}
+	f=${f:-1}
+	if ((rc != 0 && f == 0)); then f=1; fi
+	total_pass=$((total_pass + p))
+	total_fail=$((total_fail + f))
+	if ((f)); then
+		echo "FAIL web/sdk node tests ($p passed, $f failed, exit $rc); log follows:"
+		tail -n 60 "$log"
+	else
+		echo "ok   web/sdk node tests ($p passed)"
+	fi
+}
+
+# The browser suites: headless Debian Chromium through playwright-core
+# against tenfourd (tests/web, scripts/run-web-tests.sh).
+suite_web() {
+	run_counted web/chromium scripts/run-web-tests.sh
+}
+
 # The property tests run other schedules under the sanitizers than
 # natively (TF_SEED); a failure prints the seed that reproduces it.
 case ${1:-all} in
@@ -124,6 +162,8 @@ all)
 	TF_SEED=${TF_SEED_SAN:-1000001} suite_tests build/san
 	suite_fuzz
 	suite_wasm
+	suite_sdk
+	suite_web
 	suite_demo
 	suite_lint
 	;;
