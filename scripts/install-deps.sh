@@ -82,7 +82,9 @@ if [[ ${1:-} == --bench ]]; then
 		export DEBIAN_FRONTEND=noninteractive
 		apt-get update -qq && apt-get install -y -qq npm >/dev/null
 	fi
-	if [[ ! -d bench/js/node_modules ]]; then
+	# again when the lock changed since the last install
+	if [[ ! -f bench/js/node_modules/.package-lock.json ||
+		bench/js/package-lock.json -nt bench/js/node_modules/.package-lock.json ]]; then
 		(cd bench/js && npm ci --no-audit --no-fund --loglevel=error)
 	fi
 fi

@@ -6,7 +6,14 @@
 # build/wasm/tenfour.wasm first; this script builds the rest.
 # Not part of `make check`: timings depend on the machine and its load.
 #
-#   scripts/run-bench.sh [all|core|server [bench_server options]]
+#   scripts/run-bench.sh [all|core|server|client|web [options]]
+#
+# "client": the native client (bench/bench_client.c: encrypted vs
+# plaintext store, unlock, first sync of a 10,000-record shift, catch-up
+# of 2,000 queued commands) against tenfourd on 127.0.0.1.  Raw figures:
+# build/bench/client.json.
+# "web": the browser SDK in headless Chromium beside PouchDB
+# (bench/web/run.mjs).  Raw figures: build/bench/web.json.
 #
 # "server": tenfourd under load (bench/bench_server.c: push, pull, SSE
 # pokes, RSS) and PouchDB Server on the same documents in the same run
@@ -18,17 +25,29 @@ cd "$(dirname "$0")/.."
 what=${1:-all}
 shift || true
 case $what in
-all | core | server) ;;
+all | core | server | client | web) ;;
 *)
-	echo "usage: scripts/run-bench.sh [all|core|server [--quick]]" >&2
+	echo "usage: scripts/run-bench.sh [all|core|server|client|web [--quick]]" >&2
 	exit 2
 	;;
 esac
 
 scripts/install-deps.sh --bench
-# node_modules from before pouchdb-server joined the lock: install again
-if [[ ! -d bench/js/node_modules/pouchdb-server ]]; then
-	(cd bench/js && npm ci --no-audit --no-fund --loglevel=error)
+
+if [[ $what == client ]]; then
+	make SAN=0 all build/native/bench/bench_client
+	mkdir -p build/bench
+	echo "client bench: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+	TF_TENFOURD=build/native/tenfourd build/native/bench/bench_client "$@" \
+		--out build/bench/client.json
+	cat build/bench/client.json
+	exit 0
+fi
+if [[ $what == web ]]; then
+	make SAN=0 all wasm
+	echo "web bench: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+	node --no-warnings bench/web/run.mjs "$@"
+	exit 0
 fi
 
 if [[ $what != server ]]; then
