@@ -2069,6 +2069,24 @@ static int mutate(cli *a, const char *entity, const char *id, const char *op,
 	tf_client_status_get(a->c, &st);
 	rc = tf_client_mutate(a->c, entity, id, op, args->data, st.online,
 			      cmd_id, rec, &err);
+	if (rc == TF_EOFFLINE && !st.online) {
+		/*
+		 * An online-only field, and this process has not talked to
+		 * the server yet: ask it (the public banner endpoint, bounded
+		 * by the client's timeout) and, when it answers, try again
+		 * as online.  Offline the refusal stands.
+		 */
+		tf_buf probe;
+		int64_t rev = 0;
+
+		tf_buf_init(&probe);
+		if (tf_client_banner(a->c, &probe, &rev, NULL) == 0) {
+			tf_err_clear(&err);
+			rc = tf_client_mutate(a->c, entity, id, op, args->data,
+					      1, cmd_id, rec, &err);
+		}
+		tf_buf_free(&probe);
+	}
 	if (rc)
 		return fail(a, rc, &err, id ? id : entity);
 	memset(&st, 0, sizeof st);

@@ -1177,6 +1177,16 @@ static void resolve_remarks(void)
 	CHECK_STR(tf_h_str(vfield(j, "remarks"), "v", END), REMARKS_FINAL);
 	CHECK_STR(tf_h_str(j, "sync", END), "synced");
 	tf_json_free(j);
+	/* Back in signal, submitting the report (online_only) goes
+	   through: a fresh CLI process learns the server answers, then
+	   queues it. */
+	CLI_OK(&alv, 0, NULL, "set", "report", rep, "status=draft");
+	CLI_OK(&alv, 0, NULL, "set", "report", rep, "status=submitted");
+	CLI_OK(&alv, 0, NULL, "sync");
+	j = cli_get(&alv, 0, rep);
+	CHECK_STR(tf_h_str(j, "sync", END), "synced");
+	CHECK_STR(tf_h_str(vfield(j, "status"), "v", END), "submitted");
+	tf_json_free(j);
 
 	/* The server: no longer listed; Dana sees the reconciled text. */
 	CHECK_INT(tf_h_request(&H, &s_dana, "GET", "/v1/conflicts", NULL, 0,
