@@ -134,9 +134,15 @@ export class Keyring {
 		/** @type {{gen: number, used: number, reserved: number}|null} */
 		this._seal = null;
 		this._lastActivity = this.clock.mono();
-		// A monotonic reading is only comparable within one page's
-		// life: the first decision of this page drops the old anchor.
-		this._freshPage = true;
+		/**
+		 * The clock guard's anchor (policy.h: kept in memory only).  A
+		 * monotonic reading (performance.now()) is comparable only
+		 * within one page: each tab has its own time origin.  So only
+		 * high_water, offset and tripped are stored and shared by the
+		 * tabs; every page anchors itself, at its first check.
+		 * @type {{anchor_wall: number, anchor_mono: number}|null}
+		 */
+		this._anchor = null;
 	}
 
 	// ------------------------------------------------------ device key
@@ -384,10 +390,11 @@ export class Keyring {
 		const guard = this.core.call('policy.grant_accept', { grant: claims,
 			server_time: serverTime, now: this.clock.wall(),
 			mono: this.clock.mono() });
-		this._freshPage = false;
+		const { shared, anchor } = splitGuard(guard);
 		await this.backend.write({ put: [
 			['meta', 'grant', await this._sealDev('grant', { grant, claims })],
-			['meta', 'guard', await this._sealDev('guard', guard)]] });
+			['meta', 'guard', await this._sealDev('guard', shared)]] });
+		this._anchor = anchor;
 	}
 
 	/** @returns {Promise<Claims|null>} the stored grant's claims */
@@ -403,19 +410,18 @@ export class Keyring {
 	async decide() {
 		const g = await this.getMeta('grant');
 		if (!g) return null;
-		let guard = await this.getMeta('guard');
-		if (this._freshPage && guard) {
-			// performance.now() restarted with this page.
-			delete guard.anchor_mono;
-			delete guard.anchor_wall;
-		}
+		// The stored part (a store of an older SDK may still hold an
+		// anchor of another page: never used) and this page's anchor.
+		const stored = await this.getMeta('guard');
+		const { shared } = splitGuard(stored);
+		const guard = stored ? { ...shared, ...(this._anchor ?? {}) } : stored;
 		const d = this.core.call('policy.grant_decide', { grant: g.claims,
 			guard, now: this.clock.wall(), mono: this.clock.mono() });
-		this._freshPage = false;
-		const before = JSON.stringify(guard);
-		if (JSON.stringify(d.guard) !== before)
-			await this.putMeta('guard', d.guard);
-		if (d.status === 'clock_rollback' && guard?.tripped !== 'clock_rollback')
+		const next = splitGuard(d.guard);
+		this._anchor = next.anchor;
+		if (JSON.stringify(next.shared) !== JSON.stringify(stored))
+			await this.putMeta('guard', next.shared);
+		if (d.status === 'clock_rollback' && shared.tripped !== 'clock_rollback')
 			this.audit('clock_rollback', false, { reason: d.reason });
 		return d;
 	}
@@ -554,7 +560,7 @@ export class Keyring {
 		this.storeId = randomHex(16);
 		await this.backend.write({ put: [['meta', 'wiped_at',
 			this.clock.wall()], ['meta', 'store_id', this.storeId]] });
-		this._freshPage = true;
+		this._anchor = null;
 	}
 
 	// --------------------------------------------------------- sealing
@@ -663,6 +669,21 @@ export class Keyring {
 				'store', { where: kind, cause: e });
 		}
 	}
+}
+
+/**
+ * Splits the core's clock guard into what is stored and shared by every
+ * tab of the profile (high_water, offset, tripped) and this page's
+ * monotonic anchor (null when the guard has none).
+ * @param {any} guard
+ * @returns {{shared: {high_water?: number, offset?: number, tripped?: string},
+ *   anchor: {anchor_wall: number, anchor_mono: number}|null}}
+ */
+function splitGuard(guard) {
+	if (!guard) return { shared: {}, anchor: null };
+	const { anchor_wall: aw, anchor_mono: am, ...shared } = guard;
+	return { shared, anchor: typeof aw === 'number' && typeof am === 'number'
+		? { anchor_wall: aw, anchor_mono: am } : null };
 }
 
 /**

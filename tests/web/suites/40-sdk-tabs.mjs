@@ -133,6 +133,27 @@ export default {
 						'results other than applied');
 				},
 			},
+			{
+				name: 'a tab opened later unlocks and keeps working',
+				after: true,
+				async fn() {
+					// The remaining tab has been open for a while; a new one
+					// (its page clock starting at 0) unlocks and writes
+					// some seconds later, while the first keeps writing.
+					const late = await openApp(S.ctx);
+					await sdk(late, (tf, pin) => tf.unlock(pin), PIN);
+					for (let i = 0; i < 3; i++) {
+						await new Promise((r) => setTimeout(r, 3000));
+						await sdk(S.other, (tf, a) => tf.mutate.append(a.inc, 'notes',
+							{ kind: 'note', text: `old tab ${a.i}` }), { inc: S.inc, i });
+						await sdk(late, (tf, a) => tf.mutate.append(a.inc, 'notes',
+							{ kind: 'note', text: `late tab ${a.i}` }), { inc: S.inc, i });
+					}
+					await until(async () => (await sdk(late, (tf) => tf.status())).pending === 0,
+						'the late tab\'s notes synced', 30000);
+					assertEq(await sdk(late, (tf) => tf.state), 'unlocked', 'late tab state');
+				},
+			},
 		];
 	},
 	async teardown() {

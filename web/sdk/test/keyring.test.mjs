@@ -237,3 +237,39 @@ test('key rotation: a new generation before the limit, old rows still open', asy
 	// Counts resume from the reservation after an unlock: no reuse.
 	assert.ok(/** @type {any} */ (kr.seals).used >= 1);
 });
+
+test('clock guard: each tab keeps its own monotonic anchor; only high_water, offset and tripped are stored', async () => {
+	// Tab 1 has been open 10 minutes (performance.now() ~ 600,000); tab 2
+	// opens now, its page clock starting near 0.  Same profile, same wall
+	// clock.
+	const t1 = await loggedIn();
+	t1.clock.advance(600000);
+	assert.equal((await t1.kr.decide())?.status, 'ok', 'tab 1 after 10 minutes');
+	const wall = t1.clock;
+	const clock2 = { wall: () => wall.w, mono: () => m2 };
+	let m2 = 5;
+	const kr2 = await openKeyring({ backend: t1.backend, core: t1.c, clock: clock2 });
+	assert.equal((await kr2.decide())?.status, 'ok', 'tab 2 at its first check');
+	for (let i = 0; i < 5; i++) {
+		wall.advance(3000);
+		m2 += 3000;
+		assert.equal((await t1.kr.decide())?.status, 'ok', `tab 1, check ${i}`);
+		assert.equal((await kr2.decide())?.status, 'ok', `tab 2, check ${i}`);
+	}
+	const stored = await t1.kr.getMeta('guard');
+	assert.deepEqual(Object.keys(stored).sort(), ['high_water', 'offset', 'tripped']);
+	assert.equal(stored.high_water, wall.w);
+	// A store of an older SDK with another page's anchor in it: ignored.
+	await t1.kr.putMeta('guard', { ...stored, anchor_mono: 10 ** 9,
+		anchor_wall: wall.w });
+	assert.equal((await kr2.decide())?.status, 'ok', 'a stored anchor is not used');
+	assert.equal((await t1.kr.getMeta('guard')).anchor_mono, undefined);
+	// Within one tab the anchor still catches a clock set back.
+	wall.w -= 120000;
+	m2 += 1000;
+	assert.equal((await kr2.decide())?.status, 'clock_rollback');
+	// ... and the verdict is shared: tab 1 is refused too.
+	wall.w += 120000;
+	assert.equal((await t1.kr.getMeta('guard')).tripped, 'clock_rollback');
+	await assert.rejects(t1.kr.requireGrant(), { code: 'clock_rollback' });
+});
