@@ -22,6 +22,8 @@
 //    cache, so code and wasm always come from one version;
 //  - /v1/ (the server) is never cached: data goes through the encrypted
 //    store only;
+//  - the first install takes control of the open pages (clients.claim())
+//    without reloading them: they already run this version's code;
 //  - a new version waits (no skipWaiting) until the page calls
 //    applyUpdate(); then every tab of the origin reloads onto it at once,
 //    so no tab keeps running old code beside a store the new code may
@@ -113,11 +115,18 @@ export async function registerShell(url, o = {}) {
 			if (w.state === 'installed') ready();
 		});
 	});
-	// When the new worker takes over (this tab or another asked), every
-	// tab reloads onto the new code.
+	// When a new worker replaces the one that controlled this page (an
+	// update: this tab or another asked), every tab reloads onto the new
+	// code.  The first install's clients.claim() also fires
+	// controllerchange, on a page that had no controller: that page
+	// already runs the code the worker caches, so it is not reloaded (a
+	// login form being typed into stays as it is).
+	let controlled = !!sc.controller;
 	let reloading = false;
 	sc.addEventListener('controllerchange', () => {
-		if (reloading) return;
+		const update = controlled;
+		controlled = !!sc.controller;
+		if (!update || reloading) return;
 		reloading = true;
 		location.reload();
 	});

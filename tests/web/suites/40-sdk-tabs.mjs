@@ -2,10 +2,12 @@
 // write at once, only one syncs, the server's ledger gets every command
 // once (each cmd_id and seq in one push only, every result "applied",
 // none "duplicate" or "cmd_id_reused"), both tabs converge with dispatch;
-// when the syncing tab closes the other takes over.
+// when the syncing tab closes the other takes over; a tab opened later
+// (its page clock starting at 0) unlocks and keeps writing; the app
+// shell's first install does not reload the page.
 
 import { nodeClient } from '../lib/node-client.mjs';
-import { PIN, assert, assertEq, diagnose, enrollLogin, openApp, sdk, until, waitSynced }
+import { APP, PIN, assert, assertEq, diagnose, enrollLogin, openApp, sdk, until, waitSynced }
 	from '../lib/sdk.mjs';
 
 const N = 6;
@@ -152,6 +154,38 @@ export default {
 					await until(async () => (await sdk(late, (tf) => tf.status())).pending === 0,
 						'the late tab\'s notes synced', 30000);
 					assertEq(await sdk(late, (tf) => tf.state), 'unlocked', 'late tab state');
+				},
+			},
+			{
+				name: 'the app shell\'s first install does not reload a page being typed into',
+				async fn() {
+					// A fresh profile: no service worker yet.  The page
+					// registers the shell; the worker installs, activates
+					// and claims the page (controllerchange) while the
+					// user types into the vendor's login form.
+					const ctx = await env.newContext('first-install');
+					const page = await ctx.newPage();
+					let loads = 0;
+					page.on('load', () => loads++);
+					await page.goto(APP, { timeout: 30000 });
+					await page.evaluate(() => {
+						const i = document.createElement('input');
+						i.id = 'vendor-user';
+						document.body.append(i);
+					});
+					await page.fill('#vendor-user', 'brooks');
+					await until(() => page.evaluate(() => !!navigator.serviceWorker.controller),
+						'the shell worker controlling the page', 30000);
+					await until(() => page.evaluate(() => /** @type {any} */ (window).tfShell),
+						'the app seeing the worker take control', 30000);
+					// A reload would start within milliseconds of the
+					// controllerchange; give it ample time to show.
+					await page.waitForTimeout(1000);
+					assertEq(loads, 1, 'page loads');
+					assertEq(await page.inputValue('#vendor-user'), 'brooks', 'the typed text');
+					assertEq(await page.evaluate(() =>
+						/** @type {any} */ (performance.getEntriesByType('navigation')[0]).type),
+					'navigate', 'navigation type');
 				},
 			},
 		];

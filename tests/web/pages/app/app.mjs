@@ -20,11 +20,6 @@ const stateEl = /** @type {HTMLElement} */ (document.getElementById('state'));
 
 // @ts-ignore
 window.tfEvents = events;
-// The SDK's registerShell reloads the page when a worker takes control,
-// the first install's clients.claim() included: a page that opened with no
-// controller is about to reload (tests wait for that).
-// @ts-ignore
-window.tfFirstInstall = !navigator.serviceWorker?.controller;
 // @ts-ignore
 window.tfShell = (async () => {
 	await registerShell('/tests/web/pages/app/sw.mjs');
