@@ -6,7 +6,14 @@
 //
 //   const web = await startWebServer({root, upstream: 'http://127.0.0.1:PORT'});
 //   web.url       // http://127.0.0.1:<random port>
-//   web.setUpstream(url) / web.stats / await web.close()
+//   web.setUpstream(url) / web.stats / web.pushes / await web.close()
+//
+// web.pushes is the push log of the current upstream only: each suite has
+// its own tenfourd (seqs restart at 1, and suites 20 and 30 both use device
+// web-2a12), so a "no command sent twice" check must not see another
+// suite's pushes.  setUpstream(url) starts a new, empty log for that
+// tenfourd; a push still in flight to the previous one lands in that one's
+// log, never in the new one.
 //
 // `routes` adds more proxied prefixes (the benchmark sends /pouch/ to
 // PouchDB Server, prefix stripped), also same-origin.
@@ -62,11 +69,20 @@ export async function startWebServer(opts) {
 	let upstream = opts.upstream ? new URL(opts.upstream) : null;
 	const stats = { api: 0, static: 0, notFound: 0, apiErrors: 0 };
 	/**
+	 * @typedef {{path: string, upstream: string, status: number,
+	 *   request: string, reply: string}} Push
 	 * Every POST /v1/sync/push that went through, with both bodies (the
-	 * tests' view of what reached the server's ledger).
-	 * @type {{path: string, status: number, request: string, reply: string}[]}
+	 * tests' view of what reached the server's ledger), per upstream
+	 * (origin): one tenfourd's ledger each.
+	 * @type {Map<string, Push[]>}
 	 */
-	const pushes = [];
+	const pushLogs = new Map();
+	/** @param {string} origin @returns {Push[]} */
+	const pushLog = (origin) => {
+		let l = pushLogs.get(origin);
+		if (!l) pushLogs.set(origin, (l = []));
+		return l;
+	};
 	/** @type {Set<import('node:http').ClientRequest>} */
 	const pending = new Set();
 
@@ -101,7 +117,8 @@ export async function startWebServer(opts) {
 				/** @type {Buffer[]} */
 				const out = [];
 				ur.on('data', (d) => out.push(d));
-				ur.on('end', () => pushes.push({ path, status: ur.statusCode ?? 0,
+				ur.on('end', () => pushLog(to.origin).push({ path,
+					upstream: to.origin, status: ur.statusCode ?? 0,
 					request: Buffer.concat(reqBody).toString(),
 					reply: Buffer.concat(out).toString() }));
 			}
@@ -198,10 +215,22 @@ export async function startWebServer(opts) {
 		url,
 		port: addr.port,
 		stats,
-		pushes,
-		/** @param {string|null} u */
+		/**
+		 * The pushes that went to the current upstream (its tenfourd's
+		 * ledger); empty without one.
+		 * @returns {Push[]}
+		 */
+		get pushes() {
+			return upstream ? pushLog(upstream.origin) : [];
+		},
+		/**
+		 * Sends /v1 to another tenfourd (null: none), with a new, empty
+		 * push log.
+		 * @param {string|null} u
+		 */
 		setUpstream(u) {
 			upstream = u ? new URL(u) : null;
+			if (upstream) pushLogs.delete(upstream.origin);
 		},
 		async close() {
 			for (const up of pending) up.destroy();
