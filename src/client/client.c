@@ -14,12 +14,16 @@
  */
 #include "client/internal.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -266,9 +270,18 @@ static int save_guard(tf_client *c, tf_err *err)
 	tf_buf_init(&b);
 	tf_buf_printf(&b,
 		      "{\"high_water_ms\":%" PRId64 ",\"offset_ms\":%" PRId64
-		      ",\"tripped\":%d}",
+		      ",\"tripped\":%d",
 		      c->guard.high_water_ms, c->guard.offset_ms,
 		      c->guard.tripped);
+	/* The anchor crosses processes only within one boot: without it a
+	   new process re-anchors and never sees a wall clock held still. */
+	if (c->guard.anchored && c->boot_id[0])
+		tf_buf_printf(&b,
+			      ",\"boot\":\"%s\",\"anchor_wall_ms\":%" PRId64
+			      ",\"anchor_mono_ms\":%" PRId64,
+			      c->boot_id, c->guard.anchor_wall_ms,
+			      c->guard.anchor_mono_ms);
+	tf_buf_putc(&b, '}');
 	rc = meta_put_buf(c, M_GUARD, &b, err);
 	if (rc == 0)
 		c->guard_saved_hw = c->guard.high_water_ms;
@@ -405,6 +418,29 @@ out:
 	return rc;
 }
 
+/*
+ * Restores the guard's persisted anchor when it was taken in this boot
+ * (same boot id): the monotonic clock is system-wide within a boot, so
+ * the core's wall/monotonic cross-check then spans processes.  Another
+ * boot, no boot id or no anchor stored: unanchored (the next check
+ * anchors).
+ */
+static void load_anchor(tf_client *c, const tf_json *o)
+{
+	char boot[sizeof c->boot_id];
+	int64_t aw = 0, am = 0;
+
+	c->guard.anchored = 0;
+	if (c->boot_id[0] == '\0' || copy_str(o, "boot", boot, sizeof boot) ||
+	    strcmp(boot, c->boot_id) != 0 ||
+	    get_i64(o, "anchor_wall_ms", &aw) ||
+	    get_i64(o, "anchor_mono_ms", &am))
+		return;
+	c->guard.anchored = 1;
+	c->guard.anchor_wall_ms = aw;
+	c->guard.anchor_mono_ms = am;
+}
+
 /* Everything meta holds: identity, grant, login, guard, unlock, audit. */
 static int load_meta(tf_client *c, tf_err *err)
 {
@@ -456,8 +492,13 @@ static int load_meta(tf_client *c, tf_err *err)
 		}
 		c->guard.tripped = (int)v;
 		c->guard_saved_hw = c->guard.high_water_ms;
+		load_anchor(c, o);
 		tf_json_free(o);
-	} else if (rc != TF_ENOTFOUND) {
+	} else if (rc == TF_ENOTFOUND) {
+		/* A keyring without its guard row fails closed. */
+		if (tf_store_has_keys(c->store))
+			c->guard.tripped = TF_GRANT_ROLLBACK;
+	} else {
 		return rc;
 	}
 	rc = meta_json(c, M_UNLOCK, &o, err);
@@ -471,7 +512,12 @@ static int load_meta(tf_client *c, tf_err *err)
 		}
 		c->unlock.failures = (uint32_t)v;
 		tf_json_free(o);
-	} else if (rc != TF_ENOTFOUND) {
+	} else if (rc == TF_ENOTFOUND) {
+		/* A keyring without its count fails closed: one try left. */
+		if (tf_store_has_keys(c->store) && c->has_grant &&
+		    c->grant.wipe_after > 0)
+			c->unlock.failures = c->grant.wipe_after - 1;
+	} else {
 		return rc;
 	}
 	return tfc_audit_load(c, err);
@@ -517,6 +563,48 @@ static int read_wipe_file(tf_client *c, char agency[TF_ID_MAX + 1],
 
 /* ------------------------------------------------------- open / close */
 
+static const char *url_problem(const char *u);
+
+/*
+ * The kernel's id of this boot (a UUID), "" when unreadable: then no
+ * clock anchor crosses processes.
+ */
+static void read_boot_id(char *out, size_t cap)
+{
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+	size_t n = 0, i;
+
+	out[0] = '\0';
+	if (f == NULL)
+		return;
+	if (fgets(out, (int)cap, f) == NULL)
+		out[0] = '\0';
+	(void)fclose(f);
+	n = strlen(out);
+	while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
+		out[--n] = '\0';
+	for (i = 0; i < n; i++) {
+		if (!isxdigit((unsigned char)out[i]) && out[i] != '-') {
+			out[0] = '\0';
+			return;
+		}
+	}
+	if (n < 32)
+		out[0] = '\0';
+}
+
+/*
+ * Keys, tokens and CJI live in this process's memory: no core file may
+ * hold them.  Best effort (a failure leaves the system's setting).
+ */
+static void harden_process(void)
+{
+	struct rlimit rl = { 0, 0 };
+
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	(void)setrlimit(RLIMIT_CORE, &rl);
+}
+
 int tf_client_open(const tf_client_opts *o, tf_client **out, tf_err *err)
 {
 	tf_client *c = NULL;
@@ -551,6 +639,11 @@ int tf_client_open(const tf_client_opts *o, tf_client **out, tf_err *err)
 		c->clock.mono_ms = sys_mono;
 	}
 	c->opts.clock = &c->clock;
+	if (o->clock)
+		snprintf(c->boot_id, sizeof c->boot_id, "injected-clock");
+	else
+		read_boot_id(c->boot_id, sizeof c->boot_id);
+	harden_process();
 	tfc_audit_forget(c);
 	if ((rc = set_path(c->home, sizeof c->home, o->home, NULL, err)) ||
 	    (rc = set_path(c->store_dir, sizeof c->store_dir, o->home, "store",
@@ -574,6 +667,11 @@ int tf_client_open(const tf_client_opts *o, tf_client **out, tf_err *err)
 			rc = tf_err_set(err, TF_ELIMIT, "server_url",
 					"server_url over %d bytes",
 					TFC_URL_MAX);
+			goto fail;
+		}
+		if (url_problem(o->server_url) != NULL) {
+			rc = tf_err_set(err, TF_EINVAL, "server_url", "%s",
+					url_problem(o->server_url));
 			goto fail;
 		}
 		memcpy(c->server_url, o->server_url,
@@ -716,18 +814,66 @@ static int call(tf_client *c, const char *method, const char *path,
 
 /* ------------------------------------------------------------- enroll */
 
-static int valid_url(const char *u)
+/*
+ * 1 when the authority after "http://" names a loopback host:
+ * localhost, 127.0.0.0/8 (dotted decimal) or [::1], then a port, a path
+ * or the end.  Anything else over plain HTTP would carry the
+ * credentials, the token, the CJI and a "wipe" verdict in clear.
+ */
+static int loopback_authority(const char *h)
+{
+	size_t n;
+	int dots = 0, digits = 0;
+
+	if (strncmp(h, "[::1]", 5) == 0) {
+		n = 5;
+	} else if (strncasecmp(h, "localhost", 9) == 0) {
+		n = 9;
+	} else if (strncmp(h, "127.", 4) == 0) {
+		unsigned v = 0;
+
+		for (n = 4;; n++) {
+			if (isdigit((unsigned char)h[n])) {
+				v = v * 10 + (unsigned)(h[n] - '0');
+				if (++digits > 3 || v > 255)
+					return 0;
+			} else if (h[n] == '.' && digits > 0 && dots < 2) {
+				dots++;
+				digits = 0;
+				v = 0;
+			} else {
+				break;
+			}
+		}
+		if (dots != 2 || digits == 0)
+			return 0;
+	} else {
+		return 0;
+	}
+	return h[n] == '\0' || h[n] == ':' || h[n] == '/';
+}
+
+/* 0 when u is an acceptable server URL, else a reason (static text). */
+static const char *url_problem(const char *u)
 {
 	size_t i, n = strlen(u);
 
-	if (n > TFC_URL_MAX ||
-	    (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0))
-		return 0;
+	if (n > TFC_URL_MAX)
+		return "the server URL is too long";
 	for (i = 0; i < n; i++) {
 		if ((unsigned char)u[i] <= ' ' || u[i] == 0x7f)
-			return 0;
+			return "the server URL holds a space or a control "
+			       "byte";
 	}
-	return 1;
+	if (strncmp(u, "https://", 8) == 0)
+		return u[8] ? NULL : "the server URL has no host";
+	if (strncmp(u, "http://", 7) == 0)
+		return loopback_authority(u + 7)
+			       ? NULL
+			       : "plain http:// is allowed only for a "
+				 "loopback host (localhost, 127.x.x.x, "
+				 "[::1]); use https://";
+	return "the server URL must start with https://";
 }
 
 int tf_client_enroll(tf_client *c, const char *server_url, const char *agency,
@@ -737,16 +883,18 @@ int tf_client_enroll(tf_client *c, const char *server_url, const char *agency,
 	tf_sigkey *key = NULL;
 	size_t n;
 	tf_buf b;
+	const char *why;
 	int rc;
 
 	if (c->enrolled || c->store != NULL || file_exists(c->identity_path))
 		return tf_err_set(err, TF_EEXIST, "identity",
 				  "%s is enrolled already", c->home);
-	if (server_url == NULL || !valid_url(server_url))
+	if (server_url == NULL)
 		return tf_err_set(err, TF_EINVAL, "server_url",
-				  "the server URL must be http:// or "
-				  "https://, at most %d bytes, no spaces",
-				  TFC_URL_MAX);
+				  "no server URL");
+	if ((why = url_problem(server_url)) != NULL)
+		return tf_err_set(err, TF_EINVAL, "server_url", "%s (at most "
+				  "%d bytes)", why, TFC_URL_MAX);
 	if (!valid_id(agency))
 		return tf_err_set(err, TF_EINVAL, "agency",
 				  "agency must be [A-Za-z0-9._@-]{1,64}");
@@ -1256,15 +1404,10 @@ int tf_client_unlock(tf_client *c, const char *pin, size_t len, tf_err *err)
 				  c->wiped ? "the store was wiped: log in "
 					     "online"
 					   : "not logged in: log in online");
-	if (is_unlocked(c)) {
-		rc = tfc_require_unlocked(c, err);
-		if (rc == 0) {
-			tfc_activity(c);
-			return 0;
-		}
-		if (rc != TF_ELOCKED)
-			return rc;
-	}
+	/* Unlocked already: the PIN is still verified and counted (a
+	   caller must not learn "unlocked" without knowing the PIN). */
+	if (c->replica != NULL || tf_store_unlocked(c->store))
+		lock_now(c, "reunlock");
 	/* The grant is judged before the PIN is tried (policy.h). */
 	rc = guard_check(c, err);
 	if (rc)

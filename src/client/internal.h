@@ -94,6 +94,12 @@ struct tf_client {
 	tf_timeguard guard; /* persisted in meta "guard" */
 	tf_unlock_state unlock; /* persisted in meta "unlock" */
 	int64_t guard_saved_hw; /* guard.high_water_ms last persisted */
+	/* The boot the monotonic clock belongs to: the guard's anchor is
+	   persisted with it and restored only within the same boot (the
+	   system boot id; a fixed name for an injected clock, whose
+	   monotonic the tests treat as system-wide); "" = no anchor
+	   across processes. */
+	char boot_id[48];
 
 	/* the session token, in memory while unlocked only (else "") */
 	char token[TFC_TOKEN_MAX + 1];

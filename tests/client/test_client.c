@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,10 +42,13 @@ static char root[256];
 /* An injected clock: the real clocks moved by offsets the test sets. */
 typedef struct test_clock {
 	int64_t wall_off, mono_off;
+	int64_t wall_fixed; /* when > 0: the wall clock held at this */
 } test_clock;
 
 static int64_t tc_wall(void *ctx)
 {
+	if (((test_clock *)ctx)->wall_fixed > 0)
+		return ((test_clock *)ctx)->wall_fixed;
 	return tf_h_now_ms() + ((test_clock *)ctx)->wall_off;
 }
 
@@ -463,7 +467,7 @@ TEST(grant_expiry_idle_lock_and_rollback)
 {
 	char rid[TF_UUID_LEN + 1];
 	tf_client_clock clk;
-	test_clock tc = {0, 0};
+	test_clock tc = {0, 0, 0};
 	tf_client_status st;
 	tf_client *c = open_client("mdt-c", &tc, &clk);
 	tf_buf b;
@@ -548,7 +552,7 @@ out:
 TEST(rollback_across_restart)
 {
 	tf_client_clock clk;
-	test_clock tc = {0, 0};
+	test_clock tc = {0, 0, 0};
 	tf_client *c = open_client("mdt-g", &tc, &clk);
 	tf_err err;
 
@@ -820,7 +824,7 @@ TEST(lookup_marks_stale_cache)
 {
 	char rid[TF_UUID_LEN + 1], cid[TF_UUID_LEN + 1], args[512];
 	tf_client_clock clk;
-	test_clock tc = {0, 0};
+	test_clock tc = {0, 0, 0};
 	tf_client *c = open_client("mdt-j", &tc, &clk);
 	tf_json *res = NULL;
 	tf_h_session s;
@@ -876,6 +880,181 @@ TEST(lookup_marks_stale_cache)
 
 /* ------------------------------------------------------------- main */
 
+/*
+ * The wall clock held at the login time while the monotonic clock runs
+ * 13 h, one process per hour: the anchor persisted with the guard (same
+ * "boot") catches it; before, each new process re-anchored and the grant
+ * never expired.
+ */
+TEST(clock_held_across_processes)
+{
+	tf_client_clock clk;
+	test_clock tc = {0, 0, 0};
+	tf_client *c = NULL;
+	tf_err err;
+	int rc = 0, i;
+
+	tc.wall_fixed = tf_h_now_ms();
+	c = open_client("mdt-k", &tc, &clk);
+	CHECK(c != NULL);
+	if (c == NULL)
+		return;
+	CHECK_INT(login_as(c, "kim", PIN, &err), 0);
+	for (i = 1; i <= 13 && rc == 0; i++) {
+		tf_client_close(c);
+		tc.mono_off = (int64_t)i * 60 * 60 * 1000;
+		c = open_client("mdt-k", &tc, &clk);
+		CHECK(c != NULL);
+		if (c == NULL)
+			return;
+		rc = tf_client_unlock(c, PIN, strlen(PIN), &err);
+	}
+	CHECK(rc == TF_EROLLBACK || rc == TF_EEXPIRED);
+	CHECK_INT(tf_client_is_unlocked(c), 0);
+	tf_client_close(c);
+}
+
+static int url_open_rc(const char *url)
+{
+	char home[512];
+	tf_client_opts o;
+	tf_client *c = NULL;
+	tf_err err;
+	int rc;
+
+	home_of("url-open", home, sizeof home);
+	memset(&o, 0, sizeof o);
+	o.home = home;
+	o.server_url = url;
+	rc = tf_client_open(&o, &c, &err);
+	tf_client_close(c);
+	return rc;
+}
+
+TEST(plain_http_only_on_loopback)
+{
+	static const char *bad[] = {
+		"http://cad.example.org", "http://10.0.0.5:8443/",
+		"http://127.0.0.1.evil.example/", "http://localhost.evil/",
+		"http://127.0.0.256/", "http://[::2]/", "ftp://127.0.0.1/",
+		"https://"};
+	static const char *good[] = {
+		"https://cad.example.org", "http://127.0.0.1:8080",
+		"http://127.1.2.3/", "http://localhost:9/", "http://[::1]:80",
+		"http://LOCALHOST"};
+	char pub[64];
+	tf_client *c = open_client("url-enroll", NULL, NULL);
+	tf_client_status st;
+	tf_err err;
+	size_t i;
+
+	CHECK(c != NULL);
+	if (c == NULL)
+		return;
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		CHECK_INT(tf_client_enroll(c, bad[i], AGENCY, "url-enroll",
+					   pub, &err),
+			  TF_EINVAL);
+		CHECK_STR(err.where, "server_url");
+		CHECK_INT(url_open_rc(bad[i]), TF_EINVAL);
+	}
+	CHECK_INT(tf_client_enroll(c, bad[0], AGENCY, "url-enroll", pub, &err),
+		  TF_EINVAL);
+	CHECK(strstr(err.msg, "use https://") != NULL);
+	tf_client_status_get(c, &st);
+	CHECK_INT(st.enrolled, 0);
+	CHECK(!file_there("url-enroll", "identity.pem"));
+	for (i = 0; i < sizeof good / sizeof good[0]; i++)
+		CHECK_INT(url_open_rc(good[i]), 0);
+	CHECK_INT(tf_client_enroll(c, "https://cad.example.org", AGENCY,
+				   "url-enroll", pub, &err),
+		  0);
+	tf_client_close(c);
+}
+
+/* An unlock call while unlocked still verifies and counts the PIN. */
+TEST(unlock_when_unlocked_checks_pin)
+{
+	tf_client *c = open_client("mdt-l", NULL, NULL);
+	tf_client_status st;
+	tf_err err;
+
+	CHECK(c != NULL);
+	if (c == NULL)
+		return;
+	CHECK_INT(login_as(c, "lee", PIN, &err), 0);
+	CHECK_INT(tf_client_is_unlocked(c), 1);
+	CHECK_INT(tf_client_unlock(c, "135792", 6, &err), TF_EAUTH);
+	CHECK_INT(tf_client_is_unlocked(c), 0);
+	tf_client_status_get(c, &st);
+	CHECK_INT(st.unlock_attempts_left, WIPE_AFTER - 1);
+	CHECK_INT(tf_client_unlock(c, PIN, strlen(PIN), &err), 0);
+	CHECK_INT(tf_client_unlock(c, PIN, strlen(PIN), &err), 0);
+	CHECK_INT(tf_client_is_unlocked(c), 1);
+	tf_client_status_get(c, &st);
+	CHECK_INT(st.unlock_attempts_left, WIPE_AFTER);
+	tf_client_close(c);
+}
+
+/* Deletes meta row `name` from home's store with sqlite3 (clear names). */
+static int meta_delete(const char *name_of_home, const char *row)
+{
+	char path[600];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	snprintf(path, sizeof path, "%s/%s/store/store.db", root,
+		 name_of_home);
+	rc = sqlite3_open(path, &db);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db, "DELETE FROM meta WHERE name=?",
+					-1, &st, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_text(st, 1, row, -1, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(db) == 1
+			     ? SQLITE_OK
+			     : SQLITE_ERROR;
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
+/* A keyring whose "guard" or "unlock" row is gone fails closed. */
+TEST(missing_meta_rows_fail_closed)
+{
+	tf_client *c = open_client("mdt-m", NULL, NULL);
+	tf_client_status st;
+	tf_err err;
+
+	CHECK(c != NULL);
+	if (c == NULL)
+		return;
+	CHECK_INT(login_as(c, "moss", PIN, &err), 0);
+	tf_client_close(c);
+	CHECK_INT(meta_delete("mdt-m", "unlock"), 0);
+	c = open_client("mdt-m", NULL, NULL);
+	CHECK(c != NULL);
+	if (c == NULL)
+		return;
+	tf_client_status_get(c, &st);
+	CHECK_INT(st.unlock_attempts_left, 1);
+	CHECK_INT(tf_client_unlock(c, PIN, strlen(PIN), &err), 0);
+	tf_client_close(c);
+	CHECK_INT(meta_delete("mdt-m", "guard"), 0);
+	c = open_client("mdt-m", NULL, NULL);
+	CHECK(c != NULL);
+	if (c == NULL)
+		return;
+	CHECK(tf_client_unlock(c, PIN, strlen(PIN), &err) == TF_EROLLBACK);
+	CHECK_INT(tf_client_is_unlocked(c), 0);
+	/* an online login clears it */
+	CHECK_INT(login_as(c, "moss", PIN, &err), 0);
+	CHECK_INT(tf_client_is_unlocked(c), 1);
+	tf_client_close(c);
+}
+
 static int rm_entry(const char *p, const struct stat *sb, int flag,
 		    struct FTW *ftw)
 {
@@ -893,7 +1072,8 @@ static int seed(void)
 		     {"chen", "mdt-c"},    {"diaz", "mdt-d"},
 		     {"fox", "mdt-f"},	   {"garcia", "mdt-g"},
 		     {"hill", "mdt-h"},	   {"ito", "mdt-i"},
-		     {"jones", "mdt-j"}};
+		     {"jones", "mdt-j"},   {"kim", "mdt-k"},
+		     {"lee", "mdt-l"},	   {"moss", "mdt-m"}};
 	tf_admin_actor a;
 	tf_err err;
 	size_t i;
@@ -965,6 +1145,10 @@ int main(int argc, char **argv)
 		RUN(grant_signed_by_another_key);
 		RUN(conflict_resolution_and_supersede_ack);
 		RUN(lookup_marks_stale_cache);
+		RUN(clock_held_across_processes);
+		RUN(plain_http_only_on_loopback);
+		RUN(unlock_when_unlocked_checks_pin);
+		RUN(missing_meta_rows_fail_closed);
 	} else {
 		tf_test_fail(__FILE__, __LINE__, "no server to test against");
 	}
