@@ -26,8 +26,10 @@ run_counted() {
 	local rc=$?
 	line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
 	if [[ -n $line ]]; then
-		p=$(sed -E 's/.* ([0-9]+) passed, ([0-9]+) failed.*/\1/' <<<"$line")
-		f=$(sed -E 's/.* ([0-9]+) passed, ([0-9]+) failed.*/\2/' <<<"$line")
+		line=$(grep -oE '[0-9]+ passed, [0-9]+ failed' <<<"$line" | tail -n 1)
+		p=${line%% passed*}
+		f=${line#*passed, }
+		f=${f%% failed*}
 		if ((rc != 0 && f == 0)); then f=1; fi
 	else
 		p=0
@@ -158,8 +160,36 @@ native)
 	suite_tests build/native
 	;;
 all)
-	suite_tests build/native
-	TF_SEED=${TF_SEED_SAN:-1000001} suite_tests build/san
+	# The native and the sanitizer suites run side by side (two cores;
+	# most of their time is PBKDF2 in one thread, fsync and waiting on
+	# tenfourd): each in a subshell whose lines go to its own log and
+	# whose totals come back through a file, printed in order.
+	par_dir=$(mktemp -d "${TMPDIR:-/tmp}/tf-check-XXXXXX")
+	(
+		suite_tests build/native
+		echo "$total_pass $total_fail" >"$par_dir/native.totals"
+	) >"$par_dir/native.out" 2>&1 &
+	native_pid=$!
+	(
+		total_pass=0 total_fail=0
+		TF_SEED=${TF_SEED_SAN:-1000001} suite_tests build/san
+		echo "$total_pass $total_fail" >"$par_dir/san.totals"
+	) >"$par_dir/san.out" 2>&1 &
+	san_pid=$!
+	wait "$native_pid"
+	wait "$san_pid"
+	for part in native san; do
+		cat "$par_dir/$part.out"
+		if [[ -f $par_dir/$part.totals ]]; then
+			read -r p f <"$par_dir/$part.totals"
+		else
+			echo "FAIL $part suites: no totals (the runner died)"
+			p=0 f=1
+		fi
+		total_pass=$((total_pass + p))
+		total_fail=$((total_fail + f))
+	done
+	rm -rf "$par_dir"
 	suite_fuzz
 	suite_wasm
 	suite_sdk
