@@ -522,11 +522,13 @@ export class Keyring {
 	}
 
 	/**
-	 * The idle decision now (policy.idle); locks when due.
-	 * @param {number} [agencyLockMs]
+	 * The idle decision now (policy.idle); locks when due unless
+	 * `o.keep` (the caller locks: tenfour.mjs first lets a sync exchange
+	 * in flight persist its reply).
+	 * @param {number} [agencyLockMs] @param {{keep?: boolean}} [o]
 	 * @returns {Promise<{lock: boolean, left_ms: number, limit_ms: number}|null>}
 	 */
-	async idle(agencyLockMs) {
+	async idle(agencyLockMs, o = {}) {
 		if (!this.unlocked) return null;
 		const c = await this.claims();
 		if (!c) return null;
@@ -536,7 +538,7 @@ export class Keyring {
 		if (agencyLockMs) input.agency_lock_ms = agencyLockMs;
 		if (this.exempt) input.exempt = true;
 		const r = this.core.call('policy.idle', input);
-		if (r.lock) this.lock();
+		if (r.lock && !o.keep) this.lock();
 		return r;
 	}
 

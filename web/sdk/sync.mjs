@@ -17,6 +17,10 @@
 // (1 s .. 60 s), at once when the browser says it is online again.
 // Other tabs learn of every change over BroadcastChannel (replica.mjs).
 //
+// Locking (or a new login) drains the engine first: the exchange in
+// flight finishes and its reply is persisted before the keys go (bounded
+// by the request timeout), so a push is not sent again for a lost reply.
+//
 // device_revoked: the store is wiped, a signed receipt sent, the caller
 // told.  401: the session is over (an online login is needed; queued
 // work stays).  A reset page drops the base and pulls from the start.
@@ -252,6 +256,40 @@ export class SyncEngine {
 		this._woken = false;
 		/** @type {TenfourWebError|null} */
 		this._endErr = null;
+		/** set by drain(): no exchange starts any more */
+		this._closing = false;
+		/** @type {Promise<any>|null} the round running now */
+		this._active = null;
+	}
+
+	/** Throws `locked` once drain() was called: no new exchange. */
+	_check() {
+		if (this._closing)
+			throw new TenfourWebError('locked', 'the SDK is locking: the ' +
+				'sync round stopped before its next exchange');
+	}
+
+	/**
+	 * Before the keys go (lock, a new login): stops the loop and lets the
+	 * round in flight finish the exchange it started and persist its
+	 * reply, so a push whose reply would be lost is not sent again (no
+	 * "duplicate").  No new exchange starts.  Returns null when no round
+	 * runs, else a promise that settles when it ends or after `ms`
+	 * (bounded: a reply that takes longer is lost, and its commands go
+	 * again at the next round, the server replying `duplicate`).
+	 * @param {number} ms
+	 * @returns {Promise<void>|null}
+	 */
+	drain(ms) {
+		this._closing = true;
+		this.stop();
+		const a = this._active;
+		if (!a) return null;
+		/** @type {any} */
+		let t;
+		return Promise.race([a.then(() => {}, () => {}),
+			new Promise((r) => { t = setTimeout(r, ms); })])
+			.finally(() => clearTimeout(t));
 	}
 
 	_emit(/** @type {string} */ t, /** @type {any} */ d) {
@@ -288,6 +326,7 @@ export class SyncEngine {
 			});
 			if (!req.commands.length) return sent;
 			if (total < 0) total = req.commands.length;
+			this._check();
 			let reply;
 			try {
 				reply = await this.http.json('POST', '/v1/sync/push', req);
@@ -328,6 +367,7 @@ export class SyncEngine {
 			});
 			const q = new URLSearchParams({ limit: String(this.pageLimit) });
 			if (cursor) q.set('cursor', /** @type {string} */ (cursor));
+			this._check();
 			let doc;
 			try {
 				doc = await this.http.json('GET', `/v1/sync/pull?${q}`);
@@ -359,7 +399,14 @@ export class SyncEngine {
 	 */
 	round() {
 		return /** @type {Promise<{pushed: number, records: number}>} */ (
-			withLock(`${this.syncLock}:round`, () => this._round()));
+			withLock(`${this.syncLock}:round`, () => {
+				this._check();
+				const p = this._round();
+				this._active = p;
+				return p.finally(() => {
+					if (this._active === p) this._active = null;
+				});
+			}));
 	}
 
 	async _round() {
@@ -368,6 +415,7 @@ export class SyncEngine {
 		const records = await this.pull();
 		// Commands queued meanwhile go at once.
 		const more = await this.push();
+		this._check();
 		await this.hooks.afterRound?.();
 		this.lastSync = Date.now();
 		this.lastError = null;

@@ -107,6 +107,8 @@ export class Tenfour {
 		this.subViews = new Map();
 		this._idleTimer = null;
 		this._lastDecide = 0;
+		/** @type {Promise<void>|null} a lock waiting for a sync exchange */
+		this._locking = null;
 		/** @type {BroadcastChannel|null} */
 		this.bc = typeof BroadcastChannel !== 'undefined'
 			? new BroadcastChannel(`tenfour:${this.name}`) : null;
@@ -249,6 +251,7 @@ export class Tenfour {
 	 */
 	async login(r) {
 		const en = this._enrolled();
+		if (this._locking) await this._locking;
 		const owner = await this.backend.get('meta', 'owner');
 		if (owner && owner !== r.user && await this.kr.hasKeys())
 			throw new TenfourWebError('permission_denied', 'this device\'s ' +
@@ -301,6 +304,7 @@ export class Tenfour {
 	 */
 	async unlock(pin) {
 		this._enrolled();
+		if (this._locking) await this._locking;
 		try {
 			await this.kr.unlock(pin);
 		} catch (e) {
@@ -314,8 +318,10 @@ export class Tenfour {
 	/** @param {any} session the login reply's session, or null (reload) */
 	async _afterUnlock(session) {
 		const en = this._enrolled();
-		// A login while unlocked: the old replica and loop go first.
-		this.stopSync();
+		// A login while unlocked: the old loop goes first (its exchange
+		// in flight persisted), then the old replica.
+		const wait = this._drainSync();
+		if (wait) await wait;
 		this.host?.free();
 		this.host = new ReplicaHost({ core: this.core, store: this.store,
 			clock: this.clock, device: en.device, user: this.claims.user,
@@ -347,14 +353,48 @@ export class Tenfour {
 		if (this.o.autoSync !== false && this.http.session) this.startSync();
 	}
 
-	/** Locks: drops keys and decrypted state; the sync loop stops. */
+	/**
+	 * Locks: data calls are refused at once; the sync loop stops; a sync
+	 * exchange in flight finishes and its reply is persisted (bounded by
+	 * the request timeout), then the keys and decrypted state go and the
+	 * state is "locked".  Resolves then (at once when no round runs).
+	 * @param {string} [reason]
+	 * @returns {Promise<void>}
+	 */
 	lock(reason = 'user') {
-		this.stopSync();
+		if (this._locking) return this._locking;
+		const wait = this._drainSync();
+		if (!wait) {
+			this._lockNow(reason);
+			return Promise.resolve();
+		}
+		const p = wait.then(() => {
+			this._locking = null;
+			this._lockNow(reason);
+		});
+		this._locking = p;
+		return p;
+	}
+
+	/** @param {string} reason */
+	_lockNow(reason) {
 		this._drop();
 		if (this.state === 'unlocked') {
 			this._setState('locked');
 			this.ev.emit('locked', { reason });
 		}
+	}
+
+	/**
+	 * Stops the sync loop; a promise when a round is in flight that
+	 * settles once its exchange's reply is persisted (or after the
+	 * request timeout and 5 s more), else null.
+	 * @returns {Promise<void>|null}
+	 */
+	_drainSync() {
+		const e = this.sync_;
+		this.sync_ = null;
+		return e ? e.drain(this.http.timeoutMs + 5000) : null;
 	}
 
 	_drop() {
@@ -382,7 +422,7 @@ export class Tenfour {
 				await this.store.commit({}, { secrets: { session: null } });
 			} catch { /* the lock below drops it from memory anyway */ }
 		}
-		this.lock('logout');
+		await this.lock('logout');
 	}
 
 	/** Crypto-erases the store now (the user asked). */
@@ -453,9 +493,9 @@ export class Tenfour {
 
 	/** Every data call: unlocked, not idle, grant still valid. */
 	async _gate() {
-		if (!this.host || !this.kr.unlocked)
+		if (this._locking || !this.host || !this.kr.unlocked)
 			throw new TenfourWebError('locked', 'locked: unlock with the PIN');
-		const idle = await this.kr.idle();
+		const idle = await this.kr.idle(undefined, { keep: true });
 		if (idle?.lock) {
 			this.lock('idle');
 			throw new TenfourWebError('locked', 'locked after inactivity ' +
@@ -481,7 +521,8 @@ export class Tenfour {
 		const lim = this.claims?.lock_after ?? 1800000;
 		if (this.o.exempt) return;
 		this._idleTimer = setTimeout(async () => {
-			const r = await this.kr.idle().catch(() => null);
+			const r = await this.kr.idle(undefined, { keep: true })
+				.catch(() => null);
 			if (r?.lock) this.lock('idle');
 			else if (r) this._armIdle();
 		}, lim + 50);
@@ -853,7 +894,7 @@ export class Tenfour {
 
 	/** Starts the background loop (one tab at a time syncs). */
 	startSync() {
-		if (!this.host || !this.http.session) return;
+		if (this._locking || !this.host || !this.http.session) return;
 		const e = this._engine();
 		e.watch().catch((err) => this.ev.emit('error', err));
 	}
@@ -921,12 +962,14 @@ export class Tenfour {
 	 * rejected notices; lock and grant state.
 	 */
 	async status() {
-		const unlocked = !!this.host && this.kr.unlocked;
+		const unlocked = !!this.host && this.kr.unlocked && !this._locking;
 		const d = this.claims ? await this.kr.decide().catch(() => null) : null;
 		/** @type {any} */
 		let sum = null;
 		if (unlocked) sum = /** @type {ReplicaHost} */ (this.host).summary();
-		const idle = unlocked ? await this.kr.idle().catch(() => null) : null;
+		const idle = unlocked ? await this.kr.idle(undefined, { keep: true })
+			.catch(() => null) : null;
+		if (idle?.lock) this.lock('idle');
 		return {
 			state: this.state,
 			enrolled: !!this.enrollment,
@@ -951,9 +994,12 @@ export class Tenfour {
 		};
 	}
 
-	/** Closes: stops sync, locks, releases the store. */
-	close() {
-		this.lock('close');
+	/**
+	 * Closes: stops sync, locks (after the exchange in flight, see
+	 * lock()), releases the store.
+	 */
+	async close() {
+		await this.lock('close');
 		this.bc?.close();
 		this.backend.close();
 	}

@@ -162,3 +162,76 @@ test('watch: a poke brings another client\'s change; stop ends it',
 			await srv.stop();
 		}
 	});
+
+test('a lock while a push is in flight waits for its reply and keeps it: the command is not sent again',
+	{ skip: !haveServer && 'build/native/tenfourd not built' }, async () => {
+		const srv = await startServer();
+		/** @type {any} */
+		let tf = null;
+		try {
+			/** @type {string[]} */
+			const sent = [];
+			/** @type {string[]} */
+			const results = [];
+			/** @type {((v?: any) => void)|null} */
+			let release = null;
+			/** @type {((v?: any) => void)|null} */
+			let replied = null;
+			let hold = false;
+			/** @type {typeof fetch} */
+			const tap = async (u, i) => {
+				const res = await fetch(u, i);
+				if (!String(u).endsWith('/v1/sync/push')) return res;
+				for (const c of JSON.parse(String(i?.body)).commands) sent.push(c.cmd_id);
+				const text = await res.text();
+				for (const r of JSON.parse(text).results ?? []) results.push(r.status);
+				if (hold) {
+					// The server applied the push; its reply is still on
+					// the way when the SDK locks.
+					hold = false;
+					const gate = new Promise((r) => { release = r; });
+					replied?.();
+					await gate;
+				}
+				return new Response(text, { status: res.status, headers: res.headers });
+			};
+			tf = await Tenfour.open({ core: await core(), schema: SCHEMA,
+				baseUrl: srv.url, backend: memoryBackend(), autoSync: false, fetch: tap });
+			const { publicKey } = await tf.enroll({ agency: 'demo', device: 'w-lock' });
+			srv.admin(['device-enroll', 'w-lock', '--label', 'w-lock', '--pubkey', publicKey]);
+			await tf.login({ user: 'alvarez', password: srv.user('alvarez').password,
+				totp: await srv.code('alvarez'), bannerRev: 1, pin: '583920' });
+			await tf.sync();
+			/** @type {any} */
+			let unit = null;
+			for (const u of await tf.records.list({ entity: 'unit' }))
+				if ((await tf.records.get(u.id)).record.f.callsign?.v === '2A12') unit = u;
+			const m = await tf.mutate.set(unit.id, { status: 'enroute' });
+			hold = true;
+			const isReplied = new Promise((r) => { replied = r; });
+			const round = tf.sync().then(() => 'done', (/** @type {any} */ e) => e.code);
+			await isReplied;
+			/** @type {string[]} */
+			const states = [];
+			tf.on('state', (/** @type {any} */ d) => states.push(d.state));
+			const locked = tf.lock();
+			// Data calls are refused at once; the keys stay until the
+			// reply is persisted.
+			await assert.rejects(tf.records.list(), { code: 'locked' });
+			assert.equal((await tf.status()).unlocked, false);
+			/** @type {any} */ (release)();
+			await locked;
+			assert.equal(tf.state, 'locked');
+			assert.deepEqual(states, ['locked']);
+			assert.ok(['done', 'locked'].includes(await round), `round: ${await round}`);
+			await tf.unlock('583920');
+			await tf.sync();
+			assert.equal((await tf.status()).pending, 0);
+			assert.equal((await tf.records.get(unit.id)).sync, 'synced');
+			assert.deepEqual(sent, [m.cmd_id], 'the command went once');
+			assert.deepEqual(results, ['applied'], 'no duplicate at the server');
+		} finally {
+			await tf?.close();
+			await srv.stop();
+		}
+	});
