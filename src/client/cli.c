@@ -127,6 +127,12 @@ typedef struct cli {
 	/* status: bound of the reachability probe (ms), 0: the default. */
 	long probe_timeout_ms;
 
+	/* $TENFOUR_PIN, taken out of the environment at start (children
+	   such as $EDITOR must not inherit it); zeroized at exit. */
+	char env_pin[TF_CLI_SECRET_MAX + 1];
+	size_t env_pin_len;
+	int env_pin_long; /* it was over TF_CLI_SECRET_MAX bytes */
+
 	/* After a wrong PIN: the attempts left, for the JSON error. */
 	int attempts_known;
 	uint32_t attempts_left;
@@ -480,7 +486,6 @@ static int read_tty(const char *prompt, int echo, char *out, size_t cap,
 static int get_pin(cli *a, const char *prompt, char *pin, size_t cap,
 		   size_t *len, tf_err *err)
 {
-	const char *env;
 	int rc;
 
 	if (a->pin_fd >= 0)
@@ -488,15 +493,13 @@ static int get_pin(cli *a, const char *prompt, char *pin, size_t cap,
 	rc = read_tty(prompt, 0, pin, cap, len, "PIN", err);
 	if (rc != TF_ENOTFOUND)
 		return rc;
-	env = getenv("TENFOUR_PIN");
-	if (env != NULL && *env != '\0') {
-		*len = strlen(env);
-		if (*len >= cap)
-			return tf_err_set(
-				err, TF_ELIMIT, "TENFOUR_PIN",
-				"TENFOUR_PIN is longer than %zu bytes",
-				cap - 1);
-		memcpy(pin, env, *len + 1);
+	if (a->env_pin_long || (a->env_pin_len > 0 && a->env_pin_len >= cap))
+		return tf_err_set(err, TF_ELIMIT, "TENFOUR_PIN",
+				  "TENFOUR_PIN is longer than %zu bytes",
+				  (size_t)TF_CLI_SECRET_MAX);
+	if (a->env_pin_len > 0) {
+		*len = a->env_pin_len;
+		memcpy(pin, a->env_pin, *len + 1);
 		return 0;
 	}
 	return tf_err_set(err, TF_ELOCKED, "PIN",
@@ -831,44 +834,259 @@ static int on_memory_fs(const char *path)
 	       (unsigned long)fs.f_type == (unsigned long)RAMFS_MAGIC;
 }
 
-/* Removes dir and what an editor left in it (backups, swap files). */
-static void remove_edit_dir(const char *dir)
+/*
+ * Removes what is under the directory dfd (closed here): an editor's
+ * leftovers (swap, undo, backup files, the state and cache trees it made
+ * under the HOME and XDG dirs we gave it).  Bounded: depth 8 and
+ * TF_CLI_EDIT_DIR_MAX entries per directory; never follows a symlink.
+ */
+static void remove_under(int dfd, int depth)
 {
-	DIR *d = opendir(dir);
+	DIR *d = fdopendir(dfd);
 	struct dirent *de;
-	char path[PATH_MAX];
 	int n = 0;
 
-	if (d != NULL) {
-		while (n++ < TF_CLI_EDIT_DIR_MAX && (de = readdir(d)) != NULL) {
-			if (strcmp(de->d_name, ".") == 0 ||
-			    strcmp(de->d_name, "..") == 0)
-				continue;
-			if (snprintf(path, sizeof path, "%s/%s", dir,
-				     de->d_name) < (int)sizeof path)
-				unlink(path);
-		}
-		closedir(d);
+	if (d == NULL) {
+		close(dfd);
+		return;
 	}
+	while (n++ < TF_CLI_EDIT_DIR_MAX && (de = readdir(d)) != NULL) {
+		int sub;
+
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+			continue;
+		if (depth >= 8)
+			continue;
+		sub = openat(dirfd(d), de->d_name,
+			     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub < 0)
+			continue;
+		remove_under(sub, depth + 1);
+		(void)unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR);
+	}
+	closedir(d);
+}
+
+/* Removes dir and everything an editor left in it. */
+static void remove_edit_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd >= 0)
+		remove_under(fd, 0);
 	rmdir(dir);
+}
+
+extern char **environ;
+
+/* Set by on_edit_signal: SIGHUP/SIGTERM came while the editor ran. */
+static volatile sig_atomic_t g_edit_signal;
+static volatile sig_atomic_t g_edit_child; /* the editor's pid, or 0 */
+
+static void on_edit_signal(int sig)
+{
+	g_edit_signal = sig;
+	if (g_edit_child > 0)
+		kill((pid_t)g_edit_child, SIGTERM);
+}
+
+/* 1 when the editor command's program is vi, vim or nvim. */
+static int editor_is_vi(const char *editor)
+{
+	const char *p = editor, *start, *base;
+	size_t n;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	start = p;
+	while (*p && *p != ' ' && *p != '\t')
+		p++;
+	base = start;
+	for (const char *q = start; q < p; q++) {
+		if (*q == '/')
+			base = q + 1;
+	}
+	n = (size_t)(p - base);
+	return (n == 2 && strncmp(base, "vi", 2) == 0) ||
+	       (n == 3 && strncmp(base, "vim", 3) == 0) ||
+	       (n == 4 && strncmp(base, "nvim", 4) == 0);
+}
+
+/* The editor's environment variables we replace (and TENFOUR_PIN). */
+static const char *const edit_env_names[] = {
+	"HOME",		  "TMPDIR",	     "XDG_STATE_HOME", "XDG_DATA_HOME",
+	"XDG_CACHE_HOME", "XDG_CONFIG_HOME", "TENFOUR_PIN"};
+#define TF_CLI_EDIT_ENV_MAX 4096 /* environment entries passed on */
+
+/*
+ * The editor's environment: ours without the names above, plus HOME,
+ * TMPDIR, XDG_STATE_HOME, XDG_DATA_HOME and XDG_CACHE_HOME all set to the
+ * private memory-backed dir (where vim/neovim keep swap, undo, viminfo or
+ * shada files and VS Code its backups), and XDG_CONFIG_HOME kept at the
+ * user's real config dir so their settings still load.  vals holds the
+ * strings (6 of PATH_MAX + 32); *envp is malloc'd, the caller frees it.
+ */
+static int editor_env(const char *dir, char vals[][PATH_MAX + 32],
+		      char ***envp, tf_err *err)
+{
+	const char *cfg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	size_t n = 0, ne = 0, i, k;
+	char **e;
+
+	while (n < TF_CLI_EDIT_ENV_MAX && environ[n] != NULL)
+		n++;
+	e = calloc(n + 8, sizeof *e);
+	if (e == NULL)
+		return tf_err_set(err, TF_ENOMEM, "editor", "out of memory");
+	for (i = 0; i < n; i++) {
+		int drop = 0;
+
+		for (k = 0; k < sizeof edit_env_names / sizeof edit_env_names[0];
+		     k++) {
+			size_t l = strlen(edit_env_names[k]);
+
+			if (strncmp(environ[i], edit_env_names[k], l) == 0 &&
+			    environ[i][l] == '=')
+				drop = 1;
+		}
+		if (!drop)
+			e[ne++] = environ[i];
+	}
+	snprintf(vals[0], PATH_MAX + 32, "HOME=%s", dir);
+	snprintf(vals[1], PATH_MAX + 32, "TMPDIR=%s", dir);
+	snprintf(vals[2], PATH_MAX + 32, "XDG_STATE_HOME=%s", dir);
+	snprintf(vals[3], PATH_MAX + 32, "XDG_DATA_HOME=%s", dir);
+	snprintf(vals[4], PATH_MAX + 32, "XDG_CACHE_HOME=%s", dir);
+	for (k = 0; k < 5; k++)
+		e[ne++] = vals[k];
+	vals[5][0] = '\0';
+	if (cfg != NULL && cfg[0] == '/' && strlen(cfg) < PATH_MAX)
+		snprintf(vals[5], PATH_MAX + 32, "XDG_CONFIG_HOME=%s", cfg);
+	else if (home != NULL && home[0] == '/' && strlen(home) < PATH_MAX)
+		snprintf(vals[5], PATH_MAX + 32, "XDG_CONFIG_HOME=%s/.config",
+			 home);
+	if (vals[5][0])
+		e[ne++] = vals[5];
+	e[ne] = NULL;
+	*envp = e;
+	return 0;
+}
+
+/*
+ * Runs the editor command cmd on file with envp and waits for it, like
+ * system(3): SIGINT and SIGQUIT are ignored here meanwhile (the terminal
+ * sends them to the editor, which has the defaults back).  SIGHUP or
+ * SIGTERM here is passed on to the editor as SIGTERM (SIGKILL after 5 s)
+ * and recorded in g_edit_signal: the caller then removes the temp dir
+ * and main() dies of the signal.  *status gets the editor's status.
+ */
+static int run_editor(const char *cmd, const char *file, char **envp,
+		      int *status, tf_err *err)
+{
+	struct sigaction ign, term, old_int, old_quit, old_hup, old_term;
+	sigset_t block, old_mask;
+	pid_t pid;
+	int rc = 0, waited = 0;
+
+	memset(&ign, 0, sizeof ign);
+	ign.sa_handler = SIG_IGN;
+	sigemptyset(&ign.sa_mask);
+	memset(&term, 0, sizeof term);
+	term.sa_handler = on_edit_signal; /* no SA_RESTART: waitpid ends */
+	sigemptyset(&term.sa_mask);
+	sigemptyset(&block);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGTERM);
+	sigprocmask(SIG_BLOCK, &block, &old_mask);
+	sigaction(SIGINT, &ign, &old_int);
+	sigaction(SIGQUIT, &ign, &old_quit);
+	sigaction(SIGHUP, &term, &old_hup);
+	sigaction(SIGTERM, &term, &old_term);
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid == 0) {
+		signal(SIGINT, SIG_DFL);
+		signal(SIGQUIT, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		sigprocmask(SIG_SETMASK, &old_mask, NULL);
+		execle("/bin/sh", "sh", "-c", cmd, "sh", file, (char *)NULL,
+		       envp);
+		_exit(127);
+	}
+	if (pid < 0) {
+		rc = tf_err_set(err, TF_EIO, "editor", "fork: %s",
+				strerror(errno));
+		goto out;
+	}
+	g_edit_child = (sig_atomic_t)pid;
+	/* A SIGHUP/SIGTERM that came since the fork is delivered now. */
+	sigprocmask(SIG_SETMASK, &old_mask, NULL);
+	for (;;) {
+		pid_t w = waitpid(pid, status, g_edit_signal ? WNOHANG : 0);
+
+		if (w == pid)
+			break;
+		if (w < 0 && errno != EINTR) {
+			rc = tf_err_set(err, TF_EIO, "editor", "waitpid: %s",
+					strerror(errno));
+			break;
+		}
+		if (g_edit_signal && w == 0) {
+			struct timespec ts = {0, 50 * 1000000L};
+
+			if ((waited += 50) > 5000) {
+				kill(pid, SIGKILL);
+				while (waitpid(pid, status, 0) < 0 &&
+				       errno == EINTR)
+					;
+				break;
+			}
+			nanosleep(&ts, NULL);
+		}
+	}
+	g_edit_child = 0;
+out:
+	sigprocmask(SIG_SETMASK, &old_mask, NULL);
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGQUIT, &old_quit, NULL);
+	if (!g_edit_signal) {
+		sigaction(SIGHUP, &old_hup, NULL);
+		sigaction(SIGTERM, &old_term, NULL);
+	}
+	if (rc == 0 && g_edit_signal)
+		rc = tf_err_set(err, TF_EIO, "editor",
+				"stopped by signal %d while the editor ran; "
+				"nothing changed",
+				(int)g_edit_signal);
+	return rc;
 }
 
 /*
  * Lets the user edit `initial` in $EDITOR (else $VISUAL, else vi).  The
  * file lives in a fresh 0700 directory on memory-backed storage
  * ($XDG_RUNTIME_DIR, else /dev/shm; refused when neither is tmpfs/ramfs)
- * so narrative text never reaches a disk, and it is unlinked right after
- * it is read back (bounded by TF_CLI_TEXT_MAX).  A trailing newline the
- * editor added is dropped when initial had none.  out gets the text.
+ * so narrative text never reaches a disk: the editor's HOME, TMPDIR and
+ * XDG state/data/cache dirs point there too (editor_env), vi/vim/nvim
+ * run with no swap, viminfo/shada, undo or backup files, and the whole
+ * directory is removed right after the text is read back (bounded by
+ * TF_CLI_TEXT_MAX), or when SIGHUP/SIGTERM stops us (run_editor).  A
+ * trailing newline the editor added is dropped when initial had none.
+ * out gets the text.
  */
 static int edit_text_in_editor(const char *initial, size_t ilen, tf_buf *out,
 			       tf_err *err)
 {
 	const char *bases[2], *editor;
 	char dir[PATH_MAX] = "", file[PATH_MAX + 32];
+	static char vals[6][PATH_MAX + 32];
+	char **envp = NULL;
 	tf_buf cmd;
 	size_t i, off;
-	pid_t pid;
 	int fd = -1, rc = 0, status = 0;
 
 	tf_buf_init(&cmd);
@@ -925,33 +1143,24 @@ static int edit_text_in_editor(const char *initial, size_t ilen, tf_buf *out,
 				"longer than 4096 bytes");
 		goto out;
 	}
-	/* $EDITOR may carry arguments ("code -w"): the shell splits it. */
+	/* $EDITOR may carry arguments ("code -w"): the shell splits it,
+	   then becomes the editor (exec: signals reach it directly). */
+	tf_buf_puts(&cmd, "exec ");
 	tf_buf_puts(&cmd, editor);
+	if (editor_is_vi(editor))
+		tf_buf_puts(&cmd, " -n -i NONE --cmd 'set noundofile nobackup "
+				  "nowritebackup'");
 	tf_buf_puts(&cmd, " \"$1\"");
 	if (tf_buf_cstr(&cmd) == NULL || cmd.failed) {
 		rc = tf_err_set(err, TF_ENOMEM, "editor", "out of memory");
 		goto out;
 	}
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	if (pid < 0) {
-		rc = tf_err_set(err, TF_EIO, "editor", "fork: %s",
-				strerror(errno));
+	rc = editor_env(dir, vals, &envp, err);
+	if (rc)
 		goto out;
-	}
-	if (pid == 0) {
-		execl("/bin/sh", "sh", "-c", cmd.data, "sh", file,
-		      (char *)NULL);
-		_exit(127);
-	}
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR) {
-			rc = tf_err_set(err, TF_EIO, "editor", "waitpid: %s",
-					strerror(errno));
-			goto out;
-		}
-	}
+	rc = run_editor(cmd.data, file, envp, &status, err);
+	if (rc)
+		goto out;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		rc = tf_err_set(err, TF_EIO, "editor",
 				"the editor (%s) failed (status %d); nothing "
@@ -970,10 +1179,9 @@ static int edit_text_in_editor(const char *initial, size_t ilen, tf_buf *out,
 out:
 	if (fd >= 0)
 		close(fd);
-	if (dir[0]) {
-		unlink(file);
+	if (dir[0])
 		remove_edit_dir(dir);
-	}
+	free(envp);
 	tf_buf_free(&cmd);
 	return rc;
 }
@@ -1949,8 +2157,14 @@ static int cmd_lock(cli *a)
 	return TF_CLI_OK;
 }
 
+/*
+ * logout: the library ends the server session and deletes the sealed
+ * token only when unlocked, so the PIN comes first (same sources as
+ * every data command).  Without it nothing is ended, and we say so.
+ */
 static int cmd_logout(cli *a)
 {
+	tf_client_status st;
 	tf_err err;
 	pid_t pid = 0;
 	int rc;
@@ -1959,15 +2173,39 @@ static int cmd_logout(cli *a)
 	rc = stop_watcher(a, &pid, &err);
 	if (rc == 0)
 		rc = cli_open(a, &err);
-	if (rc == 0)
-		rc = tf_client_logout(a->c, &err);
+	if (rc)
+		return fail(a, rc, &err, "logout");
+	memset(&st, 0, sizeof st);
+	tf_client_status_get(a->c, &st);
+	if (!st.logged_in) {
+		if (a->json)
+			printf("{\"logged_out\":true,\"was_logged_in\":"
+			       "false}\n");
+		else
+			printf("Not logged in: there was no session to "
+			       "end.\n");
+		return TF_CLI_OK;
+	}
+	rc = cli_unlock(a, &err);
+	if (rc) {
+		tf_err e2;
+
+		tf_err_clear(&e2);
+		tf_err_set(&e2, rc, err.where[0] ? err.where : "PIN",
+			   "the session was NOT ended (logout needs the "
+			   "PIN): %s",
+			   err.msg[0] ? err.msg : tf_strerror(rc));
+		return fail(a, rc, &e2, "logout");
+	}
+	rc = tf_client_logout(a->c, &err);
 	if (rc)
 		return fail(a, rc, &err, "logout");
 	if (a->json)
-		printf("{\"logged_out\":true}\n");
+		printf("{\"logged_out\":true,\"was_logged_in\":true}\n");
 	else
-		printf("Logged out: session token and decrypted caches erased; "
-		       "queued changes stay and go after the next login.\n");
+		printf("Logged out: session ended, session token and decrypted "
+		       "caches erased; queued changes stay and go after the "
+		       "next login.\n");
 	return TF_CLI_OK;
 }
 
@@ -3056,7 +3294,35 @@ static int pick_home(cli *a)
 	return 0;
 }
 
-/* TENFOUR_CLOCK_OFFSET_MS (test aid): shifts the wall clock we report. */
+/*
+ * Takes $TENFOUR_PIN out of the environment before anything runs: the
+ * value is copied into a (bounded), the environment's copy is zeroized
+ * (it also shows in /proc/<pid>/environ) and the variable unset, so no
+ * child ($EDITOR, its shell) inherits it.
+ */
+static void take_env_pin(cli *a)
+{
+	char *env = getenv("TENFOUR_PIN");
+	size_t n;
+
+	if (env == NULL)
+		return;
+	n = strlen(env);
+	if (n > TF_CLI_SECRET_MAX) {
+		a->env_pin_long = 1;
+	} else {
+		memcpy(a->env_pin, env, n + 1);
+		a->env_pin_len = n;
+	}
+	tf_cleanse(env, n);
+	unsetenv("TENFOUR_PIN");
+}
+
+/*
+ * TENFOUR_CLOCK_OFFSET_MS (test aid): shifts this client's wall clock,
+ * exactly as changing the system clock would; the library's clock guard
+ * judges it like any other wall clock (docs/tenfour.1, ENVIRONMENT).
+ */
 static int pick_clock(cli *a)
 {
 	const char *env = getenv("TENFOUR_CLOCK_OFFSET_MS");
@@ -3090,43 +3356,57 @@ int main(int argc, char **argv)
 	memset(&a, 0, sizeof a);
 	a.pin_fd = a.password_fd = a.totp_fd = a.home_lock_fd = -1;
 	a.max_seconds = -1;
+	take_env_pin(&a);
 	code = parse_args(&a, argc, argv);
 	if (code)
-		return code;
-	if (a.seen & O_HELP) {
+		goto out;
+	if ((a.seen & O_HELP) ||
+	    (a.cmd != NULL && strcmp(a.cmd, "help") == 0)) {
 		print_usage(stdout);
-		return TF_CLI_OK;
-	}
-	if (a.cmd != NULL && strcmp(a.cmd, "help") == 0) {
-		print_usage(stdout);
-		return TF_CLI_OK;
+		code = TF_CLI_OK;
+		goto out;
 	}
 	if (a.cmd == NULL) {
 		print_usage(stderr);
-		return usage_fail(&a, "no command given", "usage");
+		code = usage_fail(&a, "no command given", "usage");
+		goto out;
 	}
 	for (k = 0; k < sizeof cli_cmds / sizeof cli_cmds[0]; k++) {
 		if (strcmp(a.cmd, cli_cmds[k].name) == 0)
 			cmd = &cli_cmds[k];
 	}
-	if (cmd == NULL)
-		return usage_fail(&a, "unknown command", a.cmd);
-	if (a.seen & ~(O_GLOBAL | cmd->opts))
-		return usage_fail(&a, "an option this command does not take",
+	if (cmd == NULL) {
+		code = usage_fail(&a, "unknown command", a.cmd);
+		goto out;
+	}
+	if (a.seen & ~(O_GLOBAL | cmd->opts)) {
+		code = usage_fail(&a, "an option this command does not take",
 				  cmd->synopsis);
-	if (a.npos < cmd->min_pos || a.npos > cmd->max_pos)
-		return usage_fail(&a, "wrong number of arguments",
+		goto out;
+	}
+	if (a.npos < cmd->min_pos || a.npos > cmd->max_pos) {
+		code = usage_fail(&a, "wrong number of arguments",
 				  cmd->synopsis);
+		goto out;
+	}
 	code = pick_home(&a);
 	if (code == 0)
 		code = pick_clock(&a);
 	if (code)
-		return code;
+		goto out;
 	code = cmd->fn(&a);
 	/* Locks and zeroizes keys and decrypted caches (audited). */
 	tf_client_close(a.c);
 	if (a.home_lock_fd >= 0)
 		close(a.home_lock_fd);
+out:
+	tf_cleanse(a.env_pin, sizeof a.env_pin);
 	fflush(stdout);
+	/* SIGHUP/SIGTERM during the editor: the temp dir is gone and the
+	   client closed; now die of the signal as the sender expects. */
+	if (g_edit_signal) {
+		signal(g_edit_signal, SIG_DFL);
+		raise(g_edit_signal);
+	}
 	return code;
 }

@@ -50,6 +50,7 @@ static char g_editor[128]; /* "EDITOR=<script>" */
 static const char *g_password;
 static tf_h_session g_peer; /* a second dispatcher's session (harness) */
 static tf_h_session g_svc;  /* a service account (lookups' ref values) */
+static tf_h_session g_aud;  /* an auditor (the server's audit log) */
 
 /* One run of the CLI. */
 typedef struct run {
@@ -173,7 +174,9 @@ static void cli_v(run *r, const run_opts *o, va_list ap)
 	}
 	infd = o->stdin_text ? text_pipe(o->stdin_text)
 			     : open("/dev/null", O_RDONLY);
-	while ((s = va_arg(ap, const char *)) != NULL && n < 62)
+	/* ap comes started from cli_f (the analyzer loses that). */
+	while ((s = va_arg(ap, const char *)) != NULL && /* NOLINT */
+	       n < 62)
 		argv[n++] = s;
 	argv[n] = NULL;
 	for (i = 0; environ[i] && ne < 240; i++) {
@@ -822,6 +825,168 @@ TEST(edit_file_never_on_disk)
 	free(p);
 }
 
+/* The recorded editor environment: the value of NAME= in file p, or "". */
+static void rec_value(const char *p, const char *name, char *out, size_t cap)
+{
+	size_t l = strlen(name);
+	const char *q = p;
+
+	out[0] = '\0';
+	while (q != NULL && *q) {
+		if (strncmp(q, name, l) == 0 && q[l] == '=') {
+			const char *e = strchr(q + l + 1, '\n');
+			size_t n = e ? (size_t)(e - (q + l + 1)) : strlen(q + l + 1);
+
+			if (n >= cap)
+				n = cap - 1;
+			memcpy(out, q + l + 1, n);
+			out[n] = '\0';
+			return;
+		}
+		q = strchr(q, '\n');
+		if (q)
+			q++;
+	}
+}
+
+/* Writes an executable script at path. */
+static int put_script(const char *path, const char *body)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL)
+		return -1;
+	fputs(body, f);
+	fclose(f);
+	return chmod(path, 0700);
+}
+
+/*
+ * The editor's child environment: HOME, TMPDIR and the XDG state, data
+ * and cache dirs are the private memory-backed dir (gone afterwards, with
+ * the trees the editor made there), XDG_CONFIG_HOME stays the user's,
+ * TENFOUR_PIN is not inherited, and a vim gets no swap/viminfo/undo.
+ */
+TEST(editor_env_private_and_no_pin)
+{
+	char bin[PATH_MAX], script[PATH_MAX + 8], body[4 * PATH_MAX + 1024];
+	char rec[PATH_MAX + 16], edir[PATH_MAX], v[PATH_MAX], path[PATH_MAX];
+	char env_editor[PATH_MAX + 16], *p, *slash;
+	run_opts o = {0};
+	size_t n = 0;
+	run r;
+
+	snprintf(bin, sizeof bin, "%s/bin", g_tmp);
+	mkdir(bin, 0700);
+	/* Named vim: the CLI must add the no-trace flags. */
+	snprintf(script, sizeof script, "%s/vim", bin);
+	snprintf(rec, sizeof rec, "%s/editor-env", g_tmp);
+	snprintf(body, sizeof body,
+		 "#!/bin/sh\n"
+		 "for a in \"$@\"; do printf 'ARG=%%s\\n' \"$a\"; done > '%s'\n"
+		 "printf 'HOME=%%s\\nTMPDIR=%%s\\nXDG_STATE_HOME=%%s\\n"
+		 "XDG_DATA_HOME=%%s\\nXDG_CACHE_HOME=%%s\\n"
+		 "XDG_CONFIG_HOME=%%s\\nPIN=%%s\\nPINSET=%%s\\n' \"$HOME\" "
+		 "\"$TMPDIR\" \"$XDG_STATE_HOME\" \"$XDG_DATA_HOME\" "
+		 "\"$XDG_CACHE_HOME\" \"$XDG_CONFIG_HOME\" \"$TENFOUR_PIN\" "
+		 "\"${TENFOUR_PIN+set}\" >> '%s'\n"
+		 "for a in \"$@\"; do f=\"$a\"; done\n"
+		 "printf 'FILE=%%s\\n' \"$f\" >> '%s'\n"
+		 "mkdir -p \"$XDG_STATE_HOME/nvim/shada\" && "
+		 "echo secret > \"$XDG_STATE_HOME/nvim/shada/main.shada\"\n"
+		 "echo secret > \"$HOME/.viminfo\"\n"
+		 "printf 'caller reports shouting, edited in vim' > \"$f\"\n",
+		 rec, rec, rec);
+	CHECK_INT(put_script(script, body), 0);
+	snprintf(env_editor, sizeof env_editor, "EDITOR=%s", script);
+	o.pin = ""; /* the PIN only from TENFOUR_PIN */
+	o.env[0] = env_editor;
+	o.env[1] = "TENFOUR_PIN=" PIN;
+	o.env[2] = "XDG_CONFIG_HOME=/tmp/tf-cli-user-config";
+	cli_o(&r, &o, "edit", "incident", g_rec, "remarks");
+	EXPECT_CODE(&r, 0, "edit with vim");
+	run_free(&r);
+
+	p = slurp(rec, &n);
+	CHECK(p != NULL && n > 0);
+	if (p == NULL)
+		return;
+	rec_value(p, "FILE", path, sizeof path);
+	snprintf(edir, sizeof edir, "%s", path);
+	slash = strrchr(edir, '/');
+	CHECK(slash != NULL);
+	if (slash)
+		*slash = '\0';
+	CHECK(strstr(edir, "/tenfour-edit-") != NULL);
+	rec_value(p, "HOME", v, sizeof v);
+	EXPECT_STR(v, edir);
+	rec_value(p, "TMPDIR", v, sizeof v);
+	EXPECT_STR(v, edir);
+	rec_value(p, "XDG_STATE_HOME", v, sizeof v);
+	EXPECT_STR(v, edir);
+	rec_value(p, "XDG_DATA_HOME", v, sizeof v);
+	EXPECT_STR(v, edir);
+	rec_value(p, "XDG_CACHE_HOME", v, sizeof v);
+	EXPECT_STR(v, edir);
+	rec_value(p, "XDG_CONFIG_HOME", v, sizeof v);
+	EXPECT_STR(v, "/tmp/tf-cli-user-config");
+	rec_value(p, "PIN", v, sizeof v);
+	EXPECT_STR(v, "");
+	rec_value(p, "PINSET", v, sizeof v);
+	EXPECT_STR(v, "");
+	CHECK(has(p, "ARG=-n\nARG=-i\nARG=NONE\nARG=--cmd\n"
+		     "ARG=set noundofile nobackup nowritebackup\n"));
+	/* The dir and what the editor left there (nested too) are gone. */
+	CHECK(access(edir, F_OK) != 0);
+	free(p);
+
+	cli(&r, "--json", "get", g_rec);
+	EXPECT_CODE(&r, 0, "get after the vim edit");
+	CHECK(has(r.out, "edited in vim"));
+	run_free(&r);
+}
+
+/* SIGTERM to the CLI while the editor runs: the temp dir is removed. */
+TEST(editor_sigterm_removes_temp_dir)
+{
+	char script[PATH_MAX], body[PATH_MAX + 256], rec[PATH_MAX];
+	char env_editor[PATH_MAX + 16], *p;
+	run_opts o = {0};
+	size_t n = 0;
+	run r;
+
+	snprintf(script, sizeof script, "%s/editor-term.sh", g_tmp);
+	snprintf(rec, sizeof rec, "%s/editor-term-path", g_tmp);
+	snprintf(body, sizeof body,
+		 "#!/bin/sh\nprintf '%%s' \"$1\" > '%s'\n"
+		 "echo 'half-typed narrative' > \"$1\"\n"
+		 "kill -TERM $PPID\nsleep 30\n",
+		 rec);
+	CHECK_INT(put_script(script, body), 0);
+	snprintf(env_editor, sizeof env_editor, "EDITOR=%s", script);
+	o.env[0] = env_editor;
+	cli_o(&r, &o, "edit", "incident", g_rec, "remarks");
+	/* Died of the signal (after cleaning up), not a normal exit. */
+	CHECK_INT(r.code, -1);
+	run_free(&r);
+	p = slurp(rec, &n);
+	CHECK(p != NULL && n > 0);
+	if (p != NULL && n > 0) {
+		char *slash = strrchr(p, '/');
+
+		CHECK(strstr(p, "/tenfour-edit-") != NULL);
+		CHECK(access(p, F_OK) != 0);
+		if (slash)
+			*slash = '\0';
+		CHECK(access(p, F_OK) != 0);
+	}
+	free(p);
+	cli(&r, "--json", "get", g_rec);
+	EXPECT_CODE(&r, 0, "get after the stopped edit");
+	CHECK(!has(r.out, "half-typed"));
+	run_free(&r);
+}
+
 TEST(lookup_shows_stale_cache)
 {
 	char id[TF_UUID_LEN + 1] = "", args[512];
@@ -992,14 +1157,76 @@ TEST(expired_grant_and_rollback_exit_4)
 	run_free(&r);
 }
 
+/* The server's logoff entries for the CLI's device. */
+static int logoffs(void)
+{
+	tf_json *all = NULL;
+	size_t k;
+	int n = 0;
+
+	if (tf_h_audit_all(&H, &g_aud, &all) != 0)
+		return -1;
+	for (k = 0; all && k < all->len; k++) {
+		const tf_json *x = all->u.items[k];
+
+		if (strcmp(tf_h_str(x, "type", END), "logoff") == 0 &&
+		    strcmp(tf_h_str(x, "actor", "device", END), DEVICE) == 0)
+			n++;
+	}
+	tf_json_free(all);
+	return n;
+}
+
 TEST(logout_then_login_needed)
 {
+	tf_h_user *u = tf_h_user_find(&H, USER);
+	char code[TF_TOTP_DIGITS + 1];
+	run_opts o = {0};
+	int before;
 	run r;
+
+	/* After the rollback the grant is unusable: the PIN cannot unlock,
+	   so nothing is ended (exit 4) until an online login. */
+	cli(&r, "logout");
+	EXPECT_CODE(&r, 4, "logout with an unusable grant");
+	CHECK(has(r.err, "NOT ended"));
+	run_free(&r);
+	CHECK(u != NULL);
+	if (u == NULL)
+		return;
+	o.password = g_password;
+	CHECK_INT(tf_h_totp_next(u, code), 0);
+	cli_o(&r, &o, "login", "--user", USER, "--accept-banner",
+	      "--password-fd", "4", "--totp", code);
+	EXPECT_CODE(&r, 0, "login before logout");
+	run_free(&r);
+	o.password = NULL;
+
+	before = logoffs();
+	CHECK(before >= 0);
+	/* No PIN: nothing is ended, and it says so (exit 3). */
+	o.pin = "";
+	cli_o(&r, &o, "--json", "logout");
+	EXPECT_CODE(&r, 3, "logout without a PIN");
+	CHECK(has(r.err, "NOT ended"));
+	run_free(&r);
+	/* A wrong PIN: the same. */
+	o.pin = WRONG_PIN;
+	cli_o(&r, &o, "logout");
+	EXPECT_CODE(&r, 3, "logout with a wrong PIN");
+	CHECK(has(r.err, "NOT ended"));
+	run_free(&r);
+	CHECK_INT(logoffs(), before);
+	cli(&r, "list");
+	EXPECT_CODE(&r, 0, "list: still logged in");
+	run_free(&r);
 
 	cli(&r, "--json", "logout");
 	EXPECT_CODE(&r, 0, "logout");
 	CHECK(r.json && tf_json_object_get(r.json, "logged_out"));
 	run_free(&r);
+	/* The server ended the session: its logoff entry is there. */
+	CHECK_INT(logoffs(), before + 1);
 	cli(&r, "list");
 	EXPECT_CODE(&r, 3, "list after logout");
 	CHECK(has(r.err, "log in"));
@@ -1156,7 +1383,9 @@ static int setup(const char *argv0)
 	    tf_h_device_add(&H, AGENCY, "console-2", &err) == NULL ||
 	    tf_h_user_add(&H, AGENCY, "ncic-gw", "service,supervisor", NULL,
 			  &err) == NULL ||
-	    tf_h_device_add(&H, AGENCY, "gateway-1", &err) == NULL) {
+	    tf_h_device_add(&H, AGENCY, "gateway-1", &err) == NULL ||
+	    tf_h_user_add(&H, AGENCY, "aud", "auditor", NULL, &err) == NULL ||
+	    tf_h_device_add(&H, AGENCY, "audit-ws", &err) == NULL) {
 		fprintf(stderr, "test_cli: harness: %s\n", err.msg);
 		return -1;
 	}
@@ -1177,7 +1406,8 @@ static int start(void)
 		return -1;
 	}
 	if (tf_h_login(&H, "erin", "console-2", &g_peer) != 0 ||
-	    tf_h_login(&H, "ncic-gw", "gateway-1", &g_svc) != 0)
+	    tf_h_login(&H, "ncic-gw", "gateway-1", &g_svc) != 0 ||
+	    tf_h_login(&H, "aud", "audit-ws", &g_aud) != 0)
 		return -1;
 	return 0;
 }
@@ -1219,6 +1449,8 @@ int main(int argc, char **argv)
 		RUN(supersede_notice_and_ack);
 		RUN(edit_conflict_resolve);
 		RUN(edit_file_never_on_disk);
+		RUN(editor_env_private_and_no_pin);
+		RUN(editor_sigterm_removes_temp_dir);
 		RUN(lookup_shows_stale_cache);
 		RUN(lock_stops_a_watcher);
 		RUN(audit_verify);
