@@ -53,6 +53,16 @@ int tf_replica_new(const tf_schema *s, const char *device, const char *user,
 void tf_replica_free(tf_replica *r);
 
 /*
+ * Continues a new replica's seqs after last_seq, the device's last seq
+ * in the server's ledger (the login reply's device_seq): next_seq
+ * becomes last_seq + 1 and the acks last_seq; the head is dirty.  For a
+ * replica whose store was wiped while the server kept its ledger.
+ * TF_ESTATE unless nothing was queued or acked (next_seq 1); TF_ERANGE
+ * for a last_seq of 2^63 - 1 or more.
+ */
+int tf_replica_resume_seq(tf_replica *r, uint64_t last_seq);
+
+/*
  * Records a local mutation: validates it (online 0 refuses online_only
  * fields with TF_EOFFLINE), stamps it, gives it the next seq, queues it and
  * applies it to the view.  record_id NULL creates a new record (op must be

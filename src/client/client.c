@@ -475,6 +475,18 @@ static int load_meta(tf_client *c, tf_err *err)
 			return tf_err_set(err, TF_EPROTO, "meta.login",
 					  "the stored login is malformed");
 		}
+		c->device_seq = 0;
+		if (tf_json_object_get(o, "device_seq") != NULL) {
+			if (get_i64(o, "device_seq", &v) || v < 0 ||
+			    v >= INT64_MAX) {
+				tf_json_free(o);
+				return tf_err_set(err, TF_EPROTO,
+						  "meta.login.device_seq",
+						  "the stored login is "
+						  "malformed");
+			}
+			c->device_seq = (uint64_t)v;
+		}
 		c->logged_in = 1;
 		tf_json_free(o);
 	} else if (rc != TF_ENOTFOUND) {
@@ -1076,6 +1088,10 @@ static int load_replica(tf_client *c, tf_err *err)
 	if (rc == TF_ENOTFOUND) {
 		rc = tf_replica_new(c->schema, c->id.device, c->user, 0,
 				    &c->replica);
+		/* The server's ledger may hold this device's seqs from
+		   before a wipe: continue after them. */
+		if (rc == 0 && c->device_seq > 0)
+			rc = tf_replica_resume_seq(c->replica, c->device_seq);
 		if (rc)
 			tf_err_set(err, rc, "replica", "cannot make a replica");
 		c->persist_full = 1;
@@ -1604,6 +1620,7 @@ typedef struct login_reply {
 	const char *token, *claims, *key_id, *sig;
 	size_t token_len, claims_len;
 	int64_t expires_at;
+	uint64_t device_seq; /* the device's last ledger seq, 0 none */
 	tf_grant grant;
 	char unit[TF_ID_MAX + 1];
 } login_reply;
@@ -1686,6 +1703,19 @@ static int login_online(tf_client *c, const tf_client_login_req *r,
 				"grant");
 		goto out;
 	}
+	/* device_seq: absent from an older server (then 0). */
+	if (tf_json_object_get(lr->doc, "device_seq") != NULL) {
+		int64_t ds = 0;
+
+		if (get_i64(lr->doc, "device_seq", &ds) != 0 || ds < 0 ||
+		    ds >= INT64_MAX) {
+			rc = tf_err_set(err, TF_EPROTO, "login.device_seq",
+					"the login reply's device_seq is not "
+					"a seq");
+			goto out;
+		}
+		lr->device_seq = (uint64_t)ds;
+	}
 	rc = tfc_grant_verify(keys->data, keys->len, lr->claims,
 			      lr->claims_len, lr->key_id, lr->sig, &lr->grant,
 			      err);
@@ -1734,8 +1764,10 @@ static int login_store(tf_client *c, const tf_buf *keys,
 	if (rc)
 		goto fail;
 	tf_buf_reset(&b);
-	tf_buf_printf(&b, "{\"expires_at\":%" PRId64 ",\"roles\":[",
-		      lr->expires_at);
+	tf_buf_printf(&b,
+		      "{\"device_seq\":%" PRIu64 ",\"expires_at\":%" PRId64
+		      ",\"roles\":[",
+		      lr->device_seq, lr->expires_at);
 	for (i = 0; i < lr->grant.nroles; i++) {
 		if (i)
 			tf_buf_putc(&b, ',');
@@ -1765,8 +1797,10 @@ static int login_store(tf_client *c, const tf_buf *keys,
 				  lr->token_len, 0, err);
 	if (rc == 0)
 		rc = tf_store_commit(c->store, err);
-	if (rc == 0)
+	if (rc == 0) {
+		c->device_seq = lr->device_seq;
 		goto out;
+	}
 fail:
 	tf_store_rollback(c->store);
 out:

@@ -94,6 +94,9 @@ struct tf_client {
 	tf_timeguard guard; /* persisted in meta "guard" */
 	tf_unlock_state unlock; /* persisted in meta "unlock" */
 	int64_t guard_saved_hw; /* guard.high_water_ms last persisted */
+	/* The device's last ledger seq at the last login (meta "login"
+	   device_seq): a new replica continues after it. */
+	uint64_t device_seq;
 	/* The boot the monotonic clock belongs to: the guard's anchor is
 	   persisted with it and restored only within the same boot (the
 	   system boot id; a fixed name for an injected clock, whose

@@ -751,6 +751,27 @@ void tf_replica_free(tf_replica *r)
 	free(r);
 }
 
+/*
+ * A fresh replica of a device the server already knows (its store was
+ * wiped): seqs continue after the ledger's last, and the acks stand
+ * there, so pushes are not refused as replays and pull acks above 1
+ * are in range.  Only before the replica queued anything.
+ */
+int tf_replica_resume_seq(tf_replica *r, uint64_t last_seq)
+{
+	assert(r != NULL);
+	if (r->npq != 0 || r->next_seq != 1 || r->ack != 0 ||
+	    r->server_ack != 0)
+		return TF_ESTATE;
+	if (last_seq >= (uint64_t)INT64_MAX)
+		return TF_ERANGE;
+	r->next_seq = last_seq + 1;
+	r->ack = last_seq;
+	r->server_ack = last_seq;
+	touch_head(r);
+	return 0;
+}
+
 void tf_replica_set_allow_ref(tf_replica *r, int allow)
 {
 	assert(r != NULL);

@@ -1280,13 +1280,16 @@ out:
 
 /* The reply of a successful login (see server.h). */
 static int login_reply(login_ctx *c, const tf_db_user *u, int64_t expires,
-		       const char *token, const tf_buf *claims,
-		       const char *sig64)
+		       uint64_t device_seq, const char *token,
+		       const tf_buf *claims, const char *sig64)
 {
 	tf_buf *b = &c->reply;
 	size_t i;
 
-	tf_buf_printf(b, "{\"expires_at\":%" PRId64 ",\"grant\":", expires);
+	tf_buf_printf(b,
+		      "{\"device_seq\":%" PRIu64 ",\"expires_at\":%" PRId64
+		      ",\"grant\":",
+		      device_seq, expires);
 	if (claims != NULL) {
 		tf_buf_puts(b, "{\"claims\":");
 		tf_json_write_string(b, claims->data, claims->len);
@@ -1358,6 +1361,7 @@ static int login_record_ok(tf_db_txn *t, login_ctx *c, tf_db_user *u,
 	tf_buf claims;
 	tf_json *d = NULL;
 	int64_t life = c->agency.policy.session_max_ms;
+	uint64_t device_seq = 0;
 	int grant = c->agency.policy.offline_window_ms > 0;
 	int rc;
 
@@ -1420,10 +1424,15 @@ static int login_record_ok(tf_db_txn *t, login_ctx *c, tf_db_user *u,
 				       c->device.id, user_role(u),
 				       c->r.s->key_id, d, err);
 	}
+	/* The device's ledger position: a client whose store was wiped
+	   resumes its seq after it (docs/API.md). */
+	if (rc == 0)
+		rc = t->ops->ledger_last(t, c->agency.id, c->device.id,
+					 &device_seq, err);
 	if (rc < 0)
 		goto out;
-	rc = login_reply(c, u, ses.expires_at, token, grant ? &claims : NULL,
-			 sig64);
+	rc = login_reply(c, u, ses.expires_at, device_seq, token,
+			 grant ? &claims : NULL, sig64);
 	if (rc < 0)
 		rc = tf_err_set(err, rc, "reply", "cannot build the reply");
 out:

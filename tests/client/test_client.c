@@ -347,7 +347,8 @@ TEST(audit_chain_detects_tampering)
 
 TEST(wrong_pin_wipes)
 {
-	char rid[TF_UUID_LEN + 1], store_db[600];
+	char rid[TF_UUID_LEN + 1], rid2[TF_UUID_LEN + 1], store_db[600];
+	int rc;
 	tf_client_status st;
 	tf_client *c = open_client("mdt-b", NULL, NULL);
 	tf_json *wf = NULL, *entry_tree = NULL;
@@ -364,6 +365,8 @@ TEST(wrong_pin_wipes)
 	tf_buf_init(&b);
 	CHECK_INT(login_as(c, "baker", PIN, &err), 0);
 	CHECK_INT(create_incident(c, rid, &err), 0);
+	/* the server's ledger now holds seq 1 of mdt-b */
+	CHECK_INT(tf_client_sync(c, NULL, NULL, &err), 0);
 	tf_client_lock(c);
 	for (i = 1; i < WIPE_AFTER; i++) {
 		CHECK_INT(tf_client_unlock(c, "135792", 6, &err), TF_EAUTH);
@@ -431,6 +434,24 @@ TEST(wrong_pin_wipes)
 	tf_buf_reset(&b);
 	CHECK_INT(tf_client_get(c, rid, &b, &err), TF_ENOTFOUND);
 	CHECK_INT(tf_client_audit_verify(c, &err), 0);
+	/* the new replica continues after the ledger's seq 1 (login
+	   reply device_seq): its push is taken and the pull's acks fit */
+	tf_client_status_get(c, &st);
+	CHECK_INT(st.sum.next_seq, 2);
+	CHECK_INT(create_incident(c, rid2, &err), 0);
+	rc = tf_client_sync(c, NULL, NULL, &err);
+	if (rc)
+		fprintf(stderr, "  sync after wipe: %s\n", err.msg);
+	CHECK_INT(rc, 0);
+	tf_client_status_get(c, &st);
+	CHECK_INT(st.sum.pending, 0);
+	CHECK_INT(st.sum.rejected, 0);
+	CHECK_INT(st.sum.ack, 2);
+	/* both records came back from the server */
+	tf_buf_reset(&b);
+	CHECK_INT(tf_client_get(c, rid, &b, &err), 0);
+	tf_buf_reset(&b);
+	CHECK_INT(tf_client_get(c, rid2, &b, &err), 0);
 out:
 	tf_json_free(entry_tree);
 	tf_json_free(wf);
