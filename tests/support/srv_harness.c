@@ -592,7 +592,14 @@ int tf_h_request(tf_h_server *h, const tf_h_session *sess, const char *method,
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->body);
-	hl = curl_slist_append(hl, "Expect:");
+	/*
+	 * No "Expect: 100-continue" round for ordinary bodies; an oversized
+	 * one keeps it, so that a refusal made from the head (413) arrives
+	 * before the body is sent instead of racing a connection the server
+	 * closes mid-upload (whose reset can discard the reply).
+	 */
+	if (len <= TF_H_EXPECT_MIN)
+		hl = curl_slist_append(hl, "Expect:");
 	if (strcmp(method, "POST") == 0) {
 		curl_easy_setopt(c, CURLOPT_POST, 1L);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
@@ -619,11 +626,12 @@ int tf_h_request(tf_h_server *h, const tf_h_session *sess, const char *method,
 		hl = curl_slist_append(hl, headers[i]);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
 	cc = curl_easy_perform(c);
-	if (cc == CURLE_OK)
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	/* A reply that arrived counts even when the upload was cut short
+	   after it (the server refused the body and closed). */
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
 	curl_slist_free_all(hl);
 	curl_easy_cleanup(c);
-	if (cc != CURLE_OK) {
+	if (cc != CURLE_OK && (cc != CURLE_SEND_ERROR || r->status == 0)) {
 		r->status = 0;
 		return TF_EIO;
 	}

@@ -38,6 +38,8 @@
 #define TF_H_START_WAIT_MS 15000
 #define TF_H_STOP_WAIT_MS 30000
 #define TF_H_HTTP_TIMEOUT_MS 30000
+/* Bodies above this go with "Expect: 100-continue" (see tf_h_request). */
+#define TF_H_EXPECT_MIN ((size_t)1024 * 1024)
 
 typedef struct tf_h_user {
 	char agency[TF_ID_MAX + 1];
